@@ -1,0 +1,1 @@
+# accel/cuda/: (rules added as the directory grows)

@@ -1,0 +1,176 @@
+/*
+ * The backend registry, the plug-in loader and the dispatchers.
+ *
+ * The dispatchers are the one place arguments are validated for every backend: a backend's ops
+ * are only ever called with shapes m2rnn_recurrence_check_* accepted.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "m2rnn/m2rnn.h"
+
+const char *m2rnn_version(void) { return PACKAGE_VERSION; }
+
+const char *m2rnn_op_name(m2rnn_op op)
+{
+    switch (op) {
+    case M2RNN_OP_RECURRENCE_FORWARD: return "recurrence_forward";
+    case M2RNN_OP_RECURRENCE_BACKWARD: return "recurrence_backward";
+    default: return "?";
+    }
+}
+
+/* ---- the reference backend's table ------------------------------------------------------ */
+
+static const char *reference_precision_class(void *ctx, m2rnn_dtype storage)
+{
+    (void)ctx;
+    (void)storage;
+    return "f64"; /* double arithmetic whatever the storage */
+}
+
+static m2rnn_status reference_forward(void *ctx, const m2rnn_recurrence_forward_args *args)
+{
+    (void)ctx;
+    return m2rnn_recurrence_forward_ref(args);
+}
+
+static m2rnn_status reference_backward(void *ctx, const m2rnn_recurrence_backward_args *args)
+{
+    (void)ctx;
+    return m2rnn_recurrence_backward_ref(args);
+}
+
+static const m2rnn_backend reference_backend = {
+    .abi_major = M2RNN_ABI_MAJOR,
+    .abi_minor = M2RNN_ABI_MINOR,
+    .size = sizeof(m2rnn_backend),
+    .name = "ref",
+    .description = "reference: double precision on the CPU (OpenBLAS + OpenMP)",
+    .precision_class = reference_precision_class,
+    .recurrence_forward = reference_forward,
+    .recurrence_backward = reference_backward,
+};
+
+const m2rnn_backend *m2rnn_backend_reference(void) { return &reference_backend; }
+
+/* ---- plug-ins --------------------------------------------------------------------------- */
+
+m2rnn_status m2rnn_backend_load(const char *path, const m2rnn_backend **backend)
+{
+    if (!path || !backend) return m2rnn_set_error(M2RNN_ERR_NULL, "backend_load: NULL argument");
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) return m2rnn_set_error(M2RNN_ERR_IO, "cannot load backend %s: %s", path, dlerror());
+    m2rnn_backend_entry_fn entry;
+    *(void **)&entry = dlsym(handle, M2RNN_BACKEND_ENTRY);
+    if (!entry) {
+        dlclose(handle);
+        return m2rnn_set_error(M2RNN_ERR_ABI, "%s does not export %s(): not an m2rnn backend", path, M2RNN_BACKEND_ENTRY);
+    }
+    char why[512] = "";
+    const m2rnn_backend *be = entry(why, sizeof why);
+    if (!be) {
+        /* The handle stays open: the plug-in may have registered things with its runtime. */
+        return m2rnn_set_error(M2RNN_ERR_BACKEND, "backend %s is not available: %s", path, why[0] ? why : "(no reason given)");
+    }
+    if (be->abi_major != M2RNN_ABI_MAJOR)
+        return m2rnn_set_error(M2RNN_ERR_ABI, "backend %s was built for m2rnn backend ABI %u.%u; this library speaks %d.%d",
+                               path, be->abi_major, be->abi_minor, M2RNN_ABI_MAJOR, M2RNN_ABI_MINOR);
+    if (be->size < offsetof(m2rnn_backend, precision_class) || !be->name)
+        return m2rnn_set_error(M2RNN_ERR_ABI, "backend %s has a truncated table (size %zu)", path, be->size);
+    *backend = be;
+    return M2RNN_OK;
+}
+
+/* Try <dir>/libm2rnn-<name>.so for each dir of a colon-separated list. */
+static m2rnn_status open_in_path(const char *dirs, const char *name, const m2rnn_backend **backend, bool *found)
+{
+    const char *p = dirs;
+    while (p && *p) {
+        const char *colon = strchr(p, ':');
+        size_t len = colon ? (size_t)(colon - p) : strlen(p);
+        char path[PATH_MAX];
+        if (len > 0 && (size_t)snprintf(path, sizeof path, "%.*s/libm2rnn-%s.so", (int)len, p, name) < sizeof path) {
+            FILE *fp = fopen(path, "rb");
+            if (fp) {
+                fclose(fp);
+                *found = true;
+                return m2rnn_backend_load(path, backend);
+            }
+        }
+        p = colon ? colon + 1 : NULL;
+    }
+    return M2RNN_OK;
+}
+
+m2rnn_status m2rnn_backend_open(const char *name, const m2rnn_backend **backend)
+{
+    if (!name || !backend) return m2rnn_set_error(M2RNN_ERR_NULL, "backend_open: NULL argument");
+    *backend = NULL;
+    if (strcmp(name, "ref") == 0 || strcmp(name, "reference") == 0) {
+        *backend = m2rnn_backend_reference();
+        return M2RNN_OK;
+    }
+    if (strchr(name, '/')) return m2rnn_backend_load(name, backend);
+    bool found = false;
+    m2rnn_status st = open_in_path(getenv("M2RNN_PLUGIN_PATH"), name, backend, &found);
+    if (!found) st = open_in_path(M2RNN_PLUGIN_DIR, name, backend, &found);
+    if (!found)
+        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "no backend named '%s' (looked for libm2rnn-%s.so in $M2RNN_PLUGIN_PATH and %s)",
+                               name, name, M2RNN_PLUGIN_DIR);
+    return st;
+}
+
+const char *m2rnn_backend_precision_class(const m2rnn_backend *be, m2rnn_dtype storage)
+{
+    const char *cls = M2RNN_BACKEND_HAS(be, precision_class) ? be->precision_class(be->ctx, storage) : NULL;
+    if (cls) return cls;
+    switch (storage) {
+    case M2RNN_F64: return "f64";
+    case M2RNN_F32: return "f32";
+    case M2RNN_BF16: return "bf16";
+    case M2RNN_F16: return "f16";
+    default: return "?";
+    }
+}
+
+bool m2rnn_backend_supports(const m2rnn_backend *be, m2rnn_op op, const void *args)
+{
+    bool has_op;
+    switch (op) {
+    case M2RNN_OP_RECURRENCE_FORWARD: has_op = M2RNN_BACKEND_HAS(be, recurrence_forward); break;
+    case M2RNN_OP_RECURRENCE_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, recurrence_backward); break;
+    default: return false;
+    }
+    if (!has_op) return false;
+    return M2RNN_BACKEND_HAS(be, supports) ? be->supports(be->ctx, op, args) : true;
+}
+
+/* ---- dispatch --------------------------------------------------------------------------- */
+
+m2rnn_status m2rnn_recurrence_forward(const m2rnn_backend *be, const m2rnn_recurrence_forward_args *args)
+{
+    m2rnn_recurrence_dims dims;
+    if (!be) return m2rnn_set_error(M2RNN_ERR_NULL, "recurrence_forward: NULL backend");
+    m2rnn_status st = m2rnn_recurrence_check_forward(args, &dims);
+    if (st) return st;
+    if (!m2rnn_backend_supports(be, M2RNN_OP_RECURRENCE_FORWARD, args))
+        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "backend %s does not support recurrence_forward with these arguments", be->name);
+    return be->recurrence_forward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_recurrence_backward(const m2rnn_backend *be, const m2rnn_recurrence_backward_args *args)
+{
+    m2rnn_recurrence_dims dims;
+    if (!be) return m2rnn_set_error(M2RNN_ERR_NULL, "recurrence_backward: NULL backend");
+    m2rnn_status st = m2rnn_recurrence_check_backward(args, &dims);
+    if (st) return st;
+    if (!m2rnn_backend_supports(be, M2RNN_OP_RECURRENCE_BACKWARD, args))
+        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "backend %s does not support recurrence_backward with these arguments", be->name);
+    return be->recurrence_backward(be->ctx, args);
+}

@@ -1,0 +1,106 @@
+/*
+ * The backend table: one struct of function pointers per backend, in the manner of ggml's backend
+ * interface and BLIS's reference-kernel context. The reference is the default; another backend
+ * fills in what it accelerates and leaves the rest NULL. A NULL op, or supports() answering false,
+ * means "not supported": the checker reports that as SKIP, never as a pass.
+ *
+ * This is a C ABI. A plug-in is a shared object that exports
+ *
+ *     const m2rnn_backend *m2rnn_backend_entry(char *why, size_t why_size);
+ *
+ * returning its table (static storage; it must outlive the program's use of it), or NULL after
+ * writing a reason into why (e.g. "no CUDA device"). The loader refuses a table whose abi_major
+ * differs from M2RNN_ABI_MAJOR. Within a major version, fields are only ever appended: the loader
+ * reads `size` and treats entries beyond it as NULL, so an older plug-in keeps working.
+ */
+#ifndef M2RNN_BACKEND_H
+#define M2RNN_BACKEND_H
+
+#include "m2rnn/recurrence.h"
+#include "m2rnn/status.h"
+#include "m2rnn/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define M2RNN_ABI_MAJOR 1
+#define M2RNN_ABI_MINOR 0
+#define M2RNN_BACKEND_ENTRY "m2rnn_backend_entry"
+
+typedef enum {
+    M2RNN_OP_RECURRENCE_FORWARD = 0,
+    M2RNN_OP_RECURRENCE_BACKWARD = 1,
+    M2RNN_OP_COUNT
+} m2rnn_op;
+
+/* "recurrence_forward", ... */
+const char *m2rnn_op_name(m2rnn_op op);
+
+typedef struct m2rnn_backend {
+    uint32_t abi_major;       /* M2RNN_ABI_MAJOR */
+    uint32_t abi_minor;       /* M2RNN_ABI_MINOR */
+    size_t size;              /* sizeof(m2rnn_backend) as the backend was compiled */
+    const char *name;         /* short, unique: "ref", "cuda", ... */
+    const char *description;  /* one line for `m2rnn info` */
+    void *ctx;                /* backend-private; passed back to every call */
+
+    /* The precision class the backend computes in for a storage dtype: "f64", "f32" (IEEE fp32
+     * arithmetic), "tf32" (fp32 storage, tf32 products, approximate transcendentals), "bf16"
+     * (bf16 storage, fp32 accumulation). NULL or a NULL answer: "f64" for F64 storage, else the
+     * storage dtype's own name. */
+    const char *(*precision_class)(void *ctx, m2rnn_dtype storage);
+
+    /* Device memory. All NULL for a host backend, whose tensors are host memory. */
+    void *(*alloc)(void *ctx, size_t bytes);
+    void (*free)(void *ctx, void *ptr);
+    m2rnn_status (*upload)(void *ctx, void *device_dst, const void *host_src, size_t bytes);
+    m2rnn_status (*download)(void *ctx, void *host_dst, const void *device_src, size_t bytes);
+    m2rnn_status (*synchronize)(void *ctx);
+    /* Peak bytes of device memory the backend's ops have held since the last reset (workspaces
+     * included, the caller's tensors excluded); reset = true starts a new measurement. Optional. */
+    size_t (*peak_workspace_bytes)(void *ctx, bool reset);
+
+    /* Whether op with these arguments (a pointer to the op's args struct) is supported.
+     * NULL: every non-NULL op supports every valid argument set. */
+    bool (*supports)(void *ctx, m2rnn_op op, const void *args);
+
+    /* The ops. Arguments have been validated by the caller (see the m2rnn_* dispatchers below). */
+    m2rnn_status (*recurrence_forward)(void *ctx, const m2rnn_recurrence_forward_args *args);
+    m2rnn_status (*recurrence_backward)(void *ctx, const m2rnn_recurrence_backward_args *args);
+} m2rnn_backend;
+
+typedef const m2rnn_backend *(*m2rnn_backend_entry_fn)(char *why, size_t why_size);
+
+/* --- Registry ---------------------------------------------------------------------------- */
+
+/* The reference backend (always available). */
+const m2rnn_backend *m2rnn_backend_reference(void);
+
+/* Find a backend by name ("ref", or a plug-in name such as "cuda", looked up as
+ * libm2rnn-<name>.so in $M2RNN_PLUGIN_PATH (colon-separated) and then the install's plug-in
+ * directory) or by path (anything containing a '/'). */
+m2rnn_status m2rnn_backend_open(const char *name_or_path, const m2rnn_backend **backend);
+
+/* Load a plug-in from a shared-object path and check its ABI version. */
+m2rnn_status m2rnn_backend_load(const char *path, const m2rnn_backend **backend);
+
+/* Whether the table has a (non-NULL) entry at this field, honouring its size. */
+#define M2RNN_BACKEND_HAS(be, field)                                                          \
+    ((be)->size >= offsetof(m2rnn_backend, field) + sizeof((be)->field) && (be)->field != NULL)
+
+/* The class the backend declares for a storage dtype (see precision_class above). */
+const char *m2rnn_backend_precision_class(const m2rnn_backend *be, m2rnn_dtype storage);
+
+/* Whether the backend supports op on these arguments. */
+bool m2rnn_backend_supports(const m2rnn_backend *be, m2rnn_op op, const void *args);
+
+/* --- Dispatch: validate, then call the backend's entry (UNSUPPORTED if it has none) ------ */
+
+m2rnn_status m2rnn_recurrence_forward(const m2rnn_backend *be, const m2rnn_recurrence_forward_args *args);
+m2rnn_status m2rnn_recurrence_backward(const m2rnn_backend *be, const m2rnn_recurrence_backward_args *args);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,20 @@
+/* m2rnn: the whole public API. */
+#ifndef M2RNN_H
+#define M2RNN_H
+
+#include "m2rnn/backend.h"
+#include "m2rnn/recurrence.h"
+#include "m2rnn/status.h"
+#include "m2rnn/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library's version string, e.g. "0.1.0". */
+const char *m2rnn_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1 @@
+# tests/: (rules added as the directory grows)

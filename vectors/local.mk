@@ -1,0 +1,1 @@
+# vectors/: (rules added as the directory grows)
