@@ -106,6 +106,7 @@ static const double *W_of(const problem *p, int64_t n)
  * once the product is big enough for its call overhead (~0.3 µs) to be worth it. Both orders of
  * summation are fixed for a given size, so either choice is deterministic. */
 
+M2RNN_VECTOR_CLONES
 static void gemm_naive(bool ta, bool tb, int64_t m, int64_t n, int64_t kd, const double *A, const double *B,
                        double beta, double *C)
 {
@@ -131,31 +132,35 @@ static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t kd, const doubl
 
 /* ---- forward ---------------------------------------------------------------------------- */
 
-/* One step in place: H <- f H + (1-f) tanh(H W + k vᵀ). A is scratch; Z, if not NULL, gets tanh(A). */
+/* One step in place: Z = tanh(H W + k vᵀ), then H <- f H + (1-f) Z. Z (K×V) is an output: the
+ * backward keeps it, the forward uses it as scratch. This loop is most of the reference's time
+ * (the tanh of every state element); M2RNN_VECTOR_CLONES builds an AVX2+FMA copy beside the
+ * baseline one, picked at load time on x86-64 (see scalar_math.h). */
+M2RNN_VECTOR_CLONES
 static void step_forward(int64_t K, int64_t V, const double *W, const double *k, const double *v, double f,
-                         double *H, double *A, double *Z)
+                         double *H, double *Z)
 {
-    gemm(false, false, K, V, V, H, W, 0.0, A); /* A = H W */
-    for (int64_t i = 0; i < K; i++) {
-        double *h = H + i * V;
-        const double *a = A + i * V;
-        double *z = Z ? Z + i * V : NULL;
-        double ki = k[i];
+    for (int64_t i = 0; i < K; i++) {          /* Z = k vᵀ */
 #pragma omp simd
-        for (int64_t j = 0; j < V; j++) {
-            double zij = m2rnn_tanh(a[j] + ki * v[j]);
-            h[j] = f * h[j] + (1.0 - f) * zij;
-            if (z) z[j] = zij;
-        }
+        for (int64_t j = 0; j < V; j++) Z[i * V + j] = k[i] * v[j];
     }
+    gemm(false, false, K, V, V, H, W, 1.0, Z); /* Z += H W */
+    const int64_t KV = K * V;                  /* one flat loop: long enough to keep the pipes full */
+#pragma omp simd
+    for (int64_t e = 0; e < KV; e++) Z[e] = m2rnn_tanh(Z[e]);
+#pragma omp simd
+    for (int64_t e = 0; e < KV; e++) H[e] = f * H[e] + (1.0 - f) * Z[e];
 }
 
 /* y[j] = Σ_i q[i] H[i,j] */
+M2RNN_VECTOR_CLONES
 static void readout(int64_t K, int64_t V, const double *H, const double *q, double *y)
 {
     for (int64_t j = 0; j < V; j++) y[j] = 0.0;
-    for (int64_t i = 0; i < K; i++)
+    for (int64_t i = 0; i < K; i++) {
+#pragma omp simd
         for (int64_t j = 0; j < V; j++) y[j] += q[i] * H[i * V + j];
+    }
 }
 
 static void initial_state(const problem *p, int64_t b, int64_t n, double *H)
@@ -179,8 +184,8 @@ m2rnn_status m2rnn_recurrence_forward_ref(const m2rnn_recurrence_forward_args *a
 
 #pragma omp parallel reduction(|| : failed)
     {
-        double *H = alloc_doubles(KV), *A = alloc_doubles(KV), *yt = alloc_doubles(V);
-        failed = !H || !A || !yt;
+        double *H = alloc_doubles(KV), *Z = alloc_doubles(KV), *yt = alloc_doubles(V);
+        failed = !H || !Z || !yt;
 #pragma omp for schedule(dynamic)
         for (int64_t lane = 0; lane < d.batch * N; lane++) {
             if (failed) continue;
@@ -188,14 +193,14 @@ m2rnn_status m2rnn_recurrence_forward_ref(const m2rnn_recurrence_forward_args *a
             m2rnn_recurrence_sequence(&args->in, &d, b, &start, &end);
             initial_state(&p, b, n, H);
             for (int64_t tok = start; tok < end; tok++) {
-                step_forward(K, V, W_of(&p, n), k_at(&p, tok, n), v_at(&p, tok, n), f_at(&p, tok, n), H, A, NULL);
+                step_forward(K, V, W_of(&p, n), k_at(&p, tok, n), v_at(&p, tok, n), f_at(&p, tok, n), H, Z);
                 readout(K, V, H, q_at(&p, tok, n), yt);
                 for (int64_t j = 0; j < V; j++) m2rnn_tensor_set(&y, (tok * N + n) * V + j, yt[j]);
             }
             if (m2rnn_tensor_present(&ht))
                 for (int64_t e = 0; e < KV; e++) m2rnn_tensor_set(&ht, (b * N + n) * KV + e, H[e]);
         }
-        free(H); free(A); free(yt);
+        free(H); free(Z); free(yt);
     }
     problem_free(&p);
     if (failed) return m2rnn_set_error(M2RNN_ERR_NOMEM, "recurrence_forward: cannot allocate a lane's state");
@@ -226,9 +231,10 @@ static void clamp(double *x, int64_t n, double c)
 
 /* Scratch for one lane: the state history H_0..H_L and Z_1..Z_L of the longest sequence. */
 typedef struct {
-    double *Hs, *Zs, *A, *G, *D, *dA;
+    double *Hs, *Zs, *G, *D, *dA;
 } lane_scratch;
 
+M2RNN_VECTOR_CLONES
 static void backward_lane(const problem *p, const m2rnn_recurrence_backward_args *a, const grads *g,
                           lane_scratch *s, int64_t b, int64_t n, int64_t start, int64_t end)
 {
@@ -242,7 +248,7 @@ static void backward_lane(const problem *p, const m2rnn_recurrence_backward_args
         int64_t tok = start + t;
         double *H = s->Hs + (t + 1) * KV;
         memcpy(H, s->Hs + t * KV, (size_t)KV * sizeof(double));
-        step_forward(K, V, W, k_at(p, tok, n), v_at(p, tok, n), f_at(p, tok, n), H, s->A, s->Zs + t * KV);
+        step_forward(K, V, W, k_at(p, tok, n), v_at(p, tok, n), f_at(p, tok, n), H, s->Zs + t * KV);
     }
 
     double *G = s->G, *D = s->D, *dA = s->dA;
@@ -340,10 +346,10 @@ m2rnn_status m2rnn_recurrence_backward_ref(const m2rnn_recurrence_backward_args 
 #pragma omp parallel reduction(|| : failed)
     {
         lane_scratch s = {
-            .Hs = alloc_doubles((longest + 1) * KV), .Zs = alloc_doubles(longest * KV), .A = alloc_doubles(KV),
+            .Hs = alloc_doubles((longest + 1) * KV), .Zs = alloc_doubles(longest * KV),
             .G = alloc_doubles(KV), .D = alloc_doubles(KV), .dA = alloc_doubles(KV),
         };
-        failed = !s.Hs || !s.Zs || !s.A || !s.G || !s.D || !s.dA;
+        failed = !s.Hs || !s.Zs || !s.G || !s.D || !s.dA;
 #pragma omp for schedule(dynamic)
         for (int64_t lane = 0; lane < B * N; lane++) {
             if (failed) continue;
@@ -351,7 +357,7 @@ m2rnn_status m2rnn_recurrence_backward_ref(const m2rnn_recurrence_backward_args 
             m2rnn_recurrence_sequence(&args->in, &d, b, &start, &end);
             backward_lane(&p, args, &g, &s, b, n, start, end);
         }
-        free(s.Hs); free(s.Zs); free(s.A); free(s.G); free(s.D); free(s.dA);
+        free(s.Hs); free(s.Zs); free(s.G); free(s.D); free(s.dA);
     }
     if (failed) {
         grads_free(&g);

@@ -63,4 +63,14 @@ static inline double m2rnn_tanh(double x)
     return copysign(-m / (2.0 + m), x);
 }
 
+/* Hot loops that call m2rnn_tanh get a second, AVX2+FMA copy on x86-64 with GCC, chosen at load
+ * time by the CPU (function multi-versioning): twice the vector width for the same source. A
+ * machine with FMA rounds a·b+c once, not twice, so its last bits differ from one without; every
+ * bit-exactness test compares runs on one machine, which this does not affect. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define M2RNN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define M2RNN_VECTOR_CLONES
+#endif
+
 #endif

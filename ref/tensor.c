@@ -205,8 +205,11 @@ void m2rnn_tensor_set(m2rnn_tensor *t, int64_t i, double x)
 void m2rnn_tensor_to_f64(const m2rnn_tensor *t, double *dst)
 {
     int64_t n = m2rnn_tensor_numel(t);
-    if (t->dtype == M2RNN_F64) { memcpy(dst, t->data, (size_t)n * sizeof(double)); return; }
-    for (int64_t i = 0; i < n; i++) dst[i] = m2rnn_tensor_get(t, i);
+    switch (t->dtype) { /* the common cases without a call per element */
+    case M2RNN_F64: memcpy(dst, t->data, (size_t)n * sizeof(double)); return;
+    case M2RNN_F32: for (int64_t i = 0; i < n; i++) dst[i] = ((const float *)t->data)[i]; return;
+    default: for (int64_t i = 0; i < n; i++) dst[i] = m2rnn_tensor_get(t, i);
+    }
 }
 
 void m2rnn_tensor_from_f64(m2rnn_tensor *t, const double *src)

@@ -1,4 +1,5 @@
 # tools/: the m2rnn command-line program.
 bin_PROGRAMS += m2rnn
-m2rnn_SOURCES = tools/m2rnn.c
-m2rnn_LDADD = libm2rnn.la
+m2rnn_SOURCES = tools/m2rnn.c tools/commands.h tools/cmd_info.c tools/cmd_bench.c
+m2rnn_CFLAGS = $(AM_CFLAGS) $(BLAS_CFLAGS)
+m2rnn_LDADD = libm2rnn.la $(BLAS_LIBS)
