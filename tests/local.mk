@@ -1,1 +1,18 @@
-# tests/: (rules added as the directory grows)
+# tests/: Check suites, run by `make check` through automake's TAP driver.
+if HAVE_CHECK
+noinst_LTLIBRARIES += tests/libtestutil.la
+tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
+tests_libtestutil_la_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+
+TEST_LDADD = tests/libtestutil.la libm2rnn.la $(CHECK_LIBS) -lm
+TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+
+REFERENCE_TESTS = \
+	tests/check_recurrence_grad
+check_PROGRAMS += $(REFERENCE_TESTS)
+TESTS += $(REFERENCE_TESTS)
+
+tests_check_recurrence_grad_SOURCES = tests/check_recurrence_grad.c
+tests_check_recurrence_grad_CFLAGS = $(TEST_CFLAGS)
+tests_check_recurrence_grad_LDADD = $(TEST_LDADD)
+endif
