@@ -8,6 +8,7 @@ TEST_LDADD = tests/libtestutil.la libm2rnn.la $(CHECK_LIBS) -lm
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 
 REFERENCE_TESTS = \
+	tests/check_tensor \
 	tests/check_recurrence_grad
 check_PROGRAMS += $(REFERENCE_TESTS)
 TESTS += $(REFERENCE_TESTS)
@@ -15,4 +16,8 @@ TESTS += $(REFERENCE_TESTS)
 tests_check_recurrence_grad_SOURCES = tests/check_recurrence_grad.c
 tests_check_recurrence_grad_CFLAGS = $(TEST_CFLAGS)
 tests_check_recurrence_grad_LDADD = $(TEST_LDADD)
+
+tests_check_tensor_SOURCES = tests/check_tensor.c
+tests_check_tensor_CFLAGS = $(TEST_CFLAGS) -fno-trapping-math
+tests_check_tensor_LDADD = $(TEST_LDADD)
 endif
