@@ -60,7 +60,7 @@ m2rnn_tensor m2rnn_tensor_make(void *data, m2rnn_dtype dtype, int rank, const in
     t.data = data;
     t.dtype = dtype;
     t.rank = rank < 0 ? 0 : rank > M2RNN_MAX_RANK ? M2RNN_MAX_RANK : rank;
-    for (int i = 0; i < t.rank; i++) t.shape[i] = shape[i];
+    for (int i = 0; i < t.rank; i++) t.shape[i] = shape ? shape[i] : 0; /* NULL: all zeros, to be filled */
     return t;
 }
 

@@ -9,7 +9,8 @@ TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 
 REFERENCE_TESTS = \
 	tests/check_tensor \
-	tests/check_recurrence_grad
+	tests/check_recurrence_grad \
+	tests/check_recurrence_invariants
 check_PROGRAMS += $(REFERENCE_TESTS)
 TESTS += $(REFERENCE_TESTS)
 
@@ -20,4 +21,7 @@ tests_check_recurrence_grad_LDADD = $(TEST_LDADD)
 tests_check_tensor_SOURCES = tests/check_tensor.c
 tests_check_tensor_CFLAGS = $(TEST_CFLAGS) -fno-trapping-math
 tests_check_tensor_LDADD = $(TEST_LDADD)
+tests_check_recurrence_invariants_SOURCES = tests/check_recurrence_invariants.c
+tests_check_recurrence_invariants_CFLAGS = $(TEST_CFLAGS)
+tests_check_recurrence_invariants_LDADD = $(TEST_LDADD)
 endif
