@@ -10,7 +10,8 @@ TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 REFERENCE_TESTS = \
 	tests/check_tensor \
 	tests/check_recurrence_grad \
-	tests/check_recurrence_invariants
+	tests/check_recurrence_invariants \
+	tests/check_recurrence_clip
 check_PROGRAMS += $(REFERENCE_TESTS)
 TESTS += $(REFERENCE_TESTS)
 
@@ -24,4 +25,7 @@ tests_check_tensor_LDADD = $(TEST_LDADD)
 tests_check_recurrence_invariants_SOURCES = tests/check_recurrence_invariants.c
 tests_check_recurrence_invariants_CFLAGS = $(TEST_CFLAGS)
 tests_check_recurrence_invariants_LDADD = $(TEST_LDADD)
+tests_check_recurrence_clip_SOURCES = tests/check_recurrence_clip.c
+tests_check_recurrence_clip_CFLAGS = $(TEST_CFLAGS)
+tests_check_recurrence_clip_LDADD = $(TEST_LDADD)
 endif
