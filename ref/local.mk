@@ -21,3 +21,5 @@ m2rnninclude_HEADERS = \
 	ref/m2rnn/tensor.h \
 	ref/m2rnn/recurrence.h \
 	ref/m2rnn/backend.h
+
+EXTRA_DIST += ref/SPEC.md
