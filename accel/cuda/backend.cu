@@ -1,0 +1,531 @@
+/*
+ * libm2rnn-cuda.so: the CUDA backend plug-in (see ref/m2rnn/backend.h for the table it fills).
+ *
+ * Ops: the M²RNN recurrence forward and backward (SPEC.md §1), F32 and BF16 storage (every float
+ * tensor of a call in the same dtype), fp32 arithmetic with the state in fp32 on chip.
+ *   - V = 16, K <= 128 (K even for BF16): the tensor-core path, recurrence_v16.cuh.
+ *   - anything else that fits: the general path, recurrence_general.cuh.
+ * Backward recomputes the forward with checkpoints every C steps (C chosen from the shared memory
+ * a block may use at the occupancy the problem needs) and never stores the whole state history.
+ * Per-state-head gradients go to fp32 workspaces and are summed over shared heads in a fixed order,
+ * so results are bit-identical from run to run (no atomics anywhere).
+ *
+ * Device memory for workspaces is cached between calls (grown when needed, freed with the process);
+ * peak_workspace_bytes reports the most any one call needed.
+ */
+#include <cuda_runtime.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <vector>
+
+extern "C" {
+#include "m2rnn/backend.h"
+}
+
+#include "common.cuh"
+#include "recurrence_general.cuh"
+#include "recurrence_v16.cuh"
+
+namespace {
+
+struct Ctx {
+    int device = 0;
+    int sms = 0;
+    size_t smem_optin = 0;  /* per block */
+    size_t smem_per_sm = 0;
+    void *ws = nullptr;     /* cached workspace */
+    size_t ws_size = 0;
+    size_t peak = 0;        /* most workspace bytes one call needed since the last reset */
+};
+
+Ctx g_ctx;
+
+#define CUDA_TRY(call)                                                                                     \
+    do {                                                                                                   \
+        cudaError_t e_ = (call);                                                                           \
+        if (e_ != cudaSuccess)                                                                             \
+            return m2rnn_set_error(M2RNN_ERR_BACKEND, "cuda: %s (%s:%d: %s)", cudaGetErrorString(e_),      \
+                                   __FILE__, __LINE__, #call);                                             \
+    } while (0)
+
+/* ---- workspace ---------------------------------------------------------------------------- */
+
+/* Carves a call's workspace out of the cached buffer: add() reserves, then get() allocates once. */
+struct Workspace {
+    size_t total = 0;
+    size_t add(size_t bytes)
+    {
+        size_t off = total;
+        total += (bytes + 255) & ~(size_t)255;
+        return off;
+    }
+};
+
+m2rnn_status workspace_acquire(Ctx *c, size_t bytes, char **base)
+{
+    if (bytes > c->peak) c->peak = bytes;
+    if (bytes > c->ws_size) {
+        if (c->ws) {
+            CUDA_TRY(cudaDeviceSynchronize());
+            CUDA_TRY(cudaFree(c->ws));
+            c->ws = nullptr;
+            c->ws_size = 0;
+        }
+        cudaError_t e = cudaMalloc(&c->ws, bytes);
+        if (e != cudaSuccess) {
+            c->ws = nullptr;
+            return m2rnn_set_error(M2RNN_ERR_NOMEM, "cuda: cannot allocate a %.1f MiB workspace: %s",
+                                   bytes / 1048576.0, cudaGetErrorString(e));
+        }
+        c->ws_size = bytes;
+    }
+    *base = static_cast<char *>(c->ws);
+    return M2RNN_OK;
+}
+
+/* ---- argument helpers --------------------------------------------------------------------- */
+
+bool same_float_dtype(m2rnn_dtype dt, const m2rnn_tensor *const *ts, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (ts[i] && m2rnn_tensor_present(ts[i]) && ts[i]->dtype != dt) return false;
+    return dt == M2RNN_F32 || dt == M2RNN_BF16;
+}
+
+bool forward_dtypes_ok(const m2rnn_recurrence_forward_args *a)
+{
+    const m2rnn_tensor *ts[] = {&a->in.q, &a->in.k, &a->in.v, &a->in.W, &a->in.f, &a->in.h0, &a->y, &a->ht};
+    return same_float_dtype(a->in.q.dtype, ts, 8);
+}
+
+bool backward_dtypes_ok(const m2rnn_recurrence_backward_args *a)
+{
+    const m2rnn_tensor *ts[] = {&a->in.q, &a->in.k, &a->in.v, &a->in.W, &a->in.f, &a->in.h0, &a->dy,
+                                &a->dht,  &a->dq,   &a->dk,   &a->dv,   &a->dW,   &a->df,   &a->dh0};
+    return same_float_dtype(a->in.q.dtype, ts, 14);
+}
+
+RecDims make_dims(const m2rnn_recurrence_dims &d)
+{
+    RecDims r;
+    r.B = (int)d.batch;
+    r.N = (int)d.heads;
+    r.K = (int)d.key_dim;
+    r.V = (int)d.value_dim;
+    r.S = (int)d.seqlen;
+    r.T = d.tokens;
+    r.Nq = (int)d.q_heads;
+    r.Nk = (int)d.k_heads;
+    r.Nv = (int)d.v_heads;
+    r.Nf = (int)d.f_heads;
+    r.Nw = (int)d.w_heads;
+    r.gq = r.N / r.Nq;
+    r.gk = r.N / r.Nk;
+    r.gv = r.N / r.Nv;
+    r.gf = r.N / r.Nf;
+    r.gw = r.N / r.Nw;
+    return r;
+}
+
+/* cu_seqlens (host, I32/I64) as int64, and the longest sequence. */
+std::vector<int64_t> host_seqlens(const m2rnn_tensor *cu, const RecDims &d, int64_t *longest)
+{
+    std::vector<int64_t> v;
+    *longest = 0;
+    if (!m2rnn_tensor_present(cu)) {
+        *longest = d.S;
+        return v;
+    }
+    v.resize((size_t)d.B + 1);
+    for (int b = 0; b <= d.B; b++)
+        v[b] = cu->dtype == M2RNN_I32 ? (int64_t)((const int32_t *)cu->data)[b] : ((const int64_t *)cu->data)[b];
+    for (int b = 0; b < d.B; b++)
+        if (v[b + 1] - v[b] > *longest) *longest = v[b + 1] - v[b];
+    return v;
+}
+
+/* Which path a shape takes. */
+bool use_v16(const RecDims &d, m2rnn_dtype dt)
+{
+    return d.V == 16 && d.K >= 1 && d.K <= 16 * V16_MAX_WARPS && (dt == M2RNN_F32 || d.K % 2 == 0);
+}
+
+int general_threads(const RecDims &d)
+{
+    int kv = d.K * d.V;
+    int t = (kv + 31) / 32 * 32;
+    return t < 32 ? 32 : t > 256 ? 256 : t;
+}
+
+size_t general_small_bytes(const RecDims &d) { return general_small_floats(d.K, d.V, general_threads(d)) * sizeof(float); }
+
+/* Whether the general path's per-block shared memory (W and the vectors) fits. */
+bool general_fits(const Ctx *c, const RecDims &d) { return general_small_bytes(d) <= c->smem_optin; }
+
+/* Blocks per SM the problem needs to run in one wave (at most 8). */
+int blocks_per_sm(const Ctx *c, int64_t blocks)
+{
+    int64_t want = (blocks + c->sms - 1) / c->sms;
+    return (int)(want < 1 ? 1 : want > 8 ? 8 : want);
+}
+
+template <typename K>
+m2rnn_status set_smem(K kernel, size_t bytes)
+{
+    CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    return M2RNN_OK;
+}
+
+/* ---- forward ------------------------------------------------------------------------------ */
+
+template <typename T>
+RecIn<T> make_in(const m2rnn_recurrence_inputs &in, const int64_t *cu_dev)
+{
+    RecIn<T> r;
+    r.q = (const T *)in.q.data;
+    r.k = (const T *)in.k.data;
+    r.v = (const T *)in.v.data;
+    r.W = (const T *)in.W.data;
+    r.f = (const T *)in.f.data;
+    r.h0 = (const T *)in.h0.data;
+    r.cu = cu_dev;
+    return r;
+}
+
+/* Launch the forward (y, ht) or the checkpoint pass (ckpt != NULL, y = ht = NULL). */
+template <typename T>
+m2rnn_status launch_forward(Ctx *c, const RecDims &d, const RecIn<T> &in, T *y, T *ht, float *ckpt, int C, int nck,
+                            float *big)
+{
+    const int lanes = d.B * d.N;
+    if (lanes == 0) return M2RNN_OK;
+    if (use_v16(d, sizeof(T) == 4 ? M2RNN_F32 : M2RNN_BF16)) {
+        const int MT = (d.K + 15) / 16;
+        const int TS = sizeof(T) == 4 ? 16 : 32;
+        size_t smem = fwd_v16_smem<T>(d.K, MT, TS);
+        if constexpr (sizeof(T) == 4) {
+            m2rnn_status st = set_smem(fwd_v16<T, true>, smem);
+            if (st) return st;
+            fwd_v16<T, true><<<lanes, 32 * MT, smem>>>(d, in, y, ht, ckpt, C, nck, TS);
+        } else {
+            m2rnn_status st = set_smem(fwd_v16<T, false>, smem);
+            if (st) return st;
+            fwd_v16<T, false><<<lanes, 32 * MT, smem>>>(d, in, y, ht, ckpt, C, nck, TS);
+        }
+    } else {
+        const int threads = general_threads(d);
+        size_t smem = general_small_bytes(d) + (big ? 0 : 2 * (size_t)d.K * d.V * sizeof(float));
+        m2rnn_status st = set_smem(fwd_general<T>, smem);
+        if (st) return st;
+        fwd_general<T><<<lanes, threads, smem>>>(d, in, y, ht, ckpt, C, nck, big);
+    }
+    CUDA_TRY(cudaGetLastError());
+    return M2RNN_OK;
+}
+
+template <typename T>
+m2rnn_status forward_t(Ctx *c, const m2rnn_recurrence_forward_args *a, const m2rnn_recurrence_dims &dims)
+{
+    RecDims d = make_dims(dims);
+    int64_t longest;
+    std::vector<int64_t> cu = host_seqlens(&a->in.cu_seqlens, d, &longest);
+    (void)longest;
+
+    Workspace plan;
+    size_t off_cu = plan.add(cu.size() * sizeof(int64_t));
+    const bool general = !use_v16(d, a->in.q.dtype);
+    const size_t KV = (size_t)d.K * d.V;
+    const bool big_needed = general && general_small_bytes(d) + 2 * KV * sizeof(float) > c->smem_optin;
+    size_t off_big = big_needed ? plan.add((size_t)d.B * d.N * 2 * KV * sizeof(float)) : 0;
+
+    char *ws = nullptr;
+    if (plan.total) {
+        m2rnn_status st = workspace_acquire(c, plan.total, &ws);
+        if (st) return st;
+    }
+    int64_t *cu_dev = nullptr;
+    if (!cu.empty()) {
+        cu_dev = (int64_t *)(ws + off_cu);
+        CUDA_TRY(cudaMemcpy(cu_dev, cu.data(), cu.size() * sizeof(int64_t), cudaMemcpyHostToDevice));
+    }
+    return launch_forward<T>(c, d, make_in<T>(a->in, cu_dev), (T *)a->y.data, (T *)a->ht.data, nullptr, 1, 0,
+                             big_needed ? (float *)(ws + off_big) : nullptr);
+}
+
+/* ---- backward ----------------------------------------------------------------------------- */
+
+template <typename T>
+m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m2rnn_recurrence_dims &dims)
+{
+    RecDims d = make_dims(dims);
+    int64_t longest;
+    std::vector<int64_t> cu = host_seqlens(&a->in.cu_seqlens, d, &longest);
+    const int64_t lanes = (int64_t)d.B * d.N, T_ = d.T;
+    const size_t KV = (size_t)d.K * d.V, VV = (size_t)d.V * d.V;
+    const bool fast = use_v16(d, a->in.q.dtype);
+    const int MT = (d.K + 15) / 16;
+
+    /* Checkpoint interval. Fast path: the largest C whose block fits the shared memory one block
+     * may have when blocks_per_sm blocks share an SM. General path: a fixed 16 (its chunk lives in
+     * the global workspace). */
+    int C = 16;
+    if (fast) {
+        const int bps = blocks_per_sm(c, lanes);
+        size_t budget = c->smem_per_sm / bps;
+        budget = budget > 1024 ? budget - 1024 : 0;
+        if (budget > c->smem_optin) budget = c->smem_optin;
+        C = 1;
+        for (int cc = 16; cc >= 1; cc--)
+            if (bwd_v16_smem<T>(d.K, MT, cc) <= budget) {
+                C = cc;
+                break;
+            }
+        if (bwd_v16_smem<T>(d.K, MT, C) > c->smem_optin)
+            return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: K=%d needs more shared memory than a block may have", d.K);
+    }
+    const int nck = (int)((longest + C - 1) / C);
+    const size_t ckpt_floats_per_lane = (size_t)nck * (fast ? (size_t)MT * 256 : KV);
+    const size_t big_per_lane = fast ? 0 : (size_t)(2 * C + 4) * KV + VV;
+
+    Workspace plan;
+    size_t off_cu = plan.add(cu.size() * sizeof(int64_t));
+    size_t off_dq = plan.add((size_t)T_ * d.N * d.K * sizeof(float));
+    size_t off_dk = plan.add((size_t)T_ * d.N * d.K * sizeof(float));
+    size_t off_dv = plan.add((size_t)T_ * d.N * d.V * sizeof(float));
+    size_t off_df = plan.add((size_t)T_ * d.N * sizeof(float));
+    size_t off_dW = plan.add((size_t)lanes * VV * sizeof(float));
+    size_t off_ck = plan.add((size_t)lanes * ckpt_floats_per_lane * sizeof(float));
+    size_t off_big = plan.add((size_t)lanes * big_per_lane * sizeof(float));
+    /* The checkpoint pass of the general path may need its state out of shared memory too. */
+    const bool fwd_big = !fast && general_small_bytes(d) + 2 * KV * sizeof(float) > c->smem_optin;
+    size_t off_fbig = fwd_big ? plan.add((size_t)lanes * 2 * KV * sizeof(float)) : 0;
+
+    char *ws = nullptr;
+    m2rnn_status st = workspace_acquire(c, plan.total, &ws);
+    if (st) return st;
+    int64_t *cu_dev = nullptr;
+    if (!cu.empty()) {
+        cu_dev = (int64_t *)(ws + off_cu);
+        CUDA_TRY(cudaMemcpy(cu_dev, cu.data(), cu.size() * sizeof(int64_t), cudaMemcpyHostToDevice));
+    }
+    GradOut go;
+    go.dq = (float *)(ws + off_dq);
+    go.dk = (float *)(ws + off_dk);
+    go.dv = (float *)(ws + off_dv);
+    go.df = (float *)(ws + off_df);
+    go.dW = (float *)(ws + off_dW);
+    float *ckpt = (float *)(ws + off_ck);
+    RecIn<T> in = make_in<T>(a->in, cu_dev);
+
+    if (lanes > 0) {
+        /* 1. the forward again, keeping the state every C steps */
+        st = launch_forward<T>(c, d, in, nullptr, nullptr, ckpt, C, nck, fwd_big ? (float *)(ws + off_fbig) : nullptr);
+        if (st) return st;
+        /* 2. the reverse sweep */
+        const int clip_mode = (int)a->clip_mode;
+        const float clip = (float)a->clip;
+        if (fast) {
+            size_t smem = bwd_v16_smem<T>(d.K, MT, C);
+            if constexpr (sizeof(T) == 4) {
+                if ((st = set_smem(bwd_v16<T, true>, smem))) return st;
+                bwd_v16<T, true><<<(unsigned)lanes, 32 * MT, smem>>>(d, in, (const T *)a->dy.data, (const T *)a->dht.data,
+                                                                      clip_mode, clip, (T *)a->dh0.data, go, ckpt, C, nck);
+            } else {
+                if ((st = set_smem(bwd_v16<T, false>, smem))) return st;
+                bwd_v16<T, false><<<(unsigned)lanes, 32 * MT, smem>>>(d, in, (const T *)a->dy.data, (const T *)a->dht.data,
+                                                                       clip_mode, clip, (T *)a->dh0.data, go, ckpt, C, nck);
+            }
+        } else {
+            const int threads = general_threads(d);
+            size_t smem = general_small_bytes(d);
+            if ((st = set_smem(bwd_general<T>, smem))) return st;
+            bwd_general<T><<<(unsigned)lanes, threads, smem>>>(d, in, (const T *)a->dy.data, (const T *)a->dht.data,
+                                                               clip_mode, clip, (T *)a->dh0.data, go, ckpt, C, nck,
+                                                               (float *)(ws + off_big), big_per_lane);
+        }
+        CUDA_TRY(cudaGetLastError());
+    }
+
+    /* 3. sums over shared heads (and dW over sequences), fixed order, rounded once */
+    const int rb = 256;
+    auto grid_for = [&](int64_t n) { int64_t g = (n + rb - 1) / rb; return (unsigned)(g < 1 ? 1 : g > 65535 ? 65535 : g); };
+    if (T_ > 0) {
+        reduce_groups<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N, d.gq, d.K, (T *)a->dq.data);
+        reduce_groups<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N, d.gk, d.K, (T *)a->dk.data);
+        reduce_groups<T><<<grid_for(T_ * d.Nv * d.V), rb>>>(go.dv, T_, d.N, d.gv, d.V, (T *)a->dv.data);
+        reduce_groups<T><<<grid_for(T_ * d.Nf), rb>>>(go.df, T_, d.N, d.gf, 1, (T *)a->df.data);
+    }
+    if (lanes > 0) {
+        reduce_dW<T><<<grid_for((int64_t)d.Nw * VV), rb>>>(go.dW, d.B, d.N, d.Nw, d.gw, (int)VV, (T *)a->dW.data);
+    } else {
+        CUDA_TRY(cudaMemset(a->dW.data, 0, (size_t)d.Nw * VV * sizeof(T)));
+    }
+    CUDA_TRY(cudaGetLastError());
+    return M2RNN_OK;
+}
+
+/* ---- the table's entries ------------------------------------------------------------------ */
+
+const char *cuda_precision_class(void *ctx, m2rnn_dtype storage)
+{
+    (void)ctx;
+    switch (storage) {
+    case M2RNN_F32: return "tf32"; /* fp32 storage; products through bf16 hi/lo splits (better than tf32) */
+    case M2RNN_BF16: return "bf16"; /* bf16 storage, fp32 accumulation and state, hardware tanh */
+    default: return NULL;
+    }
+}
+
+void *cuda_alloc(void *ctx, size_t bytes)
+{
+    (void)ctx;
+    void *p = nullptr;
+    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
+        cudaGetLastError();
+        return nullptr;
+    }
+    return p;
+}
+
+void cuda_free(void *ctx, void *ptr)
+{
+    (void)ctx;
+    if (ptr) cudaFree(ptr);
+}
+
+m2rnn_status cuda_upload(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    (void)ctx;
+    CUDA_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+    return M2RNN_OK;
+}
+
+m2rnn_status cuda_download(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    (void)ctx;
+    CUDA_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+    return M2RNN_OK;
+}
+
+m2rnn_status cuda_synchronize(void *ctx)
+{
+    (void)ctx;
+    CUDA_TRY(cudaDeviceSynchronize());
+    return M2RNN_OK;
+}
+
+size_t cuda_peak_workspace(void *ctx, bool reset)
+{
+    Ctx *c = static_cast<Ctx *>(ctx);
+    size_t p = c->peak;
+    if (reset) c->peak = 0;
+    return p;
+}
+
+bool cuda_supports(void *ctx, m2rnn_op op, const void *args)
+{
+    Ctx *c = static_cast<Ctx *>(ctx);
+    m2rnn_recurrence_dims dims;
+    if (op == M2RNN_OP_RECURRENCE_FORWARD) {
+        const m2rnn_recurrence_forward_args *a = static_cast<const m2rnn_recurrence_forward_args *>(args);
+        if (!forward_dtypes_ok(a)) return false;
+        if (m2rnn_recurrence_check_forward(a, &dims) != M2RNN_OK) {
+            m2rnn_clear_error();
+            return true; /* invalid arguments: let the dispatcher report them */
+        }
+    } else if (op == M2RNN_OP_RECURRENCE_BACKWARD) {
+        const m2rnn_recurrence_backward_args *a = static_cast<const m2rnn_recurrence_backward_args *>(args);
+        if (!backward_dtypes_ok(a)) return false;
+        if (m2rnn_recurrence_check_backward(a, &dims) != M2RNN_OK) {
+            m2rnn_clear_error();
+            return true;
+        }
+    } else {
+        return false;
+    }
+    RecDims d = make_dims(dims);
+    if (dims.batch * dims.heads > INT32_MAX || dims.key_dim > 1 << 16 || dims.value_dim > 1 << 16) return false;
+    return general_fits(c, d) || use_v16(d, M2RNN_BF16) || use_v16(d, M2RNN_F32);
+}
+
+m2rnn_status cuda_forward(void *ctx, const m2rnn_recurrence_forward_args *a)
+{
+    Ctx *c = static_cast<Ctx *>(ctx);
+    m2rnn_recurrence_dims dims;
+    m2rnn_status st = m2rnn_recurrence_check_forward(a, &dims);
+    if (st) return st;
+    if (!cuda_supports(ctx, M2RNN_OP_RECURRENCE_FORWARD, a))
+        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: recurrence_forward supports F32 or BF16 storage, one dtype for every float tensor, and V*V + 2K + 2V floats of shared memory");
+    CUDA_TRY(cudaSetDevice(c->device));
+    return a->in.q.dtype == M2RNN_F32 ? forward_t<float>(c, a, dims) : forward_t<__nv_bfloat16>(c, a, dims);
+}
+
+m2rnn_status cuda_backward(void *ctx, const m2rnn_recurrence_backward_args *a)
+{
+    Ctx *c = static_cast<Ctx *>(ctx);
+    m2rnn_recurrence_dims dims;
+    m2rnn_status st = m2rnn_recurrence_check_backward(a, &dims);
+    if (st) return st;
+    if (!cuda_supports(ctx, M2RNN_OP_RECURRENCE_BACKWARD, a))
+        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: recurrence_backward supports F32 or BF16 storage, one dtype for every float tensor, and V*V + 2K + 2V floats of shared memory");
+    CUDA_TRY(cudaSetDevice(c->device));
+    return a->in.q.dtype == M2RNN_F32 ? backward_t<float>(c, a, dims) : backward_t<__nv_bfloat16>(c, a, dims);
+}
+
+m2rnn_backend g_table;
+char g_description[256];
+
+} // namespace
+
+extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_backend_entry(char *why, size_t why_size)
+{
+    auto fail = [&](const char *fmt, const char *detail) -> const m2rnn_backend * {
+        if (why && why_size) snprintf(why, why_size, fmt, detail);
+        return nullptr;
+    };
+    if (g_table.name) return &g_table;
+
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) return fail("no CUDA device (%s)", cudaGetErrorString(e));
+    if (count == 0) return fail("no CUDA device%s", "");
+    Ctx *c = &g_ctx;
+    c->device = 0;
+    cudaDeviceProp prop;
+    if ((e = cudaGetDeviceProperties(&prop, c->device)) != cudaSuccess) return fail("cudaGetDeviceProperties: %s", cudaGetErrorString(e));
+    if (prop.major < 8) return fail("the CUDA backend needs compute capability 8.0 or newer (found %s)", prop.name);
+    /* Is there code for this device in the binary? */
+    cudaFuncAttributes fa;
+    if ((e = cudaFuncGetAttributes(&fa, fwd_v16<__nv_bfloat16, false>)) != cudaSuccess)
+        return fail("no kernel image for this device (%s): rebuild with NVCC_ARCH_FLAGS for it", cudaGetErrorString(e));
+    c->sms = prop.multiProcessorCount;
+    c->smem_optin = prop.sharedMemPerBlockOptin;
+    c->smem_per_sm = prop.sharedMemPerMultiprocessor;
+
+    snprintf(g_description, sizeof g_description, "CUDA on %s (sm_%d%d, %d SMs): fp32 state, bf16 tensor cores",
+             prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+    m2rnn_backend t;
+    memset(&t, 0, sizeof t);
+    t.abi_major = M2RNN_ABI_MAJOR;
+    t.abi_minor = M2RNN_ABI_MINOR;
+    t.size = sizeof(m2rnn_backend);
+    t.description = g_description;
+    t.ctx = c;
+    t.precision_class = cuda_precision_class;
+    t.alloc = cuda_alloc;
+    t.free = cuda_free;
+    t.upload = cuda_upload;
+    t.download = cuda_download;
+    t.synchronize = cuda_synchronize;
+    t.peak_workspace_bytes = cuda_peak_workspace;
+    t.supports = cuda_supports;
+    t.recurrence_forward = cuda_forward;
+    t.recurrence_backward = cuda_backward;
+    t.name = "cuda";
+    g_table = t;
+    return &g_table;
+}

@@ -1,0 +1,143 @@
+/*
+ * Shared device-side pieces of the CUDA backend: the problem description the kernels get, storage
+ * conversions, tanh, the bf16 tensor-core product and the small async-copy helpers.
+ *
+ * Everything is computed in fp32. Storage is F32 or BF16 (all float tensors of one call share it);
+ * outputs are rounded once, to nearest-even, from the fp32 result.
+ */
+#ifndef M2RNN_CUDA_COMMON_CUH
+#define M2RNN_CUDA_COMMON_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+/* Sizes of one call, resolved on the host. Group sizes are N / (heads of that input). */
+struct RecDims {
+    int B, N, K, V;
+    int S;       /* dense layout: tokens per sequence; unused when cu != NULL */
+    int64_t T;   /* total tokens */
+    int Nq, Nk, Nv, Nf, Nw;
+    int gq, gk, gv, gf, gw;
+};
+
+/* Inputs (device pointers). cu is the device copy of cu_seqlens (int64), NULL for dense. */
+template <typename T>
+struct RecIn {
+    const T *q, *k, *v, *W, *f, *h0;
+    const int64_t *cu;
+};
+
+/* Per-state-head gradient partials (fp32 workspace), summed over shared heads afterwards. */
+struct GradOut {
+    float *dq, *dk; /* (T, N, K) */
+    float *dv;      /* (T, N, V) */
+    float *df;      /* (T, N)    */
+    float *dW;      /* (B, N, V, V) */
+};
+
+__device__ __forceinline__ void seq_range(const RecDims &d, const int64_t *cu, int b, int64_t &start, int64_t &end)
+{
+    if (cu) {
+        start = cu[b];
+        end = cu[b + 1];
+    } else {
+        start = (int64_t)b * d.S;
+        end = start + d.S;
+    }
+}
+
+/* ---- storage conversions ---------------------------------------------------------------- */
+
+__device__ __forceinline__ float to_f(float x) { return x; }
+__device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __device__ __forceinline__ T from_f(float x);
+template <> __device__ __forceinline__ float from_f<float>(float x) { return x; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+
+/* ---- tanh -------------------------------------------------------------------------------
+ * tanh_fast: the hardware approximation (MUFU.TANH, max relative error about 2^-11), used for
+ * BF16 storage, whose outputs are rounded to 2^-9 anyway.
+ * tanh_accurate: 1 - 2/(1 + e^{2|x|}) with the sign put back; ex2 and rcp approximations are
+ * good to about 2^-22, so the absolute error is about 1e-7 everywhere. Used for F32 storage. */
+__device__ __forceinline__ float tanh_fast(float x)
+{
+    float y;
+    asm("tanh.approx.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+__device__ __forceinline__ float tanh_accurate(float x)
+{
+    float e = __expf(2.0f * fabsf(x));          /* +inf for large |x|: then 2/(1+e) = 0 */
+    float r = 1.0f - __fdividef(2.0f, 1.0f + e);
+    return copysignf(r, x);
+}
+
+template <bool FAST> __device__ __forceinline__ float tanh_t(float x) { return FAST ? tanh_fast(x) : tanh_accurate(x); }
+
+/* ---- bf16 tensor-core product ------------------------------------------------------------
+ * D (16x8 fp32) += A (16x16 bf16, row-major) * B (16x8 bf16, "col"), one warp.
+ * Fragment layouts (g = lane/4, t = lane%4):
+ *   C/D: c0 (g, 2t)  c1 (g, 2t+1)  c2 (g+8, 2t)  c3 (g+8, 2t+1)
+ *   A:   a0 = pack(A[g][2t], A[g][2t+1])    a1 = pack(A[g+8][2t], A[g+8][2t+1])
+ *        a2 = pack(A[g][2t+8], A[g][2t+9])  a3 = pack(A[g+8][2t+8], A[g+8][2t+9])
+ *   B:   b0 = pack(B[2t][g], B[2t+1][g])    b1 = pack(B[2t+8][g], B[2t+9][g])
+ * pack(x, y) puts x in the low half. So the fp32 accumulators of two adjacent n-tiles (columns
+ * 0-7 and 8-15) are, element for element, the A fragment of the 16x16 matrix they form. */
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1)
+{
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi)
+{
+    __nv_bfloat162 p = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&p);
+}
+
+/* x ≈ hi + lo with hi = bf16(x), lo = bf16(x - hi): 16 significant bits in two bf16 halves. */
+__device__ __forceinline__ void split_bf16(float x0, float x1, uint32_t &hi, uint32_t &lo)
+{
+    __nv_bfloat162 h = __floats2bfloat162_rn(x0, x1);
+    float r0 = x0 - __low2float(h), r1 = x1 - __high2float(h);
+    hi = *reinterpret_cast<uint32_t *>(&h);
+    lo = pack_bf16(r0, r1);
+}
+
+/* Transpose of an 8x8 b16 matrix held in the C-like fragment (row lane/4, cols 2(lane%4)+{0,1}). */
+__device__ __forceinline__ uint32_t movmatrix_trans(uint32_t x)
+{
+    uint32_t y;
+    asm("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;" : "=r"(y) : "r"(x));
+    return y;
+}
+
+/* ---- async copies (sm_80+) -------------------------------------------------------------- */
+
+__device__ __forceinline__ void cp_async4(void *smem_dst, const void *gmem_src)
+{
+    unsigned s = (unsigned)__cvta_generic_to_shared(smem_dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(s), "l"(gmem_src));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
+/* Copy ntok rows of `width` elements, row r from src + r*stride, into dst (rows packed), with
+ * 4-byte async copies. Requires width*sizeof(T) % 4 == 0 and 4-byte aligned sources. */
+template <typename T>
+__device__ __forceinline__ void stage_rows(T *dst, const T *src, int ntok, int64_t stride, int width, int tid, int nthr)
+{
+    const int words = width * (int)sizeof(T) / 4;
+    for (int idx = tid; idx < ntok * words; idx += nthr) {
+        int r = idx / words, w = idx - r * words;
+        cp_async4(reinterpret_cast<char *>(dst + (int64_t)r * width) + 4 * w,
+                  reinterpret_cast<const char *>(src + (int64_t)r * stride) + 4 * w);
+    }
+}
+
+#endif

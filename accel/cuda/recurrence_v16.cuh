@@ -1,0 +1,489 @@
+/*
+ * The fast path: V = 16 (the paper's value head size), any K up to 128, bf16 tensor cores for
+ * H·W, dA·Wᵀ and H_{t-1}ᵀ·dA, the state in fp32 registers.
+ *
+ * Mapping. One thread block per lane (sequence b, state head n); warp w owns rows 16w .. 16w+15 of
+ * the K×16 state (rows of H are independent, SPEC §1, so warps never exchange state; only the
+ * readout y = Hᵀq sums over rows, across warps, through shared memory once per chunk). K is padded
+ * to a multiple of 16 with zero rows: k = 0 there, so those rows stay exactly 0.
+ *
+ * Each thread keeps its 8 elements of the warp's 16×16 block in mma C-fragment order
+ * (see common.cuh): h[0..3] = columns 0-7 tile, h[4..7] = columns 8-15 tile. Those are also the
+ * A fragment of the block, so H·W needs no shuffles: split H into bf16 hi + lo (16 significant
+ * bits) and run hi·W + lo·W (+ hi·W_lo for F32 storage, where W itself is split). The product is
+ * then good to about 2^-16 relative, far better than tf32, and the state itself never leaves fp32.
+ *
+ * Inputs of a chunk of TS tokens are staged in shared memory with cp.async one chunk ahead.
+ *
+ * Backward: fwd_v16 with ckpt != NULL stores the state (fragment order) every C steps; bwd_v16
+ * walks the chunks backwards, recomputes the chunk's H_t and Z_t into shared memory (each thread
+ * only ever reads back its own elements), and runs the reverse steps. dW uses the transposed
+ * fragments of H_{t-1} and dA (movmatrix), accumulated in fp32 registers for the whole sequence.
+ */
+#ifndef M2RNN_CUDA_V16_CUH
+#define M2RNN_CUDA_V16_CUH
+
+#include "common.cuh"
+
+#define V16_MAX_WARPS 8 /* K <= 128 */
+
+__host__ __device__ inline size_t align16(size_t x) { return (x + 15) & ~(size_t)15; }
+
+/* Shared memory of fwd_v16. */
+template <typename T>
+static inline size_t fwd_v16_smem(int K, int MT, int TS)
+{
+    return align16(2 * (size_t)TS * (2 * K + 16) * sizeof(T)) + 2 * (size_t)TS * sizeof(float) +
+           (size_t)TS * MT * 16 * sizeof(float);
+}
+
+/* Shared memory of bwd_v16. */
+template <typename T>
+static inline size_t bwd_v16_smem(int K, int MT, int C)
+{
+    size_t hs = (size_t)MT * (2 * C + 1) * 256 * sizeof(float);
+    size_t stage = align16(2 * (size_t)C * (2 * K + 32) * sizeof(T));
+    size_t small = 2 * (size_t)C * sizeof(float) + (size_t)C * MT * 17 * sizeof(float);
+    size_t dwred = (size_t)MT * 256 * sizeof(float);
+    return hs + stage + (small > dwred ? small : dwred);
+}
+
+/* W's B fragments for H·W (B[l][j] = W[l][j]) and for dA·Wᵀ (B[l][j] = W[j][l]), hi and lo parts. */
+template <typename T>
+__device__ __forceinline__ void load_w_fragments(const T *Wn, int g, int t4, bool transposed, uint32_t (&hi)[2][2],
+                                                 uint32_t (&lo)[2][2])
+{
+    for (int nt = 0; nt < 2; nt++) {
+        int j = nt * 8 + g;
+        for (int half = 0; half < 2; half++) {
+            int l = 2 * t4 + 8 * half;
+            float w0 = transposed ? to_f(Wn[j * 16 + l]) : to_f(Wn[l * 16 + j]);
+            float w1 = transposed ? to_f(Wn[j * 16 + l + 1]) : to_f(Wn[(l + 1) * 16 + j]);
+            split_bf16(w0, w1, hi[nt][half], lo[nt][half]);
+        }
+    }
+}
+
+/* acc[nt] += X·B for the 16×16 block X held as 8 fragment-order floats (x[0..3] tile 0, x[4..7] tile 1). */
+template <bool F32MODE>
+__device__ __forceinline__ void block_times_w(float (&acc)[2][4], const float (&x)[8], const uint32_t (&bh)[2][2],
+                                              const uint32_t (&bl)[2][2])
+{
+    uint32_t ah[4], al[4];
+    split_bf16(x[0], x[1], ah[0], al[0]);
+    split_bf16(x[2], x[3], ah[1], al[1]);
+    split_bf16(x[4], x[5], ah[2], al[2]);
+    split_bf16(x[6], x[7], ah[3], al[3]);
+#pragma unroll
+    for (int nt = 0; nt < 2; nt++) {
+        mma_bf16(acc[nt], ah, bh[nt][0], bh[nt][1]);
+        mma_bf16(acc[nt], al, bh[nt][0], bh[nt][1]);
+        if (F32MODE) mma_bf16(acc[nt], ah, bl[nt][0], bl[nt][1]);
+    }
+}
+
+/* One forward step of a thread's 8 elements: h <- f h + (1-f) tanh(h W + k vᵀ); z gets tanh(·). */
+template <bool F32MODE>
+__device__ __forceinline__ void v16_step(float (&h)[8], float (&z)[8], float kr0, float kr1, const float (&vc)[4], float f,
+                                         const uint32_t (&bh)[2][2], const uint32_t (&bl)[2][2])
+{
+    float acc[2][4] = {{kr0 * vc[0], kr0 * vc[1], kr1 * vc[0], kr1 * vc[1]},
+                       {kr0 * vc[2], kr0 * vc[3], kr1 * vc[2], kr1 * vc[3]}};
+    block_times_w<F32MODE>(acc, h, bh, bl);
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+        z[e] = tanh_t<!F32MODE>(acc[e >> 2][e & 3]);
+        h[e] = z[e] + f * (h[e] - z[e]);
+    }
+}
+
+/* Sum 4 per-lane column partials (columns 2t, 2t+1, 2t+8, 2t+9 of the block) over the 8 lanes of
+ * a column group (lane bits 2..4). Returns the full sum for column *col on lanes with bit 2 clear. */
+__device__ __forceinline__ float reduce_columns(const float (&p)[4], int l, int t4, int *col)
+{
+    const bool b4 = l & 16, b3 = l & 8;
+    float s0 = b4 ? p[0] : p[2], s1 = b4 ? p[1] : p[3];
+    float k0 = b4 ? p[2] : p[0], k1 = b4 ? p[3] : p[1];
+    k0 += __shfl_xor_sync(0xffffffffu, s0, 16);
+    k1 += __shfl_xor_sync(0xffffffffu, s1, 16);
+    float s = b3 ? k0 : k1, k = b3 ? k1 : k0;
+    k += __shfl_xor_sync(0xffffffffu, s, 8);
+    k += __shfl_xor_sync(0xffffffffu, k, 4);
+    *col = (b4 ? 8 : 0) + 2 * t4 + (b3 ? 1 : 0);
+    return k;
+}
+
+/* Sum 4 per-lane values over the 4 lanes of a quad (lane bits 0..1); lane t ends with the sum of x[t]. */
+__device__ __forceinline__ float reduce_quad(const float (&x)[4], int t4)
+{
+    const bool b1 = t4 & 2, b0 = t4 & 1;
+    float s0 = b1 ? x[0] : x[2], s1 = b1 ? x[1] : x[3];
+    float k0 = b1 ? x[2] : x[0], k1 = b1 ? x[3] : x[1];
+    k0 += __shfl_xor_sync(0xffffffffu, s0, 2);
+    k1 += __shfl_xor_sync(0xffffffffu, s1, 2);
+    float s = b0 ? k0 : k1, k = b0 ? k1 : k0;
+    k += __shfl_xor_sync(0xffffffffu, s, 1);
+    return k;
+}
+
+/* ---- forward ----------------------------------------------------------------------------- */
+
+/* y may be NULL (the backward's checkpoint pass). ckpt: if not NULL, the state before step t,
+ * t % C == 0, goes to ckpt + ((lane*nck + t/C)*MT*32 + thread)*8, fragment order. */
+template <typename T, bool F32MODE>
+__global__ void __launch_bounds__(32 * V16_MAX_WARPS, 2)
+    fwd_v16(RecDims d, RecIn<T> in, T *y, T *ht, float *ckpt, int C, int nck, int TS)
+{
+    extern __shared__ __align__(16) unsigned char smraw[];
+    const int K = d.K, N = d.N, MT = blockDim.x >> 5, nthr = blockDim.x;
+    const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
+    const int lane = blockIdx.x, b = lane / N, n = lane % N;
+    const int r0 = w * 16 + g, r1 = r0 + 8;
+    const bool ok0 = r0 < K, ok1 = r1 < K;
+    const int c0 = 2 * t4, c2 = 2 * t4 + 8;
+
+    const int stage_elems = TS * (2 * K + 16);
+    T *stage = reinterpret_cast<T *>(smraw);
+    float *fbuf = reinterpret_cast<float *>(smraw + align16(2 * (size_t)stage_elems * sizeof(T)));
+    float *ybuf = fbuf + 2 * TS;
+
+    uint32_t bh[2][2], bl[2][2];
+    load_w_fragments(in.W + (size_t)(n / d.gw) * 256, g, t4, false, bh, bl);
+
+    float h[8];
+    {
+        const T *h0 = in.h0 ? in.h0 + (size_t)lane * K * 16 : (const T *)0;
+        const int rows[8] = {r0, r0, r1, r1, r0, r0, r1, r1}, cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
+#pragma unroll
+        for (int e = 0; e < 8; e++) h[e] = (h0 && rows[e] < K) ? to_f(h0[rows[e] * 16 + cols[e]]) : 0.0f;
+    }
+
+    int64_t start, end;
+    seq_range(d, in.cu, b, start, end);
+    const int64_t L = end - start;
+    const int64_t kst = (int64_t)d.Nk * K, qst = (int64_t)d.Nq * K, vst = (int64_t)d.Nv * 16;
+    const T *kb = in.k + (start * d.Nk + n / d.gk) * K;
+    const T *qb = in.q + (start * d.Nq + n / d.gq) * K;
+    const T *vb = in.v + (start * d.Nv + n / d.gv) * 16;
+    const T *fb = in.f + start * d.Nf + n / d.gf;
+
+    auto issue = [&](int64_t t0, int buf) {
+        int ntok = (int)(L - t0 < TS ? L - t0 : TS);
+        T *s = stage + buf * stage_elems;
+        stage_rows(s, kb + t0 * kst, ntok, kst, K, tid, nthr);
+        if (y) stage_rows(s + TS * K, qb + t0 * qst, ntok, qst, K, tid, nthr);
+        stage_rows(s + 2 * TS * K, vb + t0 * vst, ntok, vst, 16, tid, nthr);
+    };
+    if (L > 0) issue(0, 0);
+    cp_async_commit();
+    if (tid < TS && tid < L) fbuf[tid] = to_f(fb[(int64_t)tid * d.Nf]);
+
+    for (int64_t t0 = 0, ci = 0; t0 < L; t0 += TS, ci++) {
+        const int cur = (int)(ci & 1);
+        const int ntok = (int)(L - t0 < TS ? L - t0 : TS);
+        float fpre = 0.0f;
+        if (t0 + TS < L) {
+            issue(t0 + TS, cur ^ 1);
+            if (tid < TS && t0 + TS + tid < L) fpre = to_f(fb[(t0 + TS + tid) * d.Nf]);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+
+        const T *ks = stage + cur * stage_elems, *qs = ks + TS * K, *vs = qs + TS * K;
+        const float *fs = fbuf + cur * TS;
+        for (int u = 0; u < ntok; u++) {
+            if (ckpt && (t0 + u) % C == 0) {
+                float4 *dst = reinterpret_cast<float4 *>(ckpt + (((size_t)lane * nck + (t0 + u) / C) * nthr + tid) * 8);
+                dst[0] = make_float4(h[0], h[1], h[2], h[3]);
+                dst[1] = make_float4(h[4], h[5], h[6], h[7]);
+            }
+            const float kr0 = ok0 ? to_f(ks[u * K + r0]) : 0.0f, kr1 = ok1 ? to_f(ks[u * K + r1]) : 0.0f;
+            const float vc[4] = {to_f(vs[u * 16 + c0]), to_f(vs[u * 16 + c0 + 1]), to_f(vs[u * 16 + c2]),
+                                 to_f(vs[u * 16 + c2 + 1])};
+            float z[8];
+            v16_step<F32MODE>(h, z, kr0, kr1, vc, fs[u], bh, bl);
+            if (y) {
+                const float q0 = ok0 ? to_f(qs[u * K + r0]) : 0.0f, q1 = ok1 ? to_f(qs[u * K + r1]) : 0.0f;
+                const float p[4] = {fmaf(q0, h[0], q1 * h[2]), fmaf(q0, h[1], q1 * h[3]), fmaf(q0, h[4], q1 * h[6]),
+                                    fmaf(q0, h[5], q1 * h[7])};
+                int col;
+                float s = reduce_columns(p, l, t4, &col);
+                if (!(l & 4)) ybuf[(u * MT + w) * 16 + col] = s;
+            }
+        }
+        __syncthreads();
+        if (y) {
+            for (int idx = tid; idx < ntok * 16; idx += nthr) {
+                int u = idx >> 4, j = idx & 15;
+                float acc = 0.0f;
+                for (int ww = 0; ww < MT; ww++) acc += ybuf[(u * MT + ww) * 16 + j];
+                y[((start + t0 + u) * N + n) * 16 + j] = from_f<T>(acc);
+            }
+        }
+        if (t0 + TS < L && tid < TS) fbuf[(cur ^ 1) * TS + tid] = fpre;
+        __syncthreads();
+    }
+    cp_async_wait<0>();
+
+    if (ht) {
+        T *dst = ht + (size_t)lane * K * 16;
+        if (ok0) {
+            dst[r0 * 16 + c0] = from_f<T>(h[0]); dst[r0 * 16 + c0 + 1] = from_f<T>(h[1]);
+            dst[r0 * 16 + c2] = from_f<T>(h[4]); dst[r0 * 16 + c2 + 1] = from_f<T>(h[5]);
+        }
+        if (ok1) {
+            dst[r1 * 16 + c0] = from_f<T>(h[2]); dst[r1 * 16 + c0 + 1] = from_f<T>(h[3]);
+            dst[r1 * 16 + c2] = from_f<T>(h[6]); dst[r1 * 16 + c2 + 1] = from_f<T>(h[7]);
+        }
+    }
+}
+
+/* ---- backward ---------------------------------------------------------------------------- */
+
+template <typename T, bool F32MODE>
+__global__ void __launch_bounds__(32 * V16_MAX_WARPS, 2)
+    bwd_v16(RecDims d, RecIn<T> in, const T *dy, const T *dht, int clip_mode, float clip, T *dh0, GradOut go,
+            const float *ckpt, int C, int nck)
+{
+    extern __shared__ __align__(16) unsigned char smraw[];
+    const int K = d.K, N = d.N, MT = blockDim.x >> 5, nthr = blockDim.x;
+    const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
+    const int lane = blockIdx.x, b = lane / N, n = lane % N;
+    const int r0 = w * 16 + g, r1 = r0 + 8;
+    const bool ok0 = r0 < K, ok1 = r1 < K;
+    const int c0 = 2 * t4, c2 = 2 * t4 + 8;
+    const int rows[8] = {r0, r0, r1, r1, r0, r0, r1, r1}, cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
+
+    /* Shared memory: Hs [MT][C+1][32][8], Zs [MT][C][32][8] (each thread its own 8 floats),
+     * the staged inputs [2][k C·K | q C·K | v C·16 | dy C·16], f [2][C], dv partials [C][MT][16],
+     * df partials [C][MT]; at the end the dW partials [MT][256] reuse the last region. */
+    float *Hs = reinterpret_cast<float *>(smraw) + (size_t)w * (C + 1) * 256 + l * 8;
+    float *Zs = reinterpret_cast<float *>(smraw) + (size_t)MT * (C + 1) * 256 + (size_t)w * C * 256 + l * 8;
+    unsigned char *p = smraw + (size_t)MT * (2 * C + 1) * 256 * sizeof(float);
+    const int stage_elems = C * (2 * K + 32);
+    T *stage = reinterpret_cast<T *>(p);
+    float *fbuf = reinterpret_cast<float *>(p + align16(2 * (size_t)stage_elems * sizeof(T)));
+    float *dvbuf = fbuf + 2 * C;
+    float *dfbuf = dvbuf + C * MT * 16;
+    float *dwbuf = fbuf;
+
+    uint32_t bh[2][2], bl[2][2], bth[2][2], btl[2][2];
+    const T *Wn = in.W + (size_t)(n / d.gw) * 256;
+    load_w_fragments(Wn, g, t4, false, bh, bl);
+    load_w_fragments(Wn, g, t4, true, bth, btl);
+
+    float G[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) G[e] = (dht && rows[e] < K) ? to_f(dht[(size_t)lane * K * 16 + rows[e] * 16 + cols[e]]) : 0.0f;
+    float dW[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+
+    int64_t start, end;
+    seq_range(d, in.cu, b, start, end);
+    const int64_t L = end - start;
+    const int nchunks = (int)((L + C - 1) / C);
+    const int64_t kst = (int64_t)d.Nk * K, qst = (int64_t)d.Nq * K, vst = (int64_t)d.Nv * 16, dyst = (int64_t)N * 16;
+    const T *kb = in.k + (start * d.Nk + n / d.gk) * K;
+    const T *qb = in.q + (start * d.Nq + n / d.gq) * K;
+    const T *vb = in.v + (start * d.Nv + n / d.gv) * 16;
+    const T *dyb = dy + (start * N + n) * 16;
+    const T *fb = in.f + start * d.Nf + n / d.gf;
+    const float cl = fabsf(clip);
+
+    auto issue = [&](int ch, int buf) {
+        int64_t t0 = (int64_t)ch * C;
+        int ntok = (int)(L - t0 < C ? L - t0 : C);
+        T *s = stage + buf * stage_elems;
+        stage_rows(s, kb + t0 * kst, ntok, kst, K, tid, nthr);
+        stage_rows(s + C * K, qb + t0 * qst, ntok, qst, K, tid, nthr);
+        stage_rows(s + 2 * C * K, vb + t0 * vst, ntok, vst, 16, tid, nthr);
+        stage_rows(s + 2 * C * K + C * 16, dyb + t0 * dyst, ntok, dyst, 16, tid, nthr);
+    };
+    auto ckpt_at = [&](int ch) { return reinterpret_cast<const float4 *>(ckpt + (((size_t)lane * nck + ch) * nthr + tid) * 8); };
+
+    float4 hc0 = make_float4(0, 0, 0, 0), hc1 = hc0;
+    if (nchunks > 0) {
+        issue(nchunks - 1, 0);
+        int64_t t0 = (int64_t)(nchunks - 1) * C;
+        if (tid < C && t0 + tid < L) fbuf[tid] = to_f(fb[(t0 + tid) * d.Nf]);
+        hc0 = ckpt_at(nchunks - 1)[0];
+        hc1 = ckpt_at(nchunks - 1)[1];
+    }
+    cp_async_commit();
+
+    for (int ch = nchunks - 1, it = 0; ch >= 0; ch--, it++) {
+        const int cur = it & 1;
+        const int64_t t0 = (int64_t)ch * C;
+        const int Lc = (int)(L - t0 < C ? L - t0 : C);
+        float fpre = 0.0f;
+        float4 hn0 = hc0, hn1 = hc1;
+        if (ch > 0) {
+            issue(ch - 1, cur ^ 1);
+            if (tid < C) fpre = to_f(fb[(t0 - C + tid) * d.Nf]);
+            hn0 = ckpt_at(ch - 1)[0];
+            hn1 = ckpt_at(ch - 1)[1];
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+
+        const T *ks = stage + cur * stage_elems, *qs = ks + C * K, *vs = qs + C * K, *dys = vs + C * 16;
+        const float *fs = fbuf + cur * C;
+
+        /* Recompute the chunk's states from its checkpoint. */
+        {
+            float h[8] = {hc0.x, hc0.y, hc0.z, hc0.w, hc1.x, hc1.y, hc1.z, hc1.w};
+            reinterpret_cast<float4 *>(Hs)[0] = hc0;
+            reinterpret_cast<float4 *>(Hs)[1] = hc1;
+            for (int u = 0; u < Lc; u++) {
+                const float kr0 = ok0 ? to_f(ks[u * K + r0]) : 0.0f, kr1 = ok1 ? to_f(ks[u * K + r1]) : 0.0f;
+                const float vc[4] = {to_f(vs[u * 16 + c0]), to_f(vs[u * 16 + c0 + 1]), to_f(vs[u * 16 + c2]),
+                                     to_f(vs[u * 16 + c2 + 1])};
+                float z[8];
+                v16_step<F32MODE>(h, z, kr0, kr1, vc, fs[u], bh, bl);
+                float4 *hz = reinterpret_cast<float4 *>(Hs + (size_t)(u + 1) * 256);
+                hz[0] = make_float4(h[0], h[1], h[2], h[3]);
+                hz[1] = make_float4(h[4], h[5], h[6], h[7]);
+                float4 *zz = reinterpret_cast<float4 *>(Zs + (size_t)u * 256);
+                zz[0] = make_float4(z[0], z[1], z[2], z[3]);
+                zz[1] = make_float4(z[4], z[5], z[6], z[7]);
+            }
+        }
+
+        /* Reverse steps. */
+        for (int u = Lc - 1; u >= 0; u--) {
+            const int64_t tok = start + t0 + u;
+            float hp[8], hc[8], z[8];
+            {
+                const float4 *a = reinterpret_cast<const float4 *>(Hs + (size_t)u * 256);
+                const float4 *c = reinterpret_cast<const float4 *>(Hs + (size_t)(u + 1) * 256);
+                const float4 *zz = reinterpret_cast<const float4 *>(Zs + (size_t)u * 256);
+                float4 a0 = a[0], a1 = a[1], c0v = c[0], c1v = c[1], z0 = zz[0], z1 = zz[1];
+                hp[0] = a0.x; hp[1] = a0.y; hp[2] = a0.z; hp[3] = a0.w; hp[4] = a1.x; hp[5] = a1.y; hp[6] = a1.z; hp[7] = a1.w;
+                hc[0] = c0v.x; hc[1] = c0v.y; hc[2] = c0v.z; hc[3] = c0v.w; hc[4] = c1v.x; hc[5] = c1v.y; hc[6] = c1v.z; hc[7] = c1v.w;
+                z[0] = z0.x; z[1] = z0.y; z[2] = z0.z; z[3] = z0.w; z[4] = z1.x; z[5] = z1.y; z[6] = z1.z; z[7] = z1.w;
+            }
+            const float kr0 = ok0 ? to_f(ks[u * K + r0]) : 0.0f, kr1 = ok1 ? to_f(ks[u * K + r1]) : 0.0f;
+            const float q0 = ok0 ? to_f(qs[u * K + r0]) : 0.0f, q1 = ok1 ? to_f(qs[u * K + r1]) : 0.0f;
+            const float vc[4] = {to_f(vs[u * 16 + c0]), to_f(vs[u * 16 + c0 + 1]), to_f(vs[u * 16 + c2]),
+                                 to_f(vs[u * 16 + c2 + 1])};
+            const float dyc[4] = {to_f(dys[u * 16 + c0]), to_f(dys[u * 16 + c0 + 1]), to_f(dys[u * 16 + c2]),
+                                  to_f(dys[u * 16 + c2 + 1])};
+            const float f = fs[u];
+            const float qr[8] = {q0, q0, q1, q1, q0, q0, q1, q1};
+            const float dyv[8] = {dyc[0], dyc[1], dyc[0], dyc[1], dyc[2], dyc[3], dyc[2], dyc[3]};
+
+            float D[8], dA[8], dfp = 0.0f;
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                float gg = clip_mode == 1 ? fminf(fmaxf(G[e], -cl), cl) : G[e];
+                float Dv = fmaf(qr[e], dyv[e], gg);
+                if (clip_mode == 2) Dv = fminf(fmaxf(Dv, -cl), cl);
+                D[e] = Dv;
+                dA[e] = (1.0f - f) * Dv * (1.0f - z[e] * z[e]);
+                dfp = fmaf(Dv, hp[e] - z[e], dfp);
+            }
+            /* G = f D + dA Wᵀ */
+            {
+                float acc[2][4] = {{f * D[0], f * D[1], f * D[2], f * D[3]}, {f * D[4], f * D[5], f * D[6], f * D[7]}};
+                block_times_w<F32MODE>(acc, dA, bth, btl);
+#pragma unroll
+                for (int e = 0; e < 8; e++) G[e] = acc[e >> 2][e & 3];
+            }
+            /* dW += H_{t-1}ᵀ dA: A = H_{t-1}ᵀ and B = dA, both from transposed 8×8 blocks. */
+            {
+                uint32_t hh[4], hl[4], ah[4], al[4];
+                split_bf16(hp[0], hp[1], hh[0], hl[0]); /* block (0,0) */
+                split_bf16(hp[4], hp[5], hh[1], hl[1]); /* block (0,1) */
+                split_bf16(hp[2], hp[3], hh[2], hl[2]); /* block (1,0) */
+                split_bf16(hp[6], hp[7], hh[3], hl[3]); /* block (1,1) */
+                split_bf16(dA[0], dA[1], ah[0], al[0]); /* block (0,0) */
+                split_bf16(dA[2], dA[3], ah[1], al[1]); /* block (1,0) */
+                split_bf16(dA[4], dA[5], ah[2], al[2]); /* block (0,1) */
+                split_bf16(dA[6], dA[7], ah[3], al[3]); /* block (1,1) */
+#pragma unroll
+                for (int r = 0; r < 4; r++) {
+                    hh[r] = movmatrix_trans(hh[r]);
+                    hl[r] = movmatrix_trans(hl[r]);
+                    ah[r] = movmatrix_trans(ah[r]);
+                    al[r] = movmatrix_trans(al[r]);
+                }
+#pragma unroll
+                for (int nt = 0; nt < 2; nt++) {
+                    mma_bf16(dW[nt], hh, ah[2 * nt], ah[2 * nt + 1]);
+                    mma_bf16(dW[nt], hl, ah[2 * nt], ah[2 * nt + 1]);
+                    mma_bf16(dW[nt], hh, al[2 * nt], al[2 * nt + 1]);
+                }
+            }
+            /* dk = dA v and dq = H_t dy (rows r0, r1): a quad reduction leaves lane t one of the four. */
+            {
+                const float x[4] = {
+                    fmaf(dA[0], vc[0], fmaf(dA[1], vc[1], fmaf(dA[4], vc[2], dA[5] * vc[3]))),
+                    fmaf(dA[2], vc[0], fmaf(dA[3], vc[1], fmaf(dA[6], vc[2], dA[7] * vc[3]))),
+                    fmaf(hc[0], dyc[0], fmaf(hc[1], dyc[1], fmaf(hc[4], dyc[2], hc[5] * dyc[3]))),
+                    fmaf(hc[2], dyc[0], fmaf(hc[3], dyc[1], fmaf(hc[6], dyc[2], hc[7] * dyc[3]))),
+                };
+                float s = reduce_quad(x, t4);
+                int row = (t4 & 1) ? r1 : r0;
+                if (row < K) {
+                    float *dst = (t4 & 2) ? go.dq : go.dk;
+                    dst[(tok * N + n) * K + row] = s;
+                }
+            }
+            /* dv = dAᵀ k (column partials, summed over rows here and over warps after the chunk). */
+            {
+                const float pcol[4] = {fmaf(dA[0], kr0, dA[2] * kr1), fmaf(dA[1], kr0, dA[3] * kr1),
+                                       fmaf(dA[4], kr0, dA[6] * kr1), fmaf(dA[5], kr0, dA[7] * kr1)};
+                int col;
+                float s = reduce_columns(pcol, l, t4, &col);
+                if (!(l & 4)) dvbuf[(u * MT + w) * 16 + col] = s;
+            }
+            /* df = Σ D ⊙ (H_{t-1} - Z) */
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) dfp += __shfl_xor_sync(0xffffffffu, dfp, o);
+            if (l == 0) dfbuf[u * MT + w] = dfp;
+        }
+        __syncthreads();
+        for (int idx = tid; idx < Lc * 17; idx += nthr) {
+            int u = idx / 17, j = idx - u * 17;
+            const int64_t tok = start + t0 + u;
+            float acc = 0.0f;
+            if (j < 16) {
+                for (int ww = 0; ww < MT; ww++) acc += dvbuf[(u * MT + ww) * 16 + j];
+                go.dv[(tok * N + n) * 16 + j] = acc;
+            } else {
+                for (int ww = 0; ww < MT; ww++) acc += dfbuf[u * MT + ww];
+                go.df[tok * N + n] = acc;
+            }
+        }
+        if (ch > 0 && tid < C) fbuf[(cur ^ 1) * C + tid] = fpre;
+        hc0 = hn0;
+        hc1 = hn1;
+        __syncthreads();
+    }
+    cp_async_wait<0>();
+
+    if (dh0) {
+        T *dst = dh0 + (size_t)lane * K * 16;
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            if (rows[e] < K) dst[rows[e] * 16 + cols[e]] = from_f<T>(G[e]);
+    }
+    /* dW: this warp's rows' contribution, then the sum over warps in order. */
+    __syncthreads();
+#pragma unroll
+    for (int nt = 0; nt < 2; nt++) {
+        dwbuf[w * 256 + g * 16 + nt * 8 + c0] = dW[nt][0];
+        dwbuf[w * 256 + g * 16 + nt * 8 + c0 + 1] = dW[nt][1];
+        dwbuf[w * 256 + (g + 8) * 16 + nt * 8 + c0] = dW[nt][2];
+        dwbuf[w * 256 + (g + 8) * 16 + nt * 8 + c0 + 1] = dW[nt][3];
+    }
+    __syncthreads();
+    for (int e = tid; e < 256; e += nthr) {
+        float acc = 0.0f;
+        for (int ww = 0; ww < MT; ww++) acc += dwbuf[ww * 256 + e];
+        go.dW[(size_t)lane * 256 + e] = acc;
+    }
+}
+
+#endif

@@ -1,0 +1,363 @@
+/*
+ * The CUDA backend against the reference, on randomized shapes (small ones that reach every
+ * feature and both kernel paths, and the paper's layer sizes at S = 4096).
+ *
+ * Skips (exit 77) when `m2rnn_backend_open("cuda")` finds no usable device. The probe runs in a
+ * child process: CUDA is not fork-safe once initialised, and Check forks once per test, so the
+ * parent never touches CUDA (nor OpenMP: the reference runs only inside the tests).
+ *
+ * Error measure per output: relative L2 error ‖out − ref‖₂ / ‖ref‖₂ (NaN anywhere fails; outputs are
+ * poisoned with NaN before the call, so an element left unwritten fails too).
+ * Tolerances from the precision class the backend declares for the storage dtype, with
+ * eps(class) = the unit of the class's coarsest rounding point: bf16 2^-8 (outputs and inputs are
+ * bf16), tf32 2^-11 (tf32 products; our backend is better than that):
+ *   forward outputs (y, ht)                    2·eps  (bf16 7.8e-3, tf32 9.8e-4)
+ *   gradients (dq, dk, dv, dW, df, dh0)        4·eps  (bf16 1.6e-2, tf32 2.0e-3)
+ *   any other class: f32 2^-20 / f64 2^-40 as eps.
+ * The data are in the model's regime (SPEC §7: W ≈ I, f in (0.05, 0.99), O(1) activations), where
+ * the recurrence is contractive and rounding does not grow with S.
+ * Every CUDA call is also run twice and must give bit-identical outputs (no order-dependent
+ * reductions).
+ */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "m2rnn/m2rnn.h"
+
+/* ---- cases ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    m2rnn_dtype dtype;
+    int B, S;           /* dense when nseq == 0 */
+    int nseq;           /* varlen: sequence lengths below */
+    int seqlens[8];
+    int N, K, V;
+    int nq, nk, nv, nf, nw; /* 0: N */
+    bool h0, dht;
+    m2rnn_clip_mode clip_mode;
+    double clip;
+} rcase;
+
+static const rcase cases[] = {
+    /* tensor-core path (V = 16) */
+    {"f32 dense K64 h0 dht", M2RNN_F32, 2, 67, 0, {0}, 4, 64, 16, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
+    {"bf16 dense K64 h0 dht", M2RNN_BF16, 2, 67, 0, {0}, 4, 64, 16, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
+    {"bf16 shared heads q1 k1 v2 f4 w1", M2RNN_BF16, 3, 50, 0, {0}, 4, 64, 16, 1, 1, 2, 4, 1, true, true, M2RNN_CLIP_NONE, 0},
+    {"f32 shared heads q2 k1 v4 f1 w2", M2RNN_F32, 2, 41, 0, {0}, 8, 64, 16, 2, 1, 4, 1, 2, false, true, M2RNN_CLIP_NONE, 0},
+    {"f32 varlen with empty sequences", M2RNN_F32, 5, 0, 5, {5, 0, 32, 0, 63}, 3, 64, 16, 1, 1, 3, 3, 3, true, true, M2RNN_CLIP_NONE, 0},
+    {"bf16 varlen with empty sequences", M2RNN_BF16, 4, 0, 4, {0, 17, 0, 40}, 2, 32, 16, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
+    {"bf16 clip carry 0.05", M2RNN_BF16, 2, 45, 0, {0}, 3, 64, 16, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_CARRY, 0.05},
+    {"f32 clip total -0.05", M2RNN_F32, 2, 45, 0, {0}, 3, 64, 16, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_TOTAL, -0.05},
+    {"f32 clip carry 0", M2RNN_F32, 1, 20, 0, {0}, 2, 64, 16, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_CARRY, 0.0},
+    {"f32 K40 (padded rows)", M2RNN_F32, 2, 33, 0, {0}, 3, 40, 16, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
+    {"bf16 K24 no h0 no dht", M2RNN_BF16, 2, 70, 0, {0}, 2, 24, 16, 0, 0, 0, 0, 0, false, false, M2RNN_CLIP_NONE, 0},
+    {"f32 K128", M2RNN_F32, 1, 30, 0, {0}, 2, 128, 16, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
+    /* general path */
+    {"f32 general K12 V7 shared varlen", M2RNN_F32, 3, 0, 3, {9, 0, 25}, 4, 12, 7, 2, 1, 4, 2, 1, true, true, M2RNN_CLIP_NONE, 0},
+    {"bf16 general K33 V24", M2RNN_BF16, 2, 29, 0, {0}, 2, 33, 24, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_CARRY, 0.1},
+    {"f32 general K130 V16", M2RNN_F32, 1, 21, 0, {0}, 2, 130, 16, 1, 1, 2, 2, 2, true, true, M2RNN_CLIP_TOTAL, 0.2},
+    {"f32 general K64 V64", M2RNN_F32, 1, 19, 0, {0}, 2, 64, 64, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
+    {"bf16 general K1 V1", M2RNN_BF16, 2, 13, 0, {0}, 1, 1, 1, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
+    /* the paper's layer sizes at S = 4096 (B reduced so the CPU reference stays quick) */
+    {"bf16 410M layer B1 S4096 N84", M2RNN_BF16, 1, 4096, 0, {0}, 84, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
+    {"bf16 7B layer B2 S4096 N132", M2RNN_BF16, 2, 4096, 0, {0}, 132, 64, 16, 1, 1, 0, 0, 0, false, false, M2RNN_CLIP_NONE, 0},
+    {"f32 7B layer B1 S4096 N132", M2RNN_F32, 1, 4096, 0, {0}, 132, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
+    {"bf16 varlen 7B heads 4 seqs", M2RNN_BF16, 4, 0, 4, {1500, 0, 4096, 700}, 132, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_CARRY, 1.0},
+};
+#define NCASES ((int)(sizeof cases / sizeof cases[0]))
+
+/* ---- tensors on both sides ------------------------------------------------------------------ */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static double urand(double lo, double hi)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return lo + (hi - lo) * (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
+}
+
+typedef struct {
+    m2rnn_tensor host; /* host copy (reference side) */
+    m2rnn_tensor dev;  /* device copy (CUDA side) */
+} pair;
+
+static const m2rnn_backend *cuda;
+
+static pair make_pair(m2rnn_dtype dt, int rank, const int64_t *shape)
+{
+    pair p;
+    memset(&p, 0, sizeof p);
+    p.host = m2rnn_tensor_make(NULL, dt, rank, shape);
+    size_t nb = m2rnn_tensor_nbytes(&p.host);
+    p.host.data = malloc(nb ? nb : 1);
+    ck_assert_ptr_nonnull(p.host.data);
+    p.dev = p.host;
+    p.dev.data = cuda->alloc(cuda->ctx, nb ? nb : 1);
+    ck_assert_msg(p.dev.data != NULL, "cuda alloc of %zu bytes failed", nb);
+    return p;
+}
+
+static void fill_uniform(pair *p, double lo, double hi)
+{
+    int64_t n = m2rnn_tensor_numel(&p->host);
+    for (int64_t i = 0; i < n; i++) m2rnn_tensor_set(&p->host, i, urand(lo, hi));
+    ck_assert_int_eq(cuda->upload(cuda->ctx, p->dev.data, p->host.data, m2rnn_tensor_nbytes(&p->host)), M2RNN_OK);
+}
+
+/* Outputs: NaN on both sides before the call. */
+static void poison(pair *p)
+{
+    size_t nb = m2rnn_tensor_nbytes(&p->host);
+    memset(p->host.data, 0xff, nb);
+    ck_assert_int_eq(cuda->upload(cuda->ctx, p->dev.data, p->host.data, nb), M2RNN_OK);
+}
+
+static void free_pair(pair *p)
+{
+    free(p->host.data);
+    if (p->dev.data) cuda->free(cuda->ctx, p->dev.data);
+    memset(p, 0, sizeof *p);
+}
+
+static void *download(const pair *p)
+{
+    size_t nb = m2rnn_tensor_nbytes(&p->host);
+    void *buf = malloc(nb ? nb : 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(cuda->download(cuda->ctx, buf, p->dev.data, nb), M2RNN_OK);
+    return buf;
+}
+
+static double class_eps(const char *cls)
+{
+    if (strcmp(cls, "bf16") == 0) return ldexp(1.0, -8);
+    if (strcmp(cls, "tf32") == 0) return ldexp(1.0, -11);
+    if (strcmp(cls, "f16") == 0) return ldexp(1.0, -11);
+    if (strcmp(cls, "f32") == 0) return ldexp(1.0, -20);
+    return ldexp(1.0, -40);
+}
+
+/* Compare the CUDA output (downloaded) with the reference; also checks the second run's bits. */
+static void compare(const char *what, const pair *p, const void *first_run, double tol)
+{
+    void *got = download(p);
+    size_t nb = m2rnn_tensor_nbytes(&p->host);
+    ck_assert_msg(first_run == NULL || memcmp(got, first_run, nb) == 0, "%s: two runs gave different bits", what);
+    m2rnn_tensor g = p->host;
+    g.data = got;
+    int64_t n = m2rnn_tensor_numel(&p->host);
+    double num = 0.0, den = 0.0, maxerr = 0.0, maxref = 0.0;
+    int64_t nan_at = -1;
+    for (int64_t i = 0; i < n; i++) {
+        double r = m2rnn_tensor_get(&p->host, i), x = m2rnn_tensor_get(&g, i);
+        if (isnan(x) || isnan(r)) {
+            if (nan_at < 0) nan_at = i;
+            continue;
+        }
+        num += (x - r) * (x - r);
+        den += r * r;
+        if (fabs(x - r) > maxerr) maxerr = fabs(x - r);
+        if (fabs(r) > maxref) maxref = fabs(r);
+    }
+    double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+    printf("#   %-4s rel_l2 %.3e  max_err/max_ref %.3e  (tol %.1e)%s\n", what, rel, maxref > 0 ? maxerr / maxref : maxerr,
+           tol, rel <= tol && nan_at < 0 ? "" : "  FAIL");
+    fflush(stdout);
+    ck_assert_msg(nan_at < 0, "%s: NaN at element %lld (cuda %g, ref %g)", what, (long long)nan_at,
+                  m2rnn_tensor_get(&g, nan_at), m2rnn_tensor_get(&p->host, nan_at));
+    ck_assert_msg(rel <= tol, "%s: relative L2 error %.3e above the tolerance %.1e", what, rel, tol);
+    free(got);
+}
+
+static void *copy_out(const pair *p) { return download(p); }
+
+START_TEST(test_against_reference)
+{
+    const rcase *c = &cases[_i];
+    m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
+    ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
+    rng_state = 0x9E3779B97F4A7C15ull + 7919u * (uint64_t)_i;
+
+    const m2rnn_dtype dt = c->dtype;
+    const int64_t N = c->N, K = c->K, V = c->V;
+    const int64_t nq = c->nq ? c->nq : N, nk = c->nk ? c->nk : N, nv = c->nv ? c->nv : N, nf = c->nf ? c->nf : N,
+                  nw = c->nw ? c->nw : N;
+    const bool varlen = c->nseq > 0;
+    const int64_t B = varlen ? c->nseq : c->B;
+    int64_t T = 0;
+    int64_t cu_host[9] = {0};
+    if (varlen) {
+        for (int b = 0; b < c->nseq; b++) cu_host[b + 1] = cu_host[b] + c->seqlens[b];
+        T = cu_host[c->nseq];
+    } else {
+        T = B * c->S;
+    }
+    const char *cls = m2rnn_backend_precision_class(cuda, dt);
+    const double eps = class_eps(cls);
+    const double tol_fwd = 2 * eps, tol_bwd = 4 * eps;
+    printf("# case %d: %s  (T=%lld B=%lld N=%lld K=%lld V=%lld, class %s)\n", _i, c->name, (long long)T, (long long)B,
+           (long long)N, (long long)K, (long long)V, cls);
+
+    /* Token-major shapes: (B,S,H,X) dense or (T,H,X) varlen. */
+#define TOKSHAPE(H, X) (varlen ? (int64_t[]){T, (H), (X)} : (int64_t[]){B, c->S, (H), (X)})
+    const int tr = varlen ? 3 : 4;
+    pair q = make_pair(dt, tr, TOKSHAPE(nq, K));
+    pair k = make_pair(dt, tr, TOKSHAPE(nk, K));
+    pair v = make_pair(dt, tr, TOKSHAPE(nv, V));
+    pair f = make_pair(dt, tr - 1, varlen ? (int64_t[]){T, nf} : (int64_t[]){B, c->S, nf});
+    pair W = make_pair(dt, 3, (int64_t[]){nw, V, V});
+    pair h0 = {0}, ht = make_pair(dt, 4, (int64_t[]){B, N, K, V});
+    pair y = make_pair(dt, tr, TOKSHAPE(N, V));
+    fill_uniform(&q, -1, 1);
+    fill_uniform(&k, -1, 1);
+    fill_uniform(&v, -1, 1);
+    fill_uniform(&f, 0.05, 0.99);
+    /* W = 0.9 I + U(-0.1, 0.1)/sqrt(V): near the model's init, contractive through tanh */
+    for (int64_t w = 0; w < nw; w++)
+        for (int64_t a = 0; a < V; a++)
+            for (int64_t b2 = 0; b2 < V; b2++)
+                m2rnn_tensor_set(&W.host, (w * V + a) * V + b2, (a == b2 ? 0.9 : 0.0) + urand(-0.1, 0.1) / sqrt((double)V));
+    ck_assert_int_eq(cuda->upload(cuda->ctx, W.dev.data, W.host.data, m2rnn_tensor_nbytes(&W.host)), M2RNN_OK);
+    if (c->h0) {
+        h0 = make_pair(dt, 4, (int64_t[]){B, N, K, V});
+        fill_uniform(&h0, -0.5, 0.5);
+    }
+    m2rnn_tensor cu_t = m2rnn_tensor_of(varlen ? cu_host : NULL, M2RNN_I64, 1, B + 1);
+
+    /* ---- forward ---- */
+    m2rnn_recurrence_forward_args fr = {.in = {.q = q.host, .k = k.host, .v = v.host, .W = W.host, .f = f.host,
+                                               .h0 = h0.host, .cu_seqlens = cu_t},
+                                        .y = y.host, .ht = ht.host};
+    m2rnn_recurrence_forward_args fc = {.in = {.q = q.dev, .k = k.dev, .v = v.dev, .W = W.dev, .f = f.dev,
+                                               .h0 = h0.dev, .cu_seqlens = cu_t},
+                                        .y = y.dev, .ht = ht.dev};
+    ck_assert_msg(m2rnn_backend_supports(cuda, M2RNN_OP_RECURRENCE_FORWARD, &fc), "cuda does not support this case");
+    poison(&y);
+    poison(&ht);
+    ck_assert_msg(m2rnn_recurrence_forward(cuda, &fc) == M2RNN_OK, "cuda forward: %s", m2rnn_last_error());
+    ck_assert_int_eq(cuda->synchronize(cuda->ctx), M2RNN_OK);
+    void *y1 = copy_out(&y), *ht1 = copy_out(&ht);
+    ck_assert_msg(m2rnn_recurrence_forward(cuda, &fc) == M2RNN_OK, "cuda forward (2nd): %s", m2rnn_last_error());
+    ck_assert_msg(m2rnn_recurrence_forward(m2rnn_backend_reference(), &fr) == M2RNN_OK, "ref forward: %s", m2rnn_last_error());
+    compare("y", &y, y1, tol_fwd);
+    compare("ht", &ht, ht1, tol_fwd);
+    free(y1);
+    free(ht1);
+
+    /* ---- backward ---- */
+    pair dy = make_pair(dt, tr, TOKSHAPE(N, V)), dht = {0};
+    fill_uniform(&dy, -1, 1);
+    if (c->dht) {
+        dht = make_pair(dt, 4, (int64_t[]){B, N, K, V});
+        fill_uniform(&dht, -1, 1);
+    }
+    pair dq = make_pair(dt, tr, TOKSHAPE(nq, K)), dk = make_pair(dt, tr, TOKSHAPE(nk, K)),
+         dv = make_pair(dt, tr, TOKSHAPE(nv, V));
+    pair df = make_pair(dt, tr - 1, varlen ? (int64_t[]){T, nf} : (int64_t[]){B, c->S, nf});
+    pair dW = make_pair(dt, 3, (int64_t[]){nw, V, V});
+    pair dh0 = make_pair(dt, 4, (int64_t[]){B, N, K, V});
+    pair *outs[] = {&dq, &dk, &dv, &dW, &df, &dh0};
+    const char *names[] = {"dq", "dk", "dv", "dW", "df", "dh0"};
+    m2rnn_recurrence_backward_args br = {.in = fr.in, .dy = dy.host, .dht = dht.host, .clip_mode = c->clip_mode,
+                                         .clip = c->clip, .dq = dq.host, .dk = dk.host, .dv = dv.host,
+                                         .dW = dW.host, .df = df.host, .dh0 = dh0.host};
+    m2rnn_recurrence_backward_args bc = {.in = fc.in, .dy = dy.dev, .dht = dht.dev, .clip_mode = c->clip_mode,
+                                         .clip = c->clip, .dq = dq.dev, .dk = dk.dev, .dv = dv.dev,
+                                         .dW = dW.dev, .df = df.dev, .dh0 = dh0.dev};
+    ck_assert_msg(m2rnn_backend_supports(cuda, M2RNN_OP_RECURRENCE_BACKWARD, &bc), "cuda does not support this case");
+    for (int i = 0; i < 6; i++) poison(outs[i]);
+    ck_assert_msg(m2rnn_recurrence_backward(cuda, &bc) == M2RNN_OK, "cuda backward: %s", m2rnn_last_error());
+    ck_assert_int_eq(cuda->synchronize(cuda->ctx), M2RNN_OK);
+    void *first[6];
+    for (int i = 0; i < 6; i++) first[i] = copy_out(outs[i]);
+    ck_assert_msg(m2rnn_recurrence_backward(cuda, &bc) == M2RNN_OK, "cuda backward (2nd): %s", m2rnn_last_error());
+    ck_assert_msg(m2rnn_recurrence_backward(m2rnn_backend_reference(), &br) == M2RNN_OK, "ref backward: %s",
+                  m2rnn_last_error());
+    for (int i = 0; i < 6; i++) {
+        compare(names[i], outs[i], first[i], tol_bwd);
+        free(first[i]);
+    }
+    if (M2RNN_BACKEND_HAS(cuda, peak_workspace_bytes))
+        printf("#   peak workspace %.1f MiB\n", cuda->peak_workspace_bytes(cuda->ctx, true) / 1048576.0);
+
+    pair *all[] = {&q, &k, &v, &f, &W, &h0, &ht, &y, &dy, &dht, &dq, &dk, &dv, &df, &dW, &dh0};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free_pair(all[i]);
+#undef TOKSHAPE
+}
+END_TEST
+
+/* Mixed dtypes and F64/F16 storage are declined by supports() (the checker reports SKIP). */
+START_TEST(test_declines_unsupported_dtypes)
+{
+    m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
+    ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
+    static float buf[64 * 16 * 4];
+    m2rnn_recurrence_forward_args a = {
+        .in = {.q = m2rnn_tensor_of(buf, M2RNN_F32, 4, 1, 2, 1, 4), .k = m2rnn_tensor_of(buf, M2RNN_F32, 4, 1, 2, 1, 4),
+               .v = m2rnn_tensor_of(buf, M2RNN_F32, 4, 1, 2, 1, 16), .W = m2rnn_tensor_of(buf, M2RNN_F32, 3, 1, 16, 16),
+               .f = m2rnn_tensor_of(buf, M2RNN_F32, 3, 1, 2, 1)},
+        .y = m2rnn_tensor_of(buf, M2RNN_F32, 4, 1, 2, 1, 16)};
+    ck_assert(m2rnn_backend_supports(cuda, M2RNN_OP_RECURRENCE_FORWARD, &a));
+    a.y.dtype = M2RNN_BF16;
+    ck_assert(!m2rnn_backend_supports(cuda, M2RNN_OP_RECURRENCE_FORWARD, &a));
+    a.y.dtype = M2RNN_F32;
+    a.in.q.dtype = a.in.k.dtype = a.in.v.dtype = a.in.W.dtype = a.in.f.dtype = a.y.dtype = M2RNN_F64;
+    ck_assert(!m2rnn_backend_supports(cuda, M2RNN_OP_RECURRENCE_FORWARD, &a));
+    ck_assert_str_eq(m2rnn_backend_precision_class(cuda, M2RNN_BF16), "bf16");
+    ck_assert_str_eq(m2rnn_backend_precision_class(cuda, M2RNN_F32), "tf32");
+}
+END_TEST
+
+/* Probe for a device in a child, so that this process never initialises CUDA. */
+static int cuda_available(char *why, size_t n)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        const m2rnn_backend *be;
+        int ok = m2rnn_backend_open("cuda", &be) == M2RNN_OK;
+        if (!ok) {
+            const char *msg = m2rnn_last_error();
+            ssize_t w = write(fds[1], msg, strlen(msg));
+            (void)w;
+        }
+        _exit(ok ? 0 : 1);
+    }
+    close(fds[1]);
+    ssize_t r = read(fds[0], why, n - 1);
+    why[r > 0 ? r : 0] = '\0';
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+int main(void)
+{
+    char why[1024];
+    if (!cuda_available(why, sizeof why)) {
+        printf("1..0 # SKIP CUDA backend unavailable: %s\n", why);
+        return 77;
+    }
+    Suite *s = suite_create("cuda");
+    TCase *tc = tcase_create("against_reference");
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, test_against_reference, 0, NCASES);
+    tcase_add_test(tc, test_declines_unsupported_dtypes);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
