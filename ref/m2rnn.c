@@ -130,6 +130,28 @@ static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t kd, const doubl
                 (int)m, (int)n, (int)kd, 1.0, A, ta ? (int)m : (int)kd, B, tb ? (int)kd : (int)n, beta, C, (int)n);
 }
 
+/* OpenBLAS's own thread pool would run under every OpenMP lane and oversubscribe the cores: keep
+ * it at one thread for the duration of a call, then give the caller back its setting. */
+static int blas_threads_single(void)
+{
+#if defined(HAVE_OPENBLAS_SET_NUM_THREADS) && defined(HAVE_OPENBLAS_GET_NUM_THREADS)
+    int n = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    return n;
+#else
+    return 0;
+#endif
+}
+
+static void blas_threads_restore(int n)
+{
+#if defined(HAVE_OPENBLAS_SET_NUM_THREADS) && defined(HAVE_OPENBLAS_GET_NUM_THREADS)
+    if (n > 0) openblas_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
 /* ---- forward ---------------------------------------------------------------------------- */
 
 /* One step in place: Z = tanh(H W + k vᵀ), then H <- f H + (1-f) Z. Z (K×V) is an output: the
@@ -180,7 +202,7 @@ m2rnn_status m2rnn_recurrence_forward_ref(const m2rnn_recurrence_forward_args *a
 
     const int64_t K = d.key_dim, V = d.value_dim, N = d.heads, KV = K * V;
     m2rnn_tensor y = args->y, ht = args->ht;
-    int failed = 0;
+    int failed = 0, blas_threads = blas_threads_single();
 
 #pragma omp parallel reduction(|| : failed)
     {
@@ -202,6 +224,7 @@ m2rnn_status m2rnn_recurrence_forward_ref(const m2rnn_recurrence_forward_args *a
         }
         free(H); free(Z); free(yt);
     }
+    blas_threads_restore(blas_threads);
     problem_free(&p);
     if (failed) return m2rnn_set_error(M2RNN_ERR_NOMEM, "recurrence_forward: cannot allocate a lane's state");
     return M2RNN_OK;
@@ -342,7 +365,7 @@ m2rnn_status m2rnn_recurrence_backward_ref(const m2rnn_recurrence_backward_args 
         if (end - start > longest) longest = end - start;
     }
 
-    int failed = 0;
+    int failed = 0, blas_threads = blas_threads_single();
 #pragma omp parallel reduction(|| : failed)
     {
         lane_scratch s = {
@@ -359,6 +382,7 @@ m2rnn_status m2rnn_recurrence_backward_ref(const m2rnn_recurrence_backward_args 
         }
         free(s.Hs); free(s.Zs); free(s.G); free(s.D); free(s.dA);
     }
+    blas_threads_restore(blas_threads);
     if (failed) {
         grads_free(&g);
         problem_free(&p);
