@@ -21,6 +21,8 @@ const char *m2rnn_op_name(m2rnn_op op)
     switch (op) {
     case M2RNN_OP_RECURRENCE_FORWARD: return "recurrence_forward";
     case M2RNN_OP_RECURRENCE_BACKWARD: return "recurrence_backward";
+    case M2RNN_OP_DECAY_GATE_FORWARD: return "decay_gate_forward";
+    case M2RNN_OP_DECAY_GATE_BACKWARD: return "decay_gate_backward";
     default: return "?";
     }
 }
@@ -46,6 +48,12 @@ static m2rnn_status reference_backward(void *ctx, const m2rnn_recurrence_backwar
     return m2rnn_recurrence_backward_ref(args);
 }
 
+/* The layers: the reference entry points take no context. */
+static m2rnn_status reference_decay_gate_forward(void *ctx, const m2rnn_decay_gate_forward_args *args)
+{ (void)ctx; return m2rnn_decay_gate_forward_ref(args); }
+static m2rnn_status reference_decay_gate_backward(void *ctx, const m2rnn_decay_gate_backward_args *args)
+{ (void)ctx; return m2rnn_decay_gate_backward_ref(args); }
+
 static const m2rnn_backend reference_backend = {
     .abi_major = M2RNN_ABI_MAJOR,
     .abi_minor = M2RNN_ABI_MINOR,
@@ -55,6 +63,8 @@ static const m2rnn_backend reference_backend = {
     .precision_class = reference_precision_class,
     .recurrence_forward = reference_forward,
     .recurrence_backward = reference_backward,
+    .decay_gate_forward = reference_decay_gate_forward,
+    .decay_gate_backward = reference_decay_gate_backward,
 };
 
 const m2rnn_backend *m2rnn_backend_reference(void) { return &reference_backend; }
@@ -145,6 +155,8 @@ bool m2rnn_backend_supports(const m2rnn_backend *be, m2rnn_op op, const void *ar
     switch (op) {
     case M2RNN_OP_RECURRENCE_FORWARD: has_op = M2RNN_BACKEND_HAS(be, recurrence_forward); break;
     case M2RNN_OP_RECURRENCE_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, recurrence_backward); break;
+    case M2RNN_OP_DECAY_GATE_FORWARD: has_op = M2RNN_BACKEND_HAS(be, decay_gate_forward); break;
+    case M2RNN_OP_DECAY_GATE_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, decay_gate_backward); break;
     default: return false;
     }
     if (!has_op) return false;
@@ -173,4 +185,28 @@ m2rnn_status m2rnn_recurrence_backward(const m2rnn_backend *be, const m2rnn_recu
     if (!m2rnn_backend_supports(be, M2RNN_OP_RECURRENCE_BACKWARD, args))
         return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "backend %s does not support recurrence_backward with these arguments", be->name);
     return be->recurrence_backward(be->ctx, args);
+}
+
+/* The layers' dispatchers: the layer's check (already run: `checked`), then the backend's
+ * entry if it has one and supports these arguments. */
+static m2rnn_status admit(const m2rnn_backend *be, m2rnn_op op, m2rnn_status checked, const void *args)
+{
+    if (!be) return m2rnn_set_error(M2RNN_ERR_NULL, "%s: NULL backend", m2rnn_op_name(op));
+    if (checked) return checked;
+    if (!m2rnn_backend_supports(be, op, args))
+        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "backend %s does not support %s with these arguments", be->name,
+                               m2rnn_op_name(op));
+    return M2RNN_OK;
+}
+
+m2rnn_status m2rnn_decay_gate_forward(const m2rnn_backend *be, const m2rnn_decay_gate_forward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_DECAY_GATE_FORWARD, m2rnn_decay_gate_check_forward(args), args);
+    return st ? st : be->decay_gate_forward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_decay_gate_backward(const m2rnn_backend *be, const m2rnn_decay_gate_backward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_DECAY_GATE_BACKWARD, m2rnn_decay_gate_check_backward(args), args);
+    return st ? st : be->decay_gate_backward(be->ctx, args);
 }

@@ -16,6 +16,7 @@
 #ifndef M2RNN_BACKEND_H
 #define M2RNN_BACKEND_H
 
+#include "m2rnn/decay_gate.h"
 #include "m2rnn/recurrence.h"
 #include "m2rnn/status.h"
 #include "m2rnn/tensor.h"
@@ -25,12 +26,15 @@ extern "C" {
 #endif
 
 #define M2RNN_ABI_MAJOR 1
-#define M2RNN_ABI_MINOR 0
+#define M2RNN_ABI_MINOR 1
 #define M2RNN_BACKEND_ENTRY "m2rnn_backend_entry"
 
 typedef enum {
     M2RNN_OP_RECURRENCE_FORWARD = 0,
     M2RNN_OP_RECURRENCE_BACKWARD = 1,
+    /* ABI 1.1: the layers (issue 5) */
+    M2RNN_OP_DECAY_GATE_FORWARD = 2,
+    M2RNN_OP_DECAY_GATE_BACKWARD = 3,
     M2RNN_OP_COUNT
 } m2rnn_op;
 
@@ -68,6 +72,10 @@ typedef struct m2rnn_backend {
     /* The ops. Arguments have been validated by the caller (see the m2rnn_* dispatchers below). */
     m2rnn_status (*recurrence_forward)(void *ctx, const m2rnn_recurrence_forward_args *args);
     m2rnn_status (*recurrence_backward)(void *ctx, const m2rnn_recurrence_backward_args *args);
+
+    /* ABI 1.1: the layers around the recurrence. */
+    m2rnn_status (*decay_gate_forward)(void *ctx, const m2rnn_decay_gate_forward_args *args);
+    m2rnn_status (*decay_gate_backward)(void *ctx, const m2rnn_decay_gate_backward_args *args);
 } m2rnn_backend;
 
 typedef const m2rnn_backend *(*m2rnn_backend_entry_fn)(char *why, size_t why_size);
@@ -99,6 +107,8 @@ bool m2rnn_backend_supports(const m2rnn_backend *be, m2rnn_op op, const void *ar
 
 m2rnn_status m2rnn_recurrence_forward(const m2rnn_backend *be, const m2rnn_recurrence_forward_args *args);
 m2rnn_status m2rnn_recurrence_backward(const m2rnn_backend *be, const m2rnn_recurrence_backward_args *args);
+m2rnn_status m2rnn_decay_gate_forward(const m2rnn_backend *be, const m2rnn_decay_gate_forward_args *args);
+m2rnn_status m2rnn_decay_gate_backward(const m2rnn_backend *be, const m2rnn_decay_gate_backward_args *args);
 
 #ifdef __cplusplus
 }

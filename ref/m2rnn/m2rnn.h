@@ -3,6 +3,8 @@
 #define M2RNN_H
 
 #include "m2rnn/backend.h"
+#include "m2rnn/decay_gate.h"
+#include "m2rnn/init.h"
 #include "m2rnn/recurrence.h"
 #include "m2rnn/status.h"
 #include "m2rnn/tensor.h"

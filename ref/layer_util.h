@@ -1,0 +1,84 @@
+/*
+ * Private helpers shared by the layers of ref/ (decay gate, conv1d, linear, RMSNorm, MLP, block):
+ * argument checks that name the offending argument, the token layout of a (possibly packed) batch,
+ * double buffers, and the scalar functions (softplus, sigmoid, SiLU) in their numerically stable
+ * forms. Not installed; the recurrence keeps its own copies in m2rnn_args.c.
+ */
+#ifndef M2RNN_LAYER_UTIL_H
+#define M2RNN_LAYER_UTIL_H
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "m2rnn/tensor.h"
+
+/* ---- argument checks: each returns M2RNN_OK or records an error naming `name` ------------- */
+
+/* t is present and of a float dtype. */
+m2rnn_status lu_required(const m2rnn_tensor *t, const char *name);
+/* t (present) is of a float dtype. */
+m2rnn_status lu_float(const m2rnn_tensor *t, const char *name);
+/* t has this exact rank and shape (and its element count fits). */
+m2rnn_status lu_shape(const m2rnn_tensor *t, const char *name, int rank, const int64_t *shape);
+/* t has the shape of `like`. */
+m2rnn_status lu_same_shape(const m2rnn_tensor *t, const char *name, const m2rnn_tensor *like);
+/* rank >= min_rank, no negative dimension, element count fits. */
+m2rnn_status lu_rank_at_least(const m2rnn_tensor *t, const char *name, int min_rank);
+/* An optional float tensor: absent, or present with exactly this shape. */
+m2rnn_status lu_optional(const m2rnn_tensor *t, const char *name, int rank, const int64_t *shape);
+
+/* The token layout of a per-token tensor x: (B,S,C) dense, or (T,C) packed with cu_seqlens
+ * (B+1,) I32/I64 in host memory, cu[0] = 0, non-decreasing, cu[B] = T. */
+typedef struct {
+    int64_t batch;    /* B */
+    int64_t seqlen;   /* S (dense); 0 when packed */
+    int64_t tokens;   /* B*S or cu[B] */
+    int64_t channels; /* C: the last dim of x */
+    bool varlen;
+    const m2rnn_tensor *cu_seqlens;
+} lu_tokens;
+
+m2rnn_status lu_token_layout(const m2rnn_tensor *x, const char *name, const m2rnn_tensor *cu_seqlens,
+                             lu_tokens *layout);
+/* Shape of a per-token tensor of `channels` channels in this layout; returns the rank. */
+int lu_token_shape(const lu_tokens *layout, int64_t channels, int64_t *shape);
+/* Rows [*start, *end) of sequence b. */
+void lu_sequence(const lu_tokens *layout, int64_t b, int64_t *start, int64_t *end);
+
+/* ---- buffers ------------------------------------------------------------------------------ */
+
+/* malloc of n doubles (at least one), NULL on failure. */
+double *lu_alloc(int64_t n);
+/* calloc of n doubles. */
+double *lu_zeros(int64_t n);
+/* The tensor's elements widened exactly to double (NULL on failure). */
+double *lu_widen(const m2rnn_tensor *t);
+/* free() each of `count` pointers (NULL ones are fine). */
+void lu_free_all(double **ptrs, int count);
+
+/* An F64 tensor over data (for calling the reference on intermediate buffers). */
+m2rnn_tensor lu_f64(double *data, int rank, const int64_t *shape);
+
+/* ---- stable scalar functions ------------------------------------------------------------- */
+
+/* softplus(u) = log(1 + e^u) = max(u,0) + log1p(e^{-|u|}): no overflow for large u, no loss of
+ * the small result for very negative u. */
+static inline double lu_softplus(double u) { return fmax(u, 0.0) + log1p(exp(-fabs(u))); }
+
+/* σ(u) = 1 / (1 + e^{-u}), evaluated through e^{-|u|} so that the exponential never overflows. */
+static inline double lu_sigmoid(double u)
+{
+    double e = exp(-fabs(u));
+    return u >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+}
+
+/* SiLU(u) = u σ(u) and its derivative σ(u) (1 + u (1 - σ(u))). */
+static inline double lu_silu(double u) { return u * lu_sigmoid(u); }
+static inline double lu_silu_grad(double u)
+{
+    double s = lu_sigmoid(u);
+    return s * (1.0 + u * (1.0 - s));
+}
+
+#endif
