@@ -23,6 +23,8 @@ const char *m2rnn_op_name(m2rnn_op op)
     case M2RNN_OP_RECURRENCE_BACKWARD: return "recurrence_backward";
     case M2RNN_OP_DECAY_GATE_FORWARD: return "decay_gate_forward";
     case M2RNN_OP_DECAY_GATE_BACKWARD: return "decay_gate_backward";
+    case M2RNN_OP_CONV1D_FORWARD: return "conv1d_forward";
+    case M2RNN_OP_CONV1D_BACKWARD: return "conv1d_backward";
     default: return "?";
     }
 }
@@ -53,6 +55,10 @@ static m2rnn_status reference_decay_gate_forward(void *ctx, const m2rnn_decay_ga
 { (void)ctx; return m2rnn_decay_gate_forward_ref(args); }
 static m2rnn_status reference_decay_gate_backward(void *ctx, const m2rnn_decay_gate_backward_args *args)
 { (void)ctx; return m2rnn_decay_gate_backward_ref(args); }
+static m2rnn_status reference_conv1d_forward(void *ctx, const m2rnn_conv1d_forward_args *args)
+{ (void)ctx; return m2rnn_conv1d_forward_ref(args); }
+static m2rnn_status reference_conv1d_backward(void *ctx, const m2rnn_conv1d_backward_args *args)
+{ (void)ctx; return m2rnn_conv1d_backward_ref(args); }
 
 static const m2rnn_backend reference_backend = {
     .abi_major = M2RNN_ABI_MAJOR,
@@ -65,6 +71,8 @@ static const m2rnn_backend reference_backend = {
     .recurrence_backward = reference_backward,
     .decay_gate_forward = reference_decay_gate_forward,
     .decay_gate_backward = reference_decay_gate_backward,
+    .conv1d_forward = reference_conv1d_forward,
+    .conv1d_backward = reference_conv1d_backward,
 };
 
 const m2rnn_backend *m2rnn_backend_reference(void) { return &reference_backend; }
@@ -157,6 +165,8 @@ bool m2rnn_backend_supports(const m2rnn_backend *be, m2rnn_op op, const void *ar
     case M2RNN_OP_RECURRENCE_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, recurrence_backward); break;
     case M2RNN_OP_DECAY_GATE_FORWARD: has_op = M2RNN_BACKEND_HAS(be, decay_gate_forward); break;
     case M2RNN_OP_DECAY_GATE_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, decay_gate_backward); break;
+    case M2RNN_OP_CONV1D_FORWARD: has_op = M2RNN_BACKEND_HAS(be, conv1d_forward); break;
+    case M2RNN_OP_CONV1D_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, conv1d_backward); break;
     default: return false;
     }
     if (!has_op) return false;
@@ -209,4 +219,16 @@ m2rnn_status m2rnn_decay_gate_backward(const m2rnn_backend *be, const m2rnn_deca
 {
     m2rnn_status st = admit(be, M2RNN_OP_DECAY_GATE_BACKWARD, m2rnn_decay_gate_check_backward(args), args);
     return st ? st : be->decay_gate_backward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_conv1d_forward(const m2rnn_backend *be, const m2rnn_conv1d_forward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_CONV1D_FORWARD, m2rnn_conv1d_check_forward(args, NULL), args);
+    return st ? st : be->conv1d_forward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_conv1d_backward(const m2rnn_backend *be, const m2rnn_conv1d_backward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_CONV1D_BACKWARD, m2rnn_conv1d_check_backward(args, NULL), args);
+    return st ? st : be->conv1d_backward(be->ctx, args);
 }

@@ -17,6 +17,7 @@
 #define M2RNN_BACKEND_H
 
 #include "m2rnn/decay_gate.h"
+#include "m2rnn/conv1d.h"
 #include "m2rnn/recurrence.h"
 #include "m2rnn/status.h"
 #include "m2rnn/tensor.h"
@@ -35,6 +36,8 @@ typedef enum {
     /* ABI 1.1: the layers (issue 5) */
     M2RNN_OP_DECAY_GATE_FORWARD = 2,
     M2RNN_OP_DECAY_GATE_BACKWARD = 3,
+    M2RNN_OP_CONV1D_FORWARD = 4,
+    M2RNN_OP_CONV1D_BACKWARD = 5,
     M2RNN_OP_COUNT
 } m2rnn_op;
 
@@ -76,6 +79,8 @@ typedef struct m2rnn_backend {
     /* ABI 1.1: the layers around the recurrence. */
     m2rnn_status (*decay_gate_forward)(void *ctx, const m2rnn_decay_gate_forward_args *args);
     m2rnn_status (*decay_gate_backward)(void *ctx, const m2rnn_decay_gate_backward_args *args);
+    m2rnn_status (*conv1d_forward)(void *ctx, const m2rnn_conv1d_forward_args *args);
+    m2rnn_status (*conv1d_backward)(void *ctx, const m2rnn_conv1d_backward_args *args);
 } m2rnn_backend;
 
 typedef const m2rnn_backend *(*m2rnn_backend_entry_fn)(char *why, size_t why_size);
@@ -109,6 +114,8 @@ m2rnn_status m2rnn_recurrence_forward(const m2rnn_backend *be, const m2rnn_recur
 m2rnn_status m2rnn_recurrence_backward(const m2rnn_backend *be, const m2rnn_recurrence_backward_args *args);
 m2rnn_status m2rnn_decay_gate_forward(const m2rnn_backend *be, const m2rnn_decay_gate_forward_args *args);
 m2rnn_status m2rnn_decay_gate_backward(const m2rnn_backend *be, const m2rnn_decay_gate_backward_args *args);
+m2rnn_status m2rnn_conv1d_forward(const m2rnn_backend *be, const m2rnn_conv1d_forward_args *args);
+m2rnn_status m2rnn_conv1d_backward(const m2rnn_backend *be, const m2rnn_conv1d_backward_args *args);
 
 #ifdef __cplusplus
 }
