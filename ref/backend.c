@@ -25,6 +25,14 @@ const char *m2rnn_op_name(m2rnn_op op)
     case M2RNN_OP_DECAY_GATE_BACKWARD: return "decay_gate_backward";
     case M2RNN_OP_CONV1D_FORWARD: return "conv1d_forward";
     case M2RNN_OP_CONV1D_BACKWARD: return "conv1d_backward";
+    case M2RNN_OP_LINEAR_FORWARD: return "linear_forward";
+    case M2RNN_OP_LINEAR_BACKWARD: return "linear_backward";
+    case M2RNN_OP_RMSNORM_FORWARD: return "rmsnorm_forward";
+    case M2RNN_OP_RMSNORM_BACKWARD: return "rmsnorm_backward";
+    case M2RNN_OP_SILU_FORWARD: return "silu_forward";
+    case M2RNN_OP_SILU_BACKWARD: return "silu_backward";
+    case M2RNN_OP_MLP_FORWARD: return "mlp_forward";
+    case M2RNN_OP_MLP_BACKWARD: return "mlp_backward";
     default: return "?";
     }
 }
@@ -59,6 +67,22 @@ static m2rnn_status reference_conv1d_forward(void *ctx, const m2rnn_conv1d_forwa
 { (void)ctx; return m2rnn_conv1d_forward_ref(args); }
 static m2rnn_status reference_conv1d_backward(void *ctx, const m2rnn_conv1d_backward_args *args)
 { (void)ctx; return m2rnn_conv1d_backward_ref(args); }
+static m2rnn_status reference_linear_forward(void *ctx, const m2rnn_linear_forward_args *args)
+{ (void)ctx; return m2rnn_linear_forward_ref(args); }
+static m2rnn_status reference_linear_backward(void *ctx, const m2rnn_linear_backward_args *args)
+{ (void)ctx; return m2rnn_linear_backward_ref(args); }
+static m2rnn_status reference_rmsnorm_forward(void *ctx, const m2rnn_rmsnorm_forward_args *args)
+{ (void)ctx; return m2rnn_rmsnorm_forward_ref(args); }
+static m2rnn_status reference_rmsnorm_backward(void *ctx, const m2rnn_rmsnorm_backward_args *args)
+{ (void)ctx; return m2rnn_rmsnorm_backward_ref(args); }
+static m2rnn_status reference_silu_forward(void *ctx, const m2rnn_silu_forward_args *args)
+{ (void)ctx; return m2rnn_silu_forward_ref(args); }
+static m2rnn_status reference_silu_backward(void *ctx, const m2rnn_silu_backward_args *args)
+{ (void)ctx; return m2rnn_silu_backward_ref(args); }
+static m2rnn_status reference_mlp_forward(void *ctx, const m2rnn_mlp_forward_args *args)
+{ (void)ctx; return m2rnn_mlp_forward_ref(args); }
+static m2rnn_status reference_mlp_backward(void *ctx, const m2rnn_mlp_backward_args *args)
+{ (void)ctx; return m2rnn_mlp_backward_ref(args); }
 
 static const m2rnn_backend reference_backend = {
     .abi_major = M2RNN_ABI_MAJOR,
@@ -73,6 +97,14 @@ static const m2rnn_backend reference_backend = {
     .decay_gate_backward = reference_decay_gate_backward,
     .conv1d_forward = reference_conv1d_forward,
     .conv1d_backward = reference_conv1d_backward,
+    .linear_forward = reference_linear_forward,
+    .linear_backward = reference_linear_backward,
+    .rmsnorm_forward = reference_rmsnorm_forward,
+    .rmsnorm_backward = reference_rmsnorm_backward,
+    .silu_forward = reference_silu_forward,
+    .silu_backward = reference_silu_backward,
+    .mlp_forward = reference_mlp_forward,
+    .mlp_backward = reference_mlp_backward,
 };
 
 const m2rnn_backend *m2rnn_backend_reference(void) { return &reference_backend; }
@@ -167,6 +199,14 @@ bool m2rnn_backend_supports(const m2rnn_backend *be, m2rnn_op op, const void *ar
     case M2RNN_OP_DECAY_GATE_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, decay_gate_backward); break;
     case M2RNN_OP_CONV1D_FORWARD: has_op = M2RNN_BACKEND_HAS(be, conv1d_forward); break;
     case M2RNN_OP_CONV1D_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, conv1d_backward); break;
+    case M2RNN_OP_LINEAR_FORWARD: has_op = M2RNN_BACKEND_HAS(be, linear_forward); break;
+    case M2RNN_OP_LINEAR_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, linear_backward); break;
+    case M2RNN_OP_RMSNORM_FORWARD: has_op = M2RNN_BACKEND_HAS(be, rmsnorm_forward); break;
+    case M2RNN_OP_RMSNORM_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, rmsnorm_backward); break;
+    case M2RNN_OP_SILU_FORWARD: has_op = M2RNN_BACKEND_HAS(be, silu_forward); break;
+    case M2RNN_OP_SILU_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, silu_backward); break;
+    case M2RNN_OP_MLP_FORWARD: has_op = M2RNN_BACKEND_HAS(be, mlp_forward); break;
+    case M2RNN_OP_MLP_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, mlp_backward); break;
     default: return false;
     }
     if (!has_op) return false;
@@ -231,4 +271,52 @@ m2rnn_status m2rnn_conv1d_backward(const m2rnn_backend *be, const m2rnn_conv1d_b
 {
     m2rnn_status st = admit(be, M2RNN_OP_CONV1D_BACKWARD, m2rnn_conv1d_check_backward(args, NULL), args);
     return st ? st : be->conv1d_backward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_linear_forward(const m2rnn_backend *be, const m2rnn_linear_forward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_LINEAR_FORWARD, m2rnn_linear_check_forward(args), args);
+    return st ? st : be->linear_forward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_linear_backward(const m2rnn_backend *be, const m2rnn_linear_backward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_LINEAR_BACKWARD, m2rnn_linear_check_backward(args), args);
+    return st ? st : be->linear_backward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_rmsnorm_forward(const m2rnn_backend *be, const m2rnn_rmsnorm_forward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_RMSNORM_FORWARD, m2rnn_rmsnorm_check_forward(args), args);
+    return st ? st : be->rmsnorm_forward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_rmsnorm_backward(const m2rnn_backend *be, const m2rnn_rmsnorm_backward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_RMSNORM_BACKWARD, m2rnn_rmsnorm_check_backward(args), args);
+    return st ? st : be->rmsnorm_backward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_silu_forward(const m2rnn_backend *be, const m2rnn_silu_forward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_SILU_FORWARD, m2rnn_silu_check_forward(args), args);
+    return st ? st : be->silu_forward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_silu_backward(const m2rnn_backend *be, const m2rnn_silu_backward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_SILU_BACKWARD, m2rnn_silu_check_backward(args), args);
+    return st ? st : be->silu_backward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_mlp_forward(const m2rnn_backend *be, const m2rnn_mlp_forward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_MLP_FORWARD, m2rnn_mlp_check_forward(args), args);
+    return st ? st : be->mlp_forward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_mlp_backward(const m2rnn_backend *be, const m2rnn_mlp_backward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_MLP_BACKWARD, m2rnn_mlp_check_backward(args), args);
+    return st ? st : be->mlp_backward(be->ctx, args);
 }

@@ -2,6 +2,9 @@
  * Private helpers of the layers (see layer_util.h): argument checks and the token layout.
  * Nothing here reads tensor data except cu_seqlens, which the API keeps in host memory.
  */
+#include "config.h"
+
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -155,4 +158,15 @@ void lu_free_all(double **ptrs, int count)
 m2rnn_tensor lu_f64(double *data, int rank, const int64_t *shape)
 {
     return m2rnn_tensor_make(data, M2RNN_F64, rank, shape);
+}
+
+void lu_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double *A, const double *B, double beta, double *C)
+{
+    if (M == 0 || N == 0) return;
+    if (K == 0) { /* op(A) op(B) = 0 */
+        for (int64_t e = 0; e < M * N; e++) C[e] = beta == 0.0 ? 0.0 : beta * C[e];
+        return;
+    }
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
+                1.0, A, ta ? (int)M : (int)K, B, tb ? (int)K : (int)N, beta, C, (int)N);
 }

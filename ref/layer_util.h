@@ -60,6 +60,11 @@ void lu_free_all(double **ptrs, int count);
 /* An F64 tensor over data (for calling the reference on intermediate buffers). */
 m2rnn_tensor lu_f64(double *data, int rank, const int64_t *shape);
 
+/* C (M×N) = op(A) op(B) + beta·C, row-major, op = transpose when ta/tb; OpenBLAS's dgemm, with
+ * empty dimensions handled here (dgemm rejects leading dimensions of 0). Dimensions must fit in
+ * int (the layers' checks ensure it). */
+void lu_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double *A, const double *B, double beta, double *C);
+
 /* ---- stable scalar functions ------------------------------------------------------------- */
 
 /* softplus(u) = log(1 + e^u) = max(u,0) + log1p(e^{-|u|}): no overflow for large u, no loss of

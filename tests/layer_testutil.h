@@ -27,7 +27,8 @@ typedef double (*lt_loss_fn)(void *ctx);
 void lt_check_grad(lt_loss_fn loss, void *ctx, m2rnn_tensor *x, const m2rnn_tensor *grad, double eps, double tol,
                    const char *what);
 
-/* Fill every output tensor with `poison` before a call that must fail, then assert it stayed. */
+/* Fill every output tensor with `poison` before a call that must fail, then assert it stayed.
+ * Both walk the tensor's current shape: a test may shrink an output's shape, never grow it. */
 void lt_poison(m2rnn_tensor **ts, int count, double poison);
 void lt_assert_poisoned(m2rnn_tensor **ts, int count, double poison, const char *what);
 

@@ -6,11 +6,17 @@ libm2rnn_la_SOURCES += \
 	ref/layer_util.c \
 	ref/init.c \
 	ref/decay_gate.c \
-	ref/conv1d.c
+	ref/conv1d.c \
+	ref/linear.c \
+	ref/rmsnorm.c \
+	ref/mlp.c
 m2rnninclude_HEADERS += \
 	ref/m2rnn/init.h \
 	ref/m2rnn/decay_gate.h \
-	ref/m2rnn/conv1d.h
+	ref/m2rnn/conv1d.h \
+	ref/m2rnn/linear.h \
+	ref/m2rnn/rmsnorm.h \
+	ref/m2rnn/mlp.h
 
 if HAVE_CHECK
 noinst_LTLIBRARIES += tests/liblayertest.la
@@ -20,7 +26,10 @@ LAYER_TEST_LDADD = tests/liblayertest.la $(TEST_LDADD)
 
 LAYER_TESTS = \
 	tests/check_decay_gate \
-	tests/check_conv1d
+	tests/check_conv1d \
+	tests/check_linear \
+	tests/check_rmsnorm \
+	tests/check_mlp
 check_PROGRAMS += $(LAYER_TESTS)
 TESTS += $(LAYER_TESTS)
 
@@ -31,4 +40,15 @@ tests_check_decay_gate_LDADD = $(LAYER_TEST_LDADD)
 tests_check_conv1d_SOURCES = tests/check_conv1d.c
 tests_check_conv1d_CFLAGS = $(TEST_CFLAGS)
 tests_check_conv1d_LDADD = $(LAYER_TEST_LDADD)
+tests_check_linear_SOURCES = tests/check_linear.c
+tests_check_linear_CFLAGS = $(TEST_CFLAGS)
+tests_check_linear_LDADD = $(LAYER_TEST_LDADD)
+
+tests_check_rmsnorm_SOURCES = tests/check_rmsnorm.c
+tests_check_rmsnorm_CFLAGS = $(TEST_CFLAGS)
+tests_check_rmsnorm_LDADD = $(LAYER_TEST_LDADD)
+
+tests_check_mlp_SOURCES = tests/check_mlp.c
+tests_check_mlp_CFLAGS = $(TEST_CFLAGS)
+tests_check_mlp_LDADD = $(LAYER_TEST_LDADD)
 endif

@@ -18,6 +18,9 @@
 
 #include "m2rnn/decay_gate.h"
 #include "m2rnn/conv1d.h"
+#include "m2rnn/linear.h"
+#include "m2rnn/rmsnorm.h"
+#include "m2rnn/mlp.h"
 #include "m2rnn/recurrence.h"
 #include "m2rnn/status.h"
 #include "m2rnn/tensor.h"
@@ -38,6 +41,14 @@ typedef enum {
     M2RNN_OP_DECAY_GATE_BACKWARD = 3,
     M2RNN_OP_CONV1D_FORWARD = 4,
     M2RNN_OP_CONV1D_BACKWARD = 5,
+    M2RNN_OP_LINEAR_FORWARD = 6,
+    M2RNN_OP_LINEAR_BACKWARD = 7,
+    M2RNN_OP_RMSNORM_FORWARD = 8,
+    M2RNN_OP_RMSNORM_BACKWARD = 9,
+    M2RNN_OP_SILU_FORWARD = 10,
+    M2RNN_OP_SILU_BACKWARD = 11,
+    M2RNN_OP_MLP_FORWARD = 12,
+    M2RNN_OP_MLP_BACKWARD = 13,
     M2RNN_OP_COUNT
 } m2rnn_op;
 
@@ -81,6 +92,14 @@ typedef struct m2rnn_backend {
     m2rnn_status (*decay_gate_backward)(void *ctx, const m2rnn_decay_gate_backward_args *args);
     m2rnn_status (*conv1d_forward)(void *ctx, const m2rnn_conv1d_forward_args *args);
     m2rnn_status (*conv1d_backward)(void *ctx, const m2rnn_conv1d_backward_args *args);
+    m2rnn_status (*linear_forward)(void *ctx, const m2rnn_linear_forward_args *args);
+    m2rnn_status (*linear_backward)(void *ctx, const m2rnn_linear_backward_args *args);
+    m2rnn_status (*rmsnorm_forward)(void *ctx, const m2rnn_rmsnorm_forward_args *args);
+    m2rnn_status (*rmsnorm_backward)(void *ctx, const m2rnn_rmsnorm_backward_args *args);
+    m2rnn_status (*silu_forward)(void *ctx, const m2rnn_silu_forward_args *args);
+    m2rnn_status (*silu_backward)(void *ctx, const m2rnn_silu_backward_args *args);
+    m2rnn_status (*mlp_forward)(void *ctx, const m2rnn_mlp_forward_args *args);
+    m2rnn_status (*mlp_backward)(void *ctx, const m2rnn_mlp_backward_args *args);
 } m2rnn_backend;
 
 typedef const m2rnn_backend *(*m2rnn_backend_entry_fn)(char *why, size_t why_size);
@@ -116,6 +135,14 @@ m2rnn_status m2rnn_decay_gate_forward(const m2rnn_backend *be, const m2rnn_decay
 m2rnn_status m2rnn_decay_gate_backward(const m2rnn_backend *be, const m2rnn_decay_gate_backward_args *args);
 m2rnn_status m2rnn_conv1d_forward(const m2rnn_backend *be, const m2rnn_conv1d_forward_args *args);
 m2rnn_status m2rnn_conv1d_backward(const m2rnn_backend *be, const m2rnn_conv1d_backward_args *args);
+m2rnn_status m2rnn_linear_forward(const m2rnn_backend *be, const m2rnn_linear_forward_args *args);
+m2rnn_status m2rnn_linear_backward(const m2rnn_backend *be, const m2rnn_linear_backward_args *args);
+m2rnn_status m2rnn_rmsnorm_forward(const m2rnn_backend *be, const m2rnn_rmsnorm_forward_args *args);
+m2rnn_status m2rnn_rmsnorm_backward(const m2rnn_backend *be, const m2rnn_rmsnorm_backward_args *args);
+m2rnn_status m2rnn_silu_forward(const m2rnn_backend *be, const m2rnn_silu_forward_args *args);
+m2rnn_status m2rnn_silu_backward(const m2rnn_backend *be, const m2rnn_silu_backward_args *args);
+m2rnn_status m2rnn_mlp_forward(const m2rnn_backend *be, const m2rnn_mlp_forward_args *args);
+m2rnn_status m2rnn_mlp_backward(const m2rnn_backend *be, const m2rnn_mlp_backward_args *args);
 
 #ifdef __cplusplus
 }

@@ -3,10 +3,13 @@
 #define M2RNN_H
 
 #include "m2rnn/backend.h"
+#include "m2rnn/conv1d.h"
 #include "m2rnn/decay_gate.h"
 #include "m2rnn/init.h"
-#include "m2rnn/conv1d.h"
+#include "m2rnn/linear.h"
+#include "m2rnn/mlp.h"
 #include "m2rnn/recurrence.h"
+#include "m2rnn/rmsnorm.h"
 #include "m2rnn/status.h"
 #include "m2rnn/tensor.h"
 
