@@ -5,5 +5,7 @@
 
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_gen(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 #endif

@@ -12,6 +12,8 @@ static const struct {
 } commands[] = {
     {"info", cmd_info, "what was built: version, BLAS, OpenMP threads, backends found"},
     {"bench", cmd_bench, "time the recurrence forward and forward+backward on a backend"},
+    {"check", cmd_check, "validate a backend (the reference, a plug-in, your kernel) against the golden vectors"},
+    {"gen", cmd_gen, "regenerate the golden vectors and their calibrated tolerances"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

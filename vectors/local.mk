@@ -1,1 +1,49 @@
-# vectors/: (rules added as the directory grows)
+# vectors/: the golden vectors, their reader/writer, the generator, the checker and its teeth.
+# (Issue 3. Every rule for these files lives here; the top Makefile.am includes this file.)
+
+# The safetensors reader/writer is part of libm2rnn (public header <m2rnn/safetensors.h>).
+libm2rnn_la_SOURCES += ref/safetensors.c
+m2rnninclude_HEADERS += ref/m2rnn/safetensors.h
+
+# The vector machinery shared by `m2rnn gen`, `m2rnn check` and the tests: the case catalogue,
+# the checker, sha256, and the emulated precision classes used for calibration.
+noinst_LTLIBRARIES += tools/libvectors.la
+tools_libvectors_la_SOURCES = \
+	tools/vectors.h \
+	tools/catalogue.c \
+	tools/checker.c \
+	tools/sha256.c \
+	ref/m2rnn_emulated.h \
+	ref/m2rnn_emulated.c
+tools_libvectors_la_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS)
+tools_libvectors_la_LIBADD = libm2rnn.la $(CJSON_LIBS) -lm
+
+m2rnn_SOURCES += tools/cmd_gen.c tools/cmd_check.c
+m2rnn_CFLAGS += $(CJSON_CFLAGS)
+m2rnn_LDADD += tools/libvectors.la $(CJSON_LIBS)
+
+if HAVE_CHECK
+check_PROGRAMS += tests/check_safetensors
+TESTS += tests/check_safetensors
+tests_check_safetensors_SOURCES = tests/check_safetensors.c
+tests_check_safetensors_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_safetensors_LDADD = libm2rnn.la $(CHECK_LIBS)
+endif
+
+if HAVE_CHECK
+# The shipped vectors against the reference and the checker's teeth; the mutants; regeneration.
+VECTOR_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS) -I$(top_srcdir)/tools -I$(top_srcdir)/tests
+VECTOR_TEST_LDADD = tools/libvectors.la libm2rnn.la $(CJSON_LIBS) $(CHECK_LIBS) -lm
+
+check_PROGRAMS += tests/check_vectors tests/check_mutants
+TESTS += tests/check_vectors tests/check_mutants
+tests_check_vectors_SOURCES = tests/check_vectors.c tests/vectors_testlib.h tests/mutants/mutants.c tests/mutants/mutants.h
+tests_check_vectors_CFLAGS = $(VECTOR_TEST_CFLAGS)
+tests_check_vectors_LDADD = $(VECTOR_TEST_LDADD)
+tests_check_mutants_SOURCES = tests/check_mutants.c tests/vectors_testlib.h tests/mutants/mutants.c tests/mutants/mutants.h
+tests_check_mutants_CFLAGS = $(VECTOR_TEST_CFLAGS)
+tests_check_mutants_LDADD = $(VECTOR_TEST_LDADD)
+endif
+
+# The vectors themselves (the whole directory: the .safetensors files, MANIFEST.json, VALIDATE.md).
+EXTRA_DIST += vectors

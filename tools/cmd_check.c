@@ -1,0 +1,217 @@
+/*
+ * m2rnn check: run backends over the golden vectors and say, per case and op, whether each
+ * output is within the calibrated tolerance of its precision class.
+ *
+ * The teeth (NaN poisoning, guard zones, two calls, untouched inputs) are in checker.c; this
+ * file picks backends, cases and classes, and prints.
+ */
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "commands.h"
+#include "vectors.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: m2rnn check [--backend ref|NAME|PATH.so]... [--class f64|f32|tf32|bf16] [--filter SUBSTR]\n"
+            "                   [--vectors DIR] [--json]\n"
+            "\n"
+            "Runs each backend's recurrence forward and backward on every golden vector and compares each\n"
+            "output with the reference's, within the tolerance of the backend's precision class. Outputs\n"
+            "start as NaN inside guard zones, every op runs twice on the same buffers, inputs must stay\n"
+            "untouched. One line per case and op; the last line is 'N passed, N failed, N skipped'; the exit\n"
+            "status is 1 if anything failed.\n"
+            "\n"
+            "  --backend B    'ref', a plug-in name (libm2rnn-B.so in $M2RNN_PLUGIN_PATH or the install's\n"
+            "                 plug-in directory) or a path to a plug-in .so; repeatable. Default: the reference\n"
+            "                 and every plug-in found.\n"
+            "  --class C      check in class C instead of the class the backend declares for each storage dtype\n"
+            "  --filter S     only cases whose id contains S\n"
+            "  --vectors DIR  the vectors (default: $M2RNN_VECTORS, ./vectors, or the installed set)\n"
+            "  --json         print one JSON document with every result instead of the lines (the summary\n"
+            "                 line then goes to stderr)\n");
+}
+
+static const char *default_vectors(void)
+{
+    const char *env = getenv("M2RNN_VECTORS");
+    if (env && *env) return env;
+    struct stat sb;
+    if (stat("vectors/MANIFEST.json", &sb) == 0) return "vectors";
+#ifdef M2RNN_VECTORS_DIR
+    return M2RNN_VECTORS_DIR;
+#else
+    return "vectors";
+#endif
+}
+
+/* Every plug-in name (libm2rnn-NAME.so) in a colon-separated list of directories. */
+static int find_plugins(const char *dirs, char names[][64], int n, int max)
+{
+    for (const char *p = dirs; p && *p;) {
+        const char *colon = strchr(p, ':');
+        size_t len = colon ? (size_t)(colon - p) : strlen(p);
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", (int)len, p);
+        DIR *d = len ? opendir(dir) : NULL;
+        for (struct dirent *e; d && (e = readdir(d)) && n < max;) {
+            size_t l = strlen(e->d_name);
+            if (strncmp(e->d_name, "libm2rnn-", 9) != 0 || l < 13 || strcmp(e->d_name + l - 3, ".so") != 0 || l - 12 >= 64) continue;
+            char name[64];
+            snprintf(name, sizeof name, "%.*s", (int)(l - 12), e->d_name + 9);
+            bool dup = false;
+            for (int i = 0; i < n; i++) dup |= strcmp(names[i], name) == 0;
+            if (!dup) snprintf(names[n++], 64, "%s", name);
+        }
+        if (d) closedir(d);
+        p = colon ? colon + 1 : NULL;
+    }
+    return n;
+}
+
+static const char *verdict_name(vec_verdict v) { return v == VEC_PASS ? "PASS" : v == VEC_FAIL ? "FAIL" : "SKIP"; }
+
+static void print_line(const char *backend, const char *cls, const char *id, vec_op op, const vec_result *r)
+{
+    printf("%s %s %s %s %s", verdict_name(r->verdict), backend, cls, id, op == VEC_OP_FORWARD ? "forward" : "backward");
+    if (r->verdict != VEC_SKIP)
+        for (int i = 0; i < r->n_outputs; i++)
+            printf("  %s %.1e/%.1e %.1e/%.1e", vec_output_names[r->outputs[i]], r->err[i].rel_l2, r->tol[i].rel_l2,
+                   r->err[i].max_norm, r->tol[i].max_norm);
+    if (r->verdict != VEC_PASS) printf("  -- %s", r->reason);
+    else if (!r->deterministic) printf("  (the two calls differ bitwise)");
+    printf("\n");
+}
+
+static cJSON *json_result(const char *backend, const char *cls, const char *id, vec_op op, const vec_result *r)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "backend", backend);
+    cJSON_AddStringToObject(j, "class", cls);
+    cJSON_AddStringToObject(j, "id", id);
+    cJSON_AddStringToObject(j, "op", op == VEC_OP_FORWARD ? "forward" : "backward");
+    cJSON_AddStringToObject(j, "verdict", verdict_name(r->verdict));
+    if (r->verdict != VEC_PASS) cJSON_AddStringToObject(j, "reason", r->reason);
+    if (r->verdict != VEC_SKIP) {
+        cJSON_AddBoolToObject(j, "deterministic", r->deterministic);
+        cJSON *outs = cJSON_AddObjectToObject(j, "outputs");
+        for (int i = 0; i < r->n_outputs; i++) {
+            cJSON *o = cJSON_AddObjectToObject(outs, vec_output_names[r->outputs[i]]);
+            cJSON_AddNumberToObject(o, "rel_l2", r->err[i].rel_l2);
+            cJSON_AddNumberToObject(o, "rel_l2_tol", r->tol[i].rel_l2);
+            cJSON_AddNumberToObject(o, "max_norm", r->err[i].max_norm);
+            cJSON_AddNumberToObject(o, "max_norm_tol", r->tol[i].max_norm);
+            cJSON_AddNumberToObject(o, "nonfinite_mismatch", (double)r->err[i].nonfinite_mismatch);
+        }
+    }
+    return j;
+}
+
+int cmd_check(int argc, char **argv)
+{
+    const char *backends[32], *cls_opt = NULL, *filter = NULL, *dir = NULL;
+    int n_backends = 0;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(stdout); return 0; }
+        else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc && n_backends < 32) backends[n_backends++] = argv[++i];
+        else if (strcmp(argv[i], "--class") == 0 && i + 1 < argc) cls_opt = argv[++i];
+        else if (strcmp(argv[i], "--filter") == 0 && i + 1 < argc) filter = argv[++i];
+        else if (strcmp(argv[i], "--vectors") == 0 && i + 1 < argc) dir = argv[++i];
+        else if (strcmp(argv[i], "--json") == 0) json = true;
+        else { fprintf(stderr, "m2rnn check: unknown option '%s'\n", argv[i]); usage(stderr); return 2; }
+    }
+    if (cls_opt && vec_class_index(cls_opt) < 0) {
+        fprintf(stderr, "m2rnn check: unknown class '%s' (f64, f32, tf32, bf16)\n", cls_opt);
+        return 2;
+    }
+    if (!dir) dir = default_vectors();
+
+    /* Default: the reference and every plug-in that can be found. */
+    static char found[32][64];
+    if (n_backends == 0) {
+        backends[n_backends++] = "ref";
+        int n = find_plugins(getenv("M2RNN_PLUGIN_PATH"), found, 0, 31);
+        n = find_plugins(M2RNN_PLUGIN_DIR, found, n, 31);
+        for (int i = 0; i < n; i++) backends[n_backends++] = found[i];
+    }
+
+    vec_manifest m;
+    if (vec_manifest_load(dir, &m)) {
+        fprintf(stderr, "m2rnn check: %s\n", m2rnn_last_error());
+        return 2;
+    }
+    int passed = 0, failed = 0, skipped = 0;
+    cJSON *jroot = json ? cJSON_CreateObject() : NULL;
+    cJSON *jres = json ? cJSON_AddArrayToObject(jroot, "results") : NULL;
+    for (int bi = 0; bi < n_backends; bi++) {
+        const m2rnn_backend *be;
+        if (m2rnn_backend_open(backends[bi], &be)) {
+            /* A backend asked for by name must load; one found by the default scan may be
+             * unavailable here (a CUDA plug-in on a machine without a GPU): say so and go on. */
+            fprintf(stderr, "m2rnn check: backend '%s': %s\n", backends[bi], m2rnn_last_error());
+            bool asked = false;
+            for (int i = 1; i < argc; i++) asked |= strcmp(argv[i], "--backend") == 0;
+            if (asked) failed++;
+            continue;
+        }
+        for (size_t ci = 0; ci < m.n_cases; ci++) {
+            const vec_manifest_case *mc = &m.cases[ci];
+            if (filter && !strstr(mc->id, filter)) continue;
+            char path[4096], hex[65];
+            snprintf(path, sizeof path, "%s/%s", dir, mc->file);
+            vec_case c;
+            m2rnn_status st = vec_sha256_file(path, hex);
+            if (!st && strcmp(hex, mc->sha256) != 0)
+                st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: sha256 %s does not match the manifest's %s", path, hex, mc->sha256);
+            if (!st) st = vec_case_load(path, &c);
+            if (!st && strcmp(c.id, mc->id) != 0) {
+                st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: holds case '%s', the manifest says '%s'", path, c.id, mc->id);
+                vec_case_free(&c);
+            }
+            const char *cls_name = cls_opt ? cls_opt : m2rnn_backend_precision_class(be, st ? M2RNN_F32 : c.storage);
+            int cls = vec_class_index(cls_name);
+            for (int op = 0; op < 2; op++) {
+                vec_result r;
+                memset(&r, 0, sizeof r);
+                if (st) {
+                    r.verdict = VEC_FAIL;
+                    snprintf(r.reason, sizeof r.reason, "cannot read the vector: %s", m2rnn_last_error());
+                } else if (cls < 0) {
+                    r.verdict = VEC_SKIP;
+                    snprintf(r.reason, sizeof r.reason, "backend declares precision class '%s', which has no tolerances", cls_name);
+                } else {
+                    vec_check(be, &c, mc, cls, (vec_op)op, &r);
+                }
+                if (r.verdict == VEC_PASS) passed++;
+                else if (r.verdict == VEC_FAIL) failed++;
+                else skipped++;
+                if (json) cJSON_AddItemToArray(jres, json_result(be->name, cls_name, mc->id, (vec_op)op, &r));
+                else print_line(be->name, cls_name, mc->id, (vec_op)op, &r);
+                fflush(stdout);
+            }
+            if (!st) vec_case_free(&c);
+        }
+    }
+    vec_manifest_free(&m);
+    if (json) {
+        cJSON_AddNumberToObject(jroot, "passed", passed);
+        cJSON_AddNumberToObject(jroot, "failed", failed);
+        cJSON_AddNumberToObject(jroot, "skipped", skipped);
+        char *text = cJSON_Print(jroot);
+        printf("%s\n", text);
+        free(text);
+        cJSON_Delete(jroot);
+        fprintf(stderr, "%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    } else {
+        printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    }
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,155 @@
+/*
+ * Golden vectors: the case catalogue, the file layout, the error metrics, the manifest and the
+ * checker, shared by `m2rnn gen`, `m2rnn check` and the tests.
+ *
+ * One case = one safetensors file holding
+ *   inputs   q k v W f [h0] [cu_seqlens] dy [dht]   in the case's storage dtype (cu_seqlens I32)
+ *   expected y ht dq dk dv dW df dh0                 F64, the reference on exactly those inputs
+ *   metadata id, clip_mode (none|carry|total), clip, regime, storage, generator
+ * and one entry in MANIFEST.json with, per output and precision class, the tolerance on the
+ * relative L2 error and on the normalised max error, and where the numbers came from.
+ */
+#ifndef M2RNN_TOOLS_VECTORS_H
+#define M2RNN_TOOLS_VECTORS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "m2rnn/m2rnn.h"
+#include "m2rnn/safetensors.h"
+
+#define VEC_SCHEMA_NAME "m2rnn-golden-vectors"
+#define VEC_SCHEMA_VERSION 1
+#define VEC_GENERATOR_VERSION "1"
+
+/* The precision classes, in manifest order. */
+#define VEC_N_CLASSES 4
+extern const char *const vec_class_names[VEC_N_CLASSES]; /* "f64", "f32", "tf32", "bf16" */
+int vec_class_index(const char *name);                    /* -1 if unknown */
+/* The dtype a backend of the class writes its outputs in. */
+m2rnn_dtype vec_class_output_dtype(int cls);
+
+/* The outputs, in file order. */
+enum { VEC_Y, VEC_HT, VEC_DQ, VEC_DK, VEC_DV, VEC_DW, VEC_DF, VEC_DH0, VEC_N_OUTPUTS };
+extern const char *const vec_output_names[VEC_N_OUTPUTS];
+/* The inputs, in file order. */
+enum { VEC_Q, VEC_K, VEC_V, VEC_W, VEC_F, VEC_H0, VEC_CU, VEC_DYIN, VEC_DHT, VEC_N_INPUTS };
+extern const char *const vec_input_names[VEC_N_INPUTS];
+
+typedef enum { VEC_MODEL_INIT, VEC_GENERIC, VEC_NON_CONTRACTIVE } vec_regime;
+const char *vec_regime_name(vec_regime r);
+
+/* ---- the catalogue ---------------------------------------------------------------------- */
+
+#define VEC_MAX_SEQS 8
+typedef struct {
+    const char *tag;       /* what the case is for, one word; part of the id */
+    int batch, seqlen;     /* dense; seqlen 0 with n_seqs > 0 means varlen */
+    int n_seqs, seqs[VEC_MAX_SEQS];
+    int K, V, Nq, Nk, Nv, Nf, Nw;
+    m2rnn_dtype storage;   /* M2RNN_F32 or M2RNN_BF16 */
+    vec_regime regime;
+    bool h0, dht;
+    m2rnn_clip_mode clip_mode;
+    double clip;
+    const char *flags;     /* extra flags, space-separated */
+    const char *comment;
+} vec_spec;
+
+const vec_spec *vec_catalogue(size_t *n);
+/* The stable id of a case: op + every parameter, e.g.
+ * "recurrence.B2xS33.K9.V9.H2-2-2-2-2.f32.generic.h0.dht.k9v9". */
+void vec_case_id(const vec_spec *s, char *buf, size_t size);
+/* All flags of a case (derived from its parameters, plus spec->flags), space-separated. */
+void vec_case_flags(const vec_spec *s, char *buf, size_t size);
+
+/* ---- a case in memory ------------------------------------------------------------------- */
+
+typedef struct {
+    char id[256];
+    m2rnn_safetensors file;  /* owns the tensors when loaded from a file */
+    m2rnn_tensor in[VEC_N_INPUTS];   /* absent ones have data NULL */
+    m2rnn_tensor out[VEC_N_OUTPUTS]; /* expected, F64; ht/dh0 always present */
+    m2rnn_clip_mode clip_mode;
+    double clip;
+    m2rnn_dtype storage;
+    void *owned[VEC_N_INPUTS + VEC_N_OUTPUTS]; /* buffers of a generated case */
+} vec_case;
+
+/* Make a case's inputs (deterministic in the spec), run the reference for its expected outputs. */
+m2rnn_status vec_case_generate(const vec_spec *s, vec_case *c);
+/* Read a case file. */
+m2rnn_status vec_case_load(const char *path, vec_case *c);
+/* Encode a case (inputs, expected outputs, metadata) as a safetensors image. */
+m2rnn_status vec_case_encode(const vec_case *c, const vec_spec *s, unsigned char **bytes, size_t *size);
+void vec_case_free(vec_case *c);
+
+/* Argument structs over a case's inputs, with the given output tensors. */
+void vec_forward_args(const vec_case *c, m2rnn_recurrence_forward_args *a);
+void vec_backward_args(const vec_case *c, m2rnn_recurrence_backward_args *a);
+
+/* ---- metrics ---------------------------------------------------------------------------- */
+
+typedef struct {
+    double rel_l2;      /* ‖out − ref‖₂ / ‖ref‖₂ (absolute when ref is all zero) */
+    double max_norm;    /* max|out − ref| / max|ref| (absolute when ref is all zero) */
+    int64_t nonfinite_mismatch; /* elements where NaN/±Inf differ between out and ref */
+    int64_t first_mismatch;     /* index of the first, or -1 */
+} vec_errors;
+
+/* Errors of out (any float dtype, host memory) against ref (F64), n elements each. */
+vec_errors vec_measure(const m2rnn_tensor *out, const double *ref, int64_t n);
+
+/* ---- the manifest ----------------------------------------------------------------------- */
+
+typedef struct {
+    bool present;       /* false: the case is not checked in this class */
+    double rel_l2, max_norm;
+} vec_tolerance;
+
+typedef struct {
+    char *id, *file, *sha256, *flags, *comment, *storage;
+    /* why a class is not checked, NULL when it is */
+    char *not_checked[VEC_N_CLASSES];
+    vec_tolerance tol[VEC_N_OUTPUTS][VEC_N_CLASSES];
+} vec_manifest_case;
+
+typedef struct {
+    vec_manifest_case *cases;
+    size_t n_cases;
+} vec_manifest;
+
+m2rnn_status vec_manifest_load(const char *dir, vec_manifest *m);
+void vec_manifest_free(vec_manifest *m);
+
+/* ---- sha256 ----------------------------------------------------------------------------- */
+
+void vec_sha256_hex(const void *data, size_t size, char hex[65]);
+/* The sha256 of a file; M2RNN_ERR_IO if it cannot be read. */
+m2rnn_status vec_sha256_file(const char *path, char hex[65]);
+
+/* ---- the checker ------------------------------------------------------------------------ */
+
+/* The outcome of one op of one case in one class. */
+typedef enum { VEC_PASS, VEC_FAIL, VEC_SKIP } vec_verdict;
+
+typedef struct {
+    vec_verdict verdict;
+    char reason[512];               /* for FAIL and SKIP */
+    int n_outputs;
+    int outputs[VEC_N_OUTPUTS];     /* which outputs this op has */
+    vec_errors err[VEC_N_OUTPUTS];  /* the worse of the two calls */
+    vec_tolerance tol[VEC_N_OUTPUTS];
+    bool deterministic;             /* both calls gave the same bits */
+} vec_result;
+
+typedef enum { VEC_OP_FORWARD = 0, VEC_OP_BACKWARD = 1 } vec_op;
+
+/* Run op of the case on a backend in class cls against the tolerances of mc: poison the outputs
+ * with NaN, surround them with guard zones, call twice, compare both calls (and the untouched
+ * inputs and guards). Device backends get their tensors through alloc/upload/download. */
+void vec_check(const m2rnn_backend *be, const vec_case *c, const vec_manifest_case *mc, int cls, vec_op op,
+               vec_result *r);
+
+#endif
