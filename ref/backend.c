@@ -33,6 +33,8 @@ const char *m2rnn_op_name(m2rnn_op op)
     case M2RNN_OP_SILU_BACKWARD: return "silu_backward";
     case M2RNN_OP_MLP_FORWARD: return "mlp_forward";
     case M2RNN_OP_MLP_BACKWARD: return "mlp_backward";
+    case M2RNN_OP_BLOCK_FORWARD: return "block_forward";
+    case M2RNN_OP_BLOCK_BACKWARD: return "block_backward";
     default: return "?";
     }
 }
@@ -83,6 +85,10 @@ static m2rnn_status reference_mlp_forward(void *ctx, const m2rnn_mlp_forward_arg
 { (void)ctx; return m2rnn_mlp_forward_ref(args); }
 static m2rnn_status reference_mlp_backward(void *ctx, const m2rnn_mlp_backward_args *args)
 { (void)ctx; return m2rnn_mlp_backward_ref(args); }
+static m2rnn_status reference_block_forward(void *ctx, const m2rnn_block_forward_args *args)
+{ (void)ctx; return m2rnn_block_forward_ref(args); }
+static m2rnn_status reference_block_backward(void *ctx, const m2rnn_block_backward_args *args)
+{ (void)ctx; return m2rnn_block_backward_ref(args); }
 
 static const m2rnn_backend reference_backend = {
     .abi_major = M2RNN_ABI_MAJOR,
@@ -105,6 +111,8 @@ static const m2rnn_backend reference_backend = {
     .silu_backward = reference_silu_backward,
     .mlp_forward = reference_mlp_forward,
     .mlp_backward = reference_mlp_backward,
+    .block_forward = reference_block_forward,
+    .block_backward = reference_block_backward,
 };
 
 const m2rnn_backend *m2rnn_backend_reference(void) { return &reference_backend; }
@@ -207,6 +215,8 @@ bool m2rnn_backend_supports(const m2rnn_backend *be, m2rnn_op op, const void *ar
     case M2RNN_OP_SILU_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, silu_backward); break;
     case M2RNN_OP_MLP_FORWARD: has_op = M2RNN_BACKEND_HAS(be, mlp_forward); break;
     case M2RNN_OP_MLP_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, mlp_backward); break;
+    case M2RNN_OP_BLOCK_FORWARD: has_op = M2RNN_BACKEND_HAS(be, block_forward); break;
+    case M2RNN_OP_BLOCK_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, block_backward); break;
     default: return false;
     }
     if (!has_op) return false;
@@ -319,4 +329,16 @@ m2rnn_status m2rnn_mlp_backward(const m2rnn_backend *be, const m2rnn_mlp_backwar
 {
     m2rnn_status st = admit(be, M2RNN_OP_MLP_BACKWARD, m2rnn_mlp_check_backward(args), args);
     return st ? st : be->mlp_backward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_block_forward(const m2rnn_backend *be, const m2rnn_block_forward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_BLOCK_FORWARD, m2rnn_block_check_forward(args, NULL), args);
+    return st ? st : be->block_forward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_block_backward(const m2rnn_backend *be, const m2rnn_block_backward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_BLOCK_BACKWARD, m2rnn_block_check_backward(args, NULL), args);
+    return st ? st : be->block_backward(be->ctx, args);
 }

@@ -9,14 +9,16 @@ libm2rnn_la_SOURCES += \
 	ref/conv1d.c \
 	ref/linear.c \
 	ref/rmsnorm.c \
-	ref/mlp.c
+	ref/mlp.c \
+	ref/m2rnn_block.c
 m2rnninclude_HEADERS += \
 	ref/m2rnn/init.h \
 	ref/m2rnn/decay_gate.h \
 	ref/m2rnn/conv1d.h \
 	ref/m2rnn/linear.h \
 	ref/m2rnn/rmsnorm.h \
-	ref/m2rnn/mlp.h
+	ref/m2rnn/mlp.h \
+	ref/m2rnn/m2rnn_block.h
 
 if HAVE_CHECK
 noinst_LTLIBRARIES += tests/liblayertest.la
@@ -29,7 +31,8 @@ LAYER_TESTS = \
 	tests/check_conv1d \
 	tests/check_linear \
 	tests/check_rmsnorm \
-	tests/check_mlp
+	tests/check_mlp \
+	tests/check_m2rnn_block
 check_PROGRAMS += $(LAYER_TESTS)
 TESTS += $(LAYER_TESTS)
 
@@ -51,4 +54,7 @@ tests_check_rmsnorm_LDADD = $(LAYER_TEST_LDADD)
 tests_check_mlp_SOURCES = tests/check_mlp.c
 tests_check_mlp_CFLAGS = $(TEST_CFLAGS)
 tests_check_mlp_LDADD = $(LAYER_TEST_LDADD)
+tests_check_m2rnn_block_SOURCES = tests/check_m2rnn_block.c
+tests_check_m2rnn_block_CFLAGS = $(TEST_CFLAGS)
+tests_check_m2rnn_block_LDADD = $(LAYER_TEST_LDADD)
 endif

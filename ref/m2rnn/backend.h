@@ -21,6 +21,7 @@
 #include "m2rnn/linear.h"
 #include "m2rnn/rmsnorm.h"
 #include "m2rnn/mlp.h"
+#include "m2rnn/m2rnn_block.h"
 #include "m2rnn/recurrence.h"
 #include "m2rnn/status.h"
 #include "m2rnn/tensor.h"
@@ -49,6 +50,8 @@ typedef enum {
     M2RNN_OP_SILU_BACKWARD = 11,
     M2RNN_OP_MLP_FORWARD = 12,
     M2RNN_OP_MLP_BACKWARD = 13,
+    M2RNN_OP_BLOCK_FORWARD = 14,
+    M2RNN_OP_BLOCK_BACKWARD = 15,
     M2RNN_OP_COUNT
 } m2rnn_op;
 
@@ -100,6 +103,8 @@ typedef struct m2rnn_backend {
     m2rnn_status (*silu_backward)(void *ctx, const m2rnn_silu_backward_args *args);
     m2rnn_status (*mlp_forward)(void *ctx, const m2rnn_mlp_forward_args *args);
     m2rnn_status (*mlp_backward)(void *ctx, const m2rnn_mlp_backward_args *args);
+    m2rnn_status (*block_forward)(void *ctx, const m2rnn_block_forward_args *args);
+    m2rnn_status (*block_backward)(void *ctx, const m2rnn_block_backward_args *args);
 } m2rnn_backend;
 
 typedef const m2rnn_backend *(*m2rnn_backend_entry_fn)(char *why, size_t why_size);
@@ -143,6 +148,8 @@ m2rnn_status m2rnn_silu_forward(const m2rnn_backend *be, const m2rnn_silu_forwar
 m2rnn_status m2rnn_silu_backward(const m2rnn_backend *be, const m2rnn_silu_backward_args *args);
 m2rnn_status m2rnn_mlp_forward(const m2rnn_backend *be, const m2rnn_mlp_forward_args *args);
 m2rnn_status m2rnn_mlp_backward(const m2rnn_backend *be, const m2rnn_mlp_backward_args *args);
+m2rnn_status m2rnn_block_forward(const m2rnn_backend *be, const m2rnn_block_forward_args *args);
+m2rnn_status m2rnn_block_backward(const m2rnn_backend *be, const m2rnn_block_backward_args *args);
 
 #ifdef __cplusplus
 }

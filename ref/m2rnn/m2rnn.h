@@ -7,6 +7,7 @@
 #include "m2rnn/decay_gate.h"
 #include "m2rnn/init.h"
 #include "m2rnn/linear.h"
+#include "m2rnn/m2rnn_block.h"
 #include "m2rnn/mlp.h"
 #include "m2rnn/recurrence.h"
 #include "m2rnn/rmsnorm.h"
