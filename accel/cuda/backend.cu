@@ -204,17 +204,17 @@ m2rnn_status launch_forward(Ctx *c, const RecDims &d, const RecIn<T> &in, T *y, 
     const int lanes = d.B * d.N;
     if (lanes == 0) return M2RNN_OK;
     if (use_v16(d, sizeof(T) == 4 ? M2RNN_F32 : M2RNN_BF16)) {
-        const int MT = (d.K + 15) / 16;
+        const int MT = (d.K + 15) / 16, NW = (MT + V16_TPW - 1) / V16_TPW;
         const int TS = sizeof(T) == 4 ? 16 : 32;
-        size_t smem = fwd_v16_smem<T>(d.K, MT, TS);
+        size_t smem = fwd_v16_smem<T>(d.K, NW, TS);
         if constexpr (sizeof(T) == 4) {
             m2rnn_status st = set_smem(fwd_v16<T, true>, smem);
             if (st) return st;
-            fwd_v16<T, true><<<lanes, 32 * MT, smem>>>(d, in, y, ht, ckpt, C, nck, TS);
+            fwd_v16<T, true><<<lanes, 32 * NW, smem>>>(d, in, y, ht, ckpt, C, nck, TS);
         } else {
             m2rnn_status st = set_smem(fwd_v16<T, false>, smem);
             if (st) return st;
-            fwd_v16<T, false><<<lanes, 32 * MT, smem>>>(d, in, y, ht, ckpt, C, nck, TS);
+            fwd_v16<T, false><<<lanes, 32 * NW, smem>>>(d, in, y, ht, ckpt, C, nck, TS);
         }
     } else {
         const int threads = general_threads(d);

@@ -127,11 +127,29 @@ __device__ __forceinline__ void cp_async4(void *smem_dst, const void *gmem_src)
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
+__device__ __forceinline__ void cp_async16(void *smem_dst, const void *gmem_src)
+{
+    unsigned s = (unsigned)__cvta_generic_to_shared(smem_dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem_src));
+}
+
 /* Copy ntok rows of `width` elements, row r from src + r*stride, into dst (rows packed), with
- * 4-byte async copies. Requires width*sizeof(T) % 4 == 0 and 4-byte aligned sources. */
+ * 16-byte async copies where rows, strides and both bases are 16-byte aligned, else 4-byte ones.
+ * Requires width*sizeof(T) % 4 == 0 and 4-byte aligned sources. */
 template <typename T>
 __device__ __forceinline__ void stage_rows(T *dst, const T *src, int ntok, int64_t stride, int width, int tid, int nthr)
 {
+    const size_t row_bytes = (size_t)width * sizeof(T), stride_bytes = (size_t)stride * sizeof(T);
+    if ((row_bytes % 16) == 0 && (stride_bytes % 16) == 0 && ((uintptr_t)src % 16) == 0 &&
+        (__cvta_generic_to_shared(dst) % 16) == 0) {
+        const int vecs = (int)(row_bytes / 16);
+        for (int idx = tid; idx < ntok * vecs; idx += nthr) {
+            int r = idx / vecs, w = idx - r * vecs;
+            cp_async16(reinterpret_cast<char *>(dst) + (size_t)r * row_bytes + 16 * w,
+                       reinterpret_cast<const char *>(src) + (size_t)r * stride_bytes + 16 * w);
+        }
+        return;
+    }
     const int words = width * (int)sizeof(T) / 4;
     for (int idx = tid; idx < ntok * words; idx += nthr) {
         int r = idx / words, w = idx - r * words;

@@ -9,9 +9,12 @@
  *
  * Each thread keeps its 8 elements of the warp's 16×16 block in mma C-fragment order
  * (see common.cuh): h[0..3] = columns 0-7 tile, h[4..7] = columns 8-15 tile. Those are also the
- * A fragment of the block, so H·W needs no shuffles: split H into bf16 hi + lo (16 significant
- * bits) and run hi·W + lo·W (+ hi·W_lo for F32 storage, where W itself is split). The product is
- * then good to about 2^-16 relative, far better than tf32, and the state itself never leaves fp32.
+ * A fragment of the block, so H·W needs no shuffles. F32 storage: split H into bf16 hi + lo (16
+ * significant bits) and run hi·W + lo·W + hi·W_lo (W split too): the product is good to about
+ * 2^-16 relative, far better than tf32. BF16 storage (W exact in bf16): H is rounded once to bf16
+ * as the product's operand (2^-9), the state itself stays fp32 (v1 split it too: 1.5e-4 vs ~1e-3
+ * relative error in y, at the cost of twice the MMAs and the split arithmetic; see NOTES.md).
+ * The backward's dA·Wᵀ is always split, in both storage dtypes.
  *
  * Inputs of a chunk of TS tokens are staged in shared memory with cp.async one chunk ahead.
  *
@@ -25,16 +28,16 @@
 
 #include "common.cuh"
 
-#define V16_MAX_WARPS 8 /* K <= 128 */
+#define V16_MAX_WARPS 8 /* K <= 128: 16-row tiles */
 
 __host__ __device__ inline size_t align16(size_t x) { return (x + 15) & ~(size_t)15; }
 
-/* Shared memory of fwd_v16. */
+/* Shared memory of fwd_v16 (NW warps). */
 template <typename T>
-static inline size_t fwd_v16_smem(int K, int MT, int TS)
+static inline size_t fwd_v16_smem(int K, int NW, int TS)
 {
     return align16(2 * (size_t)TS * (2 * K + 16) * sizeof(T)) + 2 * (size_t)TS * sizeof(float) +
-           (size_t)TS * MT * 16 * sizeof(float);
+           (size_t)TS * NW * 16 * sizeof(float);
 }
 
 /* Shared memory of bwd_v16. */
@@ -64,22 +67,36 @@ __device__ __forceinline__ void load_w_fragments(const T *Wn, int g, int t4, boo
     }
 }
 
-/* acc[nt] += X·B for the 16×16 block X held as 8 fragment-order floats (x[0..3] tile 0, x[4..7] tile 1). */
-template <bool F32MODE>
+/* acc[nt] += X·B for the 16×16 block X held as 8 fragment-order floats (x[0..3] tile 0, x[4..7] tile 1).
+ * SPLIT: X as bf16 hi + lo (and, with W_LO, B's lo part too); the hi product goes into acc and the
+ * correction terms into a second accumulator, so the two chains run side by side instead of one
+ * after the other. Without SPLIT: X rounded once to bf16 (relative error 2^-9 in the product). */
+template <bool SPLIT, bool W_LO>
 __device__ __forceinline__ void block_times_w(float (&acc)[2][4], const float (&x)[8], const uint32_t (&bh)[2][2],
                                               const uint32_t (&bl)[2][2])
 {
+    if (!SPLIT) {
+        const uint32_t a[4] = {pack_bf16(x[0], x[1]), pack_bf16(x[2], x[3]), pack_bf16(x[4], x[5]), pack_bf16(x[6], x[7])};
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++) mma_bf16(acc[nt], a, bh[nt][0], bh[nt][1]);
+        return;
+    }
     uint32_t ah[4], al[4];
     split_bf16(x[0], x[1], ah[0], al[0]);
     split_bf16(x[2], x[3], ah[1], al[1]);
     split_bf16(x[4], x[5], ah[2], al[2]);
     split_bf16(x[6], x[7], ah[3], al[3]);
+    float corr[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
 #pragma unroll
     for (int nt = 0; nt < 2; nt++) {
         mma_bf16(acc[nt], ah, bh[nt][0], bh[nt][1]);
-        mma_bf16(acc[nt], al, bh[nt][0], bh[nt][1]);
-        if (F32MODE) mma_bf16(acc[nt], ah, bl[nt][0], bl[nt][1]);
+        mma_bf16(corr[nt], al, bh[nt][0], bh[nt][1]);
+        if (W_LO) mma_bf16(corr[nt], ah, bl[nt][0], bl[nt][1]);
     }
+#pragma unroll
+    for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) acc[nt][e] += corr[nt][e];
 }
 
 /* One forward step of a thread's 8 elements: h <- f h + (1-f) tanh(h W + k vᵀ); z gets tanh(·). */
@@ -89,7 +106,9 @@ __device__ __forceinline__ void v16_step(float (&h)[8], float (&z)[8], float kr0
 {
     float acc[2][4] = {{kr0 * vc[0], kr0 * vc[1], kr1 * vc[0], kr1 * vc[1]},
                        {kr0 * vc[2], kr0 * vc[3], kr1 * vc[2], kr1 * vc[3]}};
-    block_times_w<F32MODE>(acc, h, bh, bl);
+    /* F32 storage: 16-bit split products; BF16 storage: H rounded to bf16 for the product only
+     * (the state itself stays fp32; the authors' kernel rounds the state to bf16 every step). */
+    block_times_w<F32MODE, F32MODE>(acc, h, bh, bl);
 #pragma unroll
     for (int e = 0; e < 8; e++) {
         z[e] = tanh_t<!F32MODE>(acc[e >> 2][e & 3]);
@@ -126,21 +145,33 @@ __device__ __forceinline__ float reduce_quad(const float (&x)[4], int t4)
     return k;
 }
 
-/* ---- forward ----------------------------------------------------------------------------- */
+/* ---- forward -----------------------------------------------------------------------------
+ * Each warp owns TPW consecutive 16-row tiles (two independent recurrences per warp: more
+ * instruction-level parallelism, and the per-step token loads and the readout's shuffles are
+ * shared by both tiles). blockDim = 32 * ceil(MT / TPW); tiles >= MT are all padding (rows >= K).
+ */
+#define V16_TPW 2
+#define V16_FWD_MAX_WARPS ((V16_MAX_WARPS + V16_TPW - 1) / V16_TPW)
 
 /* y may be NULL (the backward's checkpoint pass). ckpt: if not NULL, the state before step t,
- * t % C == 0, goes to ckpt + ((lane*nck + t/C)*MT*32 + thread)*8, fragment order. */
+ * t % C == 0, goes to ckpt + (((lane*nck + t/C)*MT + tile)*32 + lane_in_warp)*8, in fragment
+ * order: the layout bwd_v16 (one tile per warp) reads back. */
 template <typename T, bool F32MODE>
-__global__ void __launch_bounds__(32 * V16_MAX_WARPS, 2)
+__global__ void __launch_bounds__(32 * V16_FWD_MAX_WARPS, 4)
     fwd_v16(RecDims d, RecIn<T> in, T *y, T *ht, float *ckpt, int C, int nck, int TS)
 {
+    constexpr int TPW = V16_TPW;
     extern __shared__ __align__(16) unsigned char smraw[];
-    const int K = d.K, N = d.N, MT = blockDim.x >> 5, nthr = blockDim.x;
+    const int K = d.K, N = d.N, NW = blockDim.x >> 5, nthr = blockDim.x, MT = (K + 15) >> 4;
     const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
     const int lane = blockIdx.x, b = lane / N, n = lane % N;
-    const int r0 = w * 16 + g, r1 = r0 + 8;
-    const bool ok0 = r0 < K, ok1 = r1 < K;
     const int c0 = 2 * t4, c2 = 2 * t4 + 8;
+    int rA[TPW], rB[TPW]; /* rows g and g+8 of each tile */
+#pragma unroll
+    for (int i = 0; i < TPW; i++) {
+        rA[i] = (w * TPW + i) * 16 + g;
+        rB[i] = rA[i] + 8;
+    }
 
     const int stage_elems = TS * (2 * K + 16);
     T *stage = reinterpret_cast<T *>(smraw);
@@ -150,12 +181,17 @@ __global__ void __launch_bounds__(32 * V16_MAX_WARPS, 2)
     uint32_t bh[2][2], bl[2][2];
     load_w_fragments(in.W + (size_t)(n / d.gw) * 256, g, t4, false, bh, bl);
 
-    float h[8];
+    float h[TPW][8];
     {
         const T *h0 = in.h0 ? in.h0 + (size_t)lane * K * 16 : (const T *)0;
-        const int rows[8] = {r0, r0, r1, r1, r0, r0, r1, r1}, cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
+        const int cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
 #pragma unroll
-        for (int e = 0; e < 8; e++) h[e] = (h0 && rows[e] < K) ? to_f(h0[rows[e] * 16 + cols[e]]) : 0.0f;
+        for (int i = 0; i < TPW; i++)
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                int r = (e & 2) ? rB[i] : rA[i];
+                h[i][e] = (h0 && r < K) ? to_f(h0[r * 16 + cols[e]]) : 0.0f;
+            }
     }
 
     int64_t start, end;
@@ -178,6 +214,7 @@ __global__ void __launch_bounds__(32 * V16_MAX_WARPS, 2)
     cp_async_commit();
     if (tid < TS && tid < L) fbuf[tid] = to_f(fb[(int64_t)tid * d.Nf]);
 
+    int to_ckpt = 0; /* steps until the next checkpoint */
     for (int64_t t0 = 0, ci = 0; t0 < L; t0 += TS, ci++) {
         const int cur = (int)(ci & 1);
         const int ntok = (int)(L - t0 < TS ? L - t0 : TS);
@@ -193,23 +230,45 @@ __global__ void __launch_bounds__(32 * V16_MAX_WARPS, 2)
         const T *ks = stage + cur * stage_elems, *qs = ks + TS * K, *vs = qs + TS * K;
         const float *fs = fbuf + cur * TS;
         for (int u = 0; u < ntok; u++) {
-            if (ckpt && (t0 + u) % C == 0) {
-                float4 *dst = reinterpret_cast<float4 *>(ckpt + (((size_t)lane * nck + (t0 + u) / C) * nthr + tid) * 8);
-                dst[0] = make_float4(h[0], h[1], h[2], h[3]);
-                dst[1] = make_float4(h[4], h[5], h[6], h[7]);
+            if (ckpt) {
+                if (to_ckpt == 0) {
+                    const int64_t ck = (t0 + u) / C;
+#pragma unroll
+                    for (int i = 0; i < TPW; i++) {
+                        const int tile = w * TPW + i;
+                        if (tile < MT) {
+                            float4 *dst = reinterpret_cast<float4 *>(ckpt + ((((size_t)lane * nck + ck) * MT + tile) * 32 + l) * 8);
+                            dst[0] = make_float4(h[i][0], h[i][1], h[i][2], h[i][3]);
+                            dst[1] = make_float4(h[i][4], h[i][5], h[i][6], h[i][7]);
+                        }
+                    }
+                    to_ckpt = C;
+                }
+                to_ckpt--;
             }
-            const float kr0 = ok0 ? to_f(ks[u * K + r0]) : 0.0f, kr1 = ok1 ? to_f(ks[u * K + r1]) : 0.0f;
-            const float vc[4] = {to_f(vs[u * 16 + c0]), to_f(vs[u * 16 + c0 + 1]), to_f(vs[u * 16 + c2]),
-                                 to_f(vs[u * 16 + c2 + 1])};
-            float z[8];
-            v16_step<F32MODE>(h, z, kr0, kr1, vc, fs[u], bh, bl);
+            const T *kt = ks + u * K, *vt = vs + u * 16;
+            const float vc[4] = {to_f(vt[c0]), to_f(vt[c0 + 1]), to_f(vt[c2]), to_f(vt[c2 + 1])};
+            const float f = fs[u];
+#pragma unroll
+            for (int i = 0; i < TPW; i++) {
+                const float kr0 = rA[i] < K ? to_f(kt[rA[i]]) : 0.0f, kr1 = rB[i] < K ? to_f(kt[rB[i]]) : 0.0f;
+                float z[8];
+                v16_step<F32MODE>(h[i], z, kr0, kr1, vc, f, bh, bl);
+            }
             if (y) {
-                const float q0 = ok0 ? to_f(qs[u * K + r0]) : 0.0f, q1 = ok1 ? to_f(qs[u * K + r1]) : 0.0f;
-                const float p[4] = {fmaf(q0, h[0], q1 * h[2]), fmaf(q0, h[1], q1 * h[3]), fmaf(q0, h[4], q1 * h[6]),
-                                    fmaf(q0, h[5], q1 * h[7])};
+                const T *qt = qs + u * K;
+                float p[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+                for (int i = 0; i < TPW; i++) {
+                    const float q0 = rA[i] < K ? to_f(qt[rA[i]]) : 0.0f, q1 = rB[i] < K ? to_f(qt[rB[i]]) : 0.0f;
+                    p[0] = fmaf(q0, h[i][0], fmaf(q1, h[i][2], p[0]));
+                    p[1] = fmaf(q0, h[i][1], fmaf(q1, h[i][3], p[1]));
+                    p[2] = fmaf(q0, h[i][4], fmaf(q1, h[i][6], p[2]));
+                    p[3] = fmaf(q0, h[i][5], fmaf(q1, h[i][7], p[3]));
+                }
                 int col;
                 float s = reduce_columns(p, l, t4, &col);
-                if (!(l & 4)) ybuf[(u * MT + w) * 16 + col] = s;
+                if (!(l & 4)) ybuf[(u * NW + w) * 16 + col] = s;
             }
         }
         __syncthreads();
@@ -217,7 +276,7 @@ __global__ void __launch_bounds__(32 * V16_MAX_WARPS, 2)
             for (int idx = tid; idx < ntok * 16; idx += nthr) {
                 int u = idx >> 4, j = idx & 15;
                 float acc = 0.0f;
-                for (int ww = 0; ww < MT; ww++) acc += ybuf[(u * MT + ww) * 16 + j];
+                for (int ww = 0; ww < NW; ww++) acc += ybuf[(u * NW + ww) * 16 + j];
                 y[((start + t0 + u) * N + n) * 16 + j] = from_f<T>(acc);
             }
         }
@@ -228,14 +287,14 @@ __global__ void __launch_bounds__(32 * V16_MAX_WARPS, 2)
 
     if (ht) {
         T *dst = ht + (size_t)lane * K * 16;
-        if (ok0) {
-            dst[r0 * 16 + c0] = from_f<T>(h[0]); dst[r0 * 16 + c0 + 1] = from_f<T>(h[1]);
-            dst[r0 * 16 + c2] = from_f<T>(h[4]); dst[r0 * 16 + c2 + 1] = from_f<T>(h[5]);
-        }
-        if (ok1) {
-            dst[r1 * 16 + c0] = from_f<T>(h[2]); dst[r1 * 16 + c0 + 1] = from_f<T>(h[3]);
-            dst[r1 * 16 + c2] = from_f<T>(h[6]); dst[r1 * 16 + c2 + 1] = from_f<T>(h[7]);
-        }
+        const int cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
+#pragma unroll
+        for (int i = 0; i < TPW; i++)
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                int r = (e & 2) ? rB[i] : rA[i];
+                if (r < K) dst[r * 16 + cols[e]] = from_f<T>(h[i][e]);
+            }
     }
 }
 
@@ -386,7 +445,7 @@ __global__ void __launch_bounds__(32 * V16_MAX_WARPS, 2)
             /* G = f D + dA Wᵀ */
             {
                 float acc[2][4] = {{f * D[0], f * D[1], f * D[2], f * D[3]}, {f * D[4], f * D[5], f * D[6], f * D[7]}};
-                block_times_w<F32MODE>(acc, dA, bth, btl);
+                block_times_w<true, F32MODE>(acc, dA, bth, btl); /* gradients: always split */
 #pragma unroll
                 for (int e = 0; e < 8; e++) G[e] = acc[e >> 2][e & 3];
             }
