@@ -10,7 +10,8 @@ libm2rnn_la_SOURCES += \
 	ref/linear.c \
 	ref/rmsnorm.c \
 	ref/mlp.c \
-	ref/m2rnn_block.c
+	ref/m2rnn_block.c \
+	ref/gated_deltanet.c
 m2rnninclude_HEADERS += \
 	ref/m2rnn/init.h \
 	ref/m2rnn/decay_gate.h \
@@ -18,7 +19,8 @@ m2rnninclude_HEADERS += \
 	ref/m2rnn/linear.h \
 	ref/m2rnn/rmsnorm.h \
 	ref/m2rnn/mlp.h \
-	ref/m2rnn/m2rnn_block.h
+	ref/m2rnn/m2rnn_block.h \
+	ref/m2rnn/gated_deltanet.h
 
 if HAVE_CHECK
 noinst_LTLIBRARIES += tests/liblayertest.la
@@ -32,7 +34,8 @@ LAYER_TESTS = \
 	tests/check_linear \
 	tests/check_rmsnorm \
 	tests/check_mlp \
-	tests/check_m2rnn_block
+	tests/check_m2rnn_block \
+	tests/check_gated_deltanet
 check_PROGRAMS += $(LAYER_TESTS)
 TESTS += $(LAYER_TESTS)
 
@@ -57,4 +60,7 @@ tests_check_mlp_LDADD = $(LAYER_TEST_LDADD)
 tests_check_m2rnn_block_SOURCES = tests/check_m2rnn_block.c
 tests_check_m2rnn_block_CFLAGS = $(TEST_CFLAGS)
 tests_check_m2rnn_block_LDADD = $(LAYER_TEST_LDADD)
+tests_check_gated_deltanet_SOURCES = tests/check_gated_deltanet.c
+tests_check_gated_deltanet_CFLAGS = $(TEST_CFLAGS)
+tests_check_gated_deltanet_LDADD = $(LAYER_TEST_LDADD)
 endif

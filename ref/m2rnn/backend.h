@@ -22,6 +22,7 @@
 #include "m2rnn/rmsnorm.h"
 #include "m2rnn/mlp.h"
 #include "m2rnn/m2rnn_block.h"
+#include "m2rnn/gated_deltanet.h"
 #include "m2rnn/recurrence.h"
 #include "m2rnn/status.h"
 #include "m2rnn/tensor.h"
@@ -52,6 +53,8 @@ typedef enum {
     M2RNN_OP_MLP_BACKWARD = 13,
     M2RNN_OP_BLOCK_FORWARD = 14,
     M2RNN_OP_BLOCK_BACKWARD = 15,
+    M2RNN_OP_GDN_FORWARD = 16,
+    M2RNN_OP_GDN_BACKWARD = 17,
     M2RNN_OP_COUNT
 } m2rnn_op;
 
@@ -105,6 +108,8 @@ typedef struct m2rnn_backend {
     m2rnn_status (*mlp_backward)(void *ctx, const m2rnn_mlp_backward_args *args);
     m2rnn_status (*block_forward)(void *ctx, const m2rnn_block_forward_args *args);
     m2rnn_status (*block_backward)(void *ctx, const m2rnn_block_backward_args *args);
+    m2rnn_status (*gdn_forward)(void *ctx, const m2rnn_gdn_forward_args *args);
+    m2rnn_status (*gdn_backward)(void *ctx, const m2rnn_gdn_backward_args *args);
 } m2rnn_backend;
 
 typedef const m2rnn_backend *(*m2rnn_backend_entry_fn)(char *why, size_t why_size);
@@ -150,6 +155,8 @@ m2rnn_status m2rnn_mlp_forward(const m2rnn_backend *be, const m2rnn_mlp_forward_
 m2rnn_status m2rnn_mlp_backward(const m2rnn_backend *be, const m2rnn_mlp_backward_args *args);
 m2rnn_status m2rnn_block_forward(const m2rnn_backend *be, const m2rnn_block_forward_args *args);
 m2rnn_status m2rnn_block_backward(const m2rnn_backend *be, const m2rnn_block_backward_args *args);
+m2rnn_status m2rnn_gdn_forward(const m2rnn_backend *be, const m2rnn_gdn_forward_args *args);
+m2rnn_status m2rnn_gdn_backward(const m2rnn_backend *be, const m2rnn_gdn_backward_args *args);
 
 #ifdef __cplusplus
 }
