@@ -47,3 +47,29 @@ endif
 
 # The vectors themselves (the whole directory: the .safetensors files, MANIFEST.json, VALIDATE.md).
 EXTRA_DIST += vectors
+
+if HAVE_CHECK
+# `m2rnn gen` reproduces the shipped set (links the generator itself).
+check_PROGRAMS += tests/check_vectors_gen
+TESTS += tests/check_vectors_gen
+tests_check_vectors_gen_SOURCES = tests/check_vectors_gen.c tests/vectors_testlib.h tools/cmd_gen.c
+tests_check_vectors_gen_CFLAGS = $(VECTOR_TEST_CFLAGS)
+tests_check_vectors_gen_LDADD = $(VECTOR_TEST_LDADD)
+endif
+
+# The example plug-in of "Validate your kernel" (vectors/VALIDATE.md), and the command-line test
+# that loads it by path. -rpath makes libtool build a shared object although it is never installed.
+check_LTLIBRARIES += tests/libm2rnn-example.la
+tests_libm2rnn_example_la_SOURCES = tests/example_plugin.c
+tests_libm2rnn_example_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+tests_libm2rnn_example_la_LIBADD = libm2rnn.la -lm
+TESTS += tests/vectors_cli.sh
+dist_noinst_SCRIPTS += tests/vectors_cli.sh
+AM_TESTS_ENVIRONMENT += M2RNN_BIN='$(abs_top_builddir)/m2rnn'; \
+	M2RNN_EXAMPLE_PLUGIN='$(abs_top_builddir)/tests/.libs/libm2rnn-example.so'; \
+	M2RNN_SRCDIR='$(abs_top_srcdir)'; export M2RNN_BIN M2RNN_EXAMPLE_PLUGIN M2RNN_SRCDIR;
+
+# The Python loader (tools/m2rnn_vectors.py), tested with $(PYTHON_NUMPY); skipped without one.
+TESTS += tests/vectors_python.sh
+dist_noinst_SCRIPTS += tests/vectors_python.sh tools/m2rnn_vectors.py
+EXTRA_DIST += tests/test_vectors.py
