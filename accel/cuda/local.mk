@@ -43,6 +43,5 @@ TESTS += tests/check_cuda
 tests_check_cuda_SOURCES = tests/check_cuda.c
 tests_check_cuda_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_cuda_LDADD = libm2rnn.la $(CHECK_LIBS) -lm
-tests/check_cuda.log: $(CUDA_PLUGIN)
 endif
 endif
