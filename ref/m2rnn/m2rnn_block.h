@@ -84,7 +84,8 @@ m2rnn_status m2rnn_block_forward_ref(const m2rnn_block_forward_args *args);
 m2rnn_status m2rnn_block_backward_ref(const m2rnn_block_backward_args *args);
 
 /* The model's initialisation (SPEC.md §3) of the parameter tensors of `params` (x and the
- * optional tensors are ignored; shapes are checked as for the forward, with x's last dim = d):
+ * optional tensors are ignored; the parameters' shapes are checked against cfg, with d read off
+ * W_in's second axis):
  *   W_in, conv_w ~ N(0, 0.02²);  A_log, dt_bias: the decay gate's init (decay_gate.h);
  *   W = I per head;  D = 1;  norm_w = 1;  W_o ~ N(0, (0.02/√(2·num_layers))²).
  * Draws from rng in the order W_in, conv_w, A_log, dt_bias, W_o. */
