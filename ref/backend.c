@@ -37,6 +37,8 @@ const char *m2rnn_op_name(m2rnn_op op)
     case M2RNN_OP_BLOCK_BACKWARD: return "block_backward";
     case M2RNN_OP_GDN_FORWARD: return "gdn_forward";
     case M2RNN_OP_GDN_BACKWARD: return "gdn_backward";
+    case M2RNN_OP_GDN_BLOCK_FORWARD: return "gdn_block_forward";
+    case M2RNN_OP_GDN_BLOCK_BACKWARD: return "gdn_block_backward";
     default: return "?";
     }
 }
@@ -95,6 +97,10 @@ static m2rnn_status reference_gdn_forward(void *ctx, const m2rnn_gdn_forward_arg
 { (void)ctx; return m2rnn_gdn_forward_ref(args); }
 static m2rnn_status reference_gdn_backward(void *ctx, const m2rnn_gdn_backward_args *args)
 { (void)ctx; return m2rnn_gdn_backward_ref(args); }
+static m2rnn_status reference_gdn_block_forward(void *ctx, const m2rnn_gdn_block_forward_args *args)
+{ (void)ctx; return m2rnn_gdn_block_forward_ref(args); }
+static m2rnn_status reference_gdn_block_backward(void *ctx, const m2rnn_gdn_block_backward_args *args)
+{ (void)ctx; return m2rnn_gdn_block_backward_ref(args); }
 
 static const m2rnn_backend reference_backend = {
     .abi_major = M2RNN_ABI_MAJOR,
@@ -121,6 +127,8 @@ static const m2rnn_backend reference_backend = {
     .block_backward = reference_block_backward,
     .gdn_forward = reference_gdn_forward,
     .gdn_backward = reference_gdn_backward,
+    .gdn_block_forward = reference_gdn_block_forward,
+    .gdn_block_backward = reference_gdn_block_backward,
 };
 
 const m2rnn_backend *m2rnn_backend_reference(void) { return &reference_backend; }
@@ -227,6 +235,8 @@ bool m2rnn_backend_supports(const m2rnn_backend *be, m2rnn_op op, const void *ar
     case M2RNN_OP_BLOCK_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, block_backward); break;
     case M2RNN_OP_GDN_FORWARD: has_op = M2RNN_BACKEND_HAS(be, gdn_forward); break;
     case M2RNN_OP_GDN_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, gdn_backward); break;
+    case M2RNN_OP_GDN_BLOCK_FORWARD: has_op = M2RNN_BACKEND_HAS(be, gdn_block_forward); break;
+    case M2RNN_OP_GDN_BLOCK_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, gdn_block_backward); break;
     default: return false;
     }
     if (!has_op) return false;
@@ -363,4 +373,16 @@ m2rnn_status m2rnn_gdn_backward(const m2rnn_backend *be, const m2rnn_gdn_backwar
 {
     m2rnn_status st = admit(be, M2RNN_OP_GDN_BACKWARD, m2rnn_gdn_check_backward(args), args);
     return st ? st : be->gdn_backward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_gdn_block_forward(const m2rnn_backend *be, const m2rnn_gdn_block_forward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_GDN_BLOCK_FORWARD, m2rnn_gdn_block_check_forward(args, NULL), args);
+    return st ? st : be->gdn_block_forward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_gdn_block_backward(const m2rnn_backend *be, const m2rnn_gdn_block_backward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_GDN_BLOCK_BACKWARD, m2rnn_gdn_block_check_backward(args, NULL), args);
+    return st ? st : be->gdn_block_backward(be->ctx, args);
 }

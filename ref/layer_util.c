@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "layer_util.h"
 
@@ -169,4 +170,27 @@ void lu_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double *A,
     }
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
                 1.0, A, ta ? (int)M : (int)K, B, tb ? (int)K : (int)N, beta, C, (int)N);
+}
+
+/* ---- composing layers ------------------------------------------------------------------- */
+
+m2rnn_tensor lu_tok(const lu_tokens *L, double *data, int ntrail, int64_t d0, int64_t d1)
+{
+    int64_t shape[4];
+    int r = 0;
+    if (L->varlen) shape[r++] = L->tokens;
+    else { shape[r++] = L->batch; shape[r++] = L->seqlen; }
+    shape[r++] = d0;
+    if (ntrail == 2) shape[r++] = d1;
+    return lu_f64(data, r, shape);
+}
+
+void lu_take_columns(const double *src, int64_t rows, int64_t width, int64_t c0, int64_t n, double *dst)
+{
+    for (int64_t t = 0; t < rows; t++) memcpy(dst + t * n, src + t * width + c0, (size_t)n * sizeof(double));
+}
+
+void lu_put_columns(const double *src, int64_t rows, int64_t width, int64_t c0, int64_t n, double *dst)
+{
+    for (int64_t t = 0; t < rows; t++) memcpy(dst + t * width + c0, src + t * n, (size_t)n * sizeof(double));
 }

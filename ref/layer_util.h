@@ -86,4 +86,14 @@ static inline double lu_silu_grad(double u)
     return s * (1.0 + u * (1.0 - s));
 }
 
+
+/* ---- composing layers (appended for the GDN / attention blocks and the model) ----------- */
+
+/* An F64 tensor over a per-token buffer in L's layout: the token axes (B,S or T), then d0, and
+ * d1 too when ntrail == 2. */
+m2rnn_tensor lu_tok(const lu_tokens *L, double *data, int ntrail, int64_t d0, int64_t d1);
+/* Copy columns [c0, c0+n) of a rows×width matrix into a dense rows×n one, and back. */
+void lu_take_columns(const double *src, int64_t rows, int64_t width, int64_t c0, int64_t n, double *dst);
+void lu_put_columns(const double *src, int64_t rows, int64_t width, int64_t c0, int64_t n, double *dst);
+
 #endif

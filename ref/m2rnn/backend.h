@@ -23,6 +23,7 @@
 #include "m2rnn/mlp.h"
 #include "m2rnn/m2rnn_block.h"
 #include "m2rnn/gated_deltanet.h"
+#include "m2rnn/gdn_block.h"
 #include "m2rnn/recurrence.h"
 #include "m2rnn/status.h"
 #include "m2rnn/tensor.h"
@@ -32,7 +33,7 @@ extern "C" {
 #endif
 
 #define M2RNN_ABI_MAJOR 1
-#define M2RNN_ABI_MINOR 1
+#define M2RNN_ABI_MINOR 2
 #define M2RNN_BACKEND_ENTRY "m2rnn_backend_entry"
 
 typedef enum {
@@ -55,6 +56,9 @@ typedef enum {
     M2RNN_OP_BLOCK_BACKWARD = 15,
     M2RNN_OP_GDN_FORWARD = 16,
     M2RNN_OP_GDN_BACKWARD = 17,
+    /* ABI 1.2: the rest of the hybrid models (issue 5) */
+    M2RNN_OP_GDN_BLOCK_FORWARD = 18,
+    M2RNN_OP_GDN_BLOCK_BACKWARD = 19,
     M2RNN_OP_COUNT
 } m2rnn_op;
 
@@ -110,6 +114,10 @@ typedef struct m2rnn_backend {
     m2rnn_status (*block_backward)(void *ctx, const m2rnn_block_backward_args *args);
     m2rnn_status (*gdn_forward)(void *ctx, const m2rnn_gdn_forward_args *args);
     m2rnn_status (*gdn_backward)(void *ctx, const m2rnn_gdn_backward_args *args);
+
+    /* ABI 1.2: the rest of the hybrid models. */
+    m2rnn_status (*gdn_block_forward)(void *ctx, const m2rnn_gdn_block_forward_args *args);
+    m2rnn_status (*gdn_block_backward)(void *ctx, const m2rnn_gdn_block_backward_args *args);
 } m2rnn_backend;
 
 typedef const m2rnn_backend *(*m2rnn_backend_entry_fn)(char *why, size_t why_size);
@@ -157,6 +165,8 @@ m2rnn_status m2rnn_block_forward(const m2rnn_backend *be, const m2rnn_block_forw
 m2rnn_status m2rnn_block_backward(const m2rnn_backend *be, const m2rnn_block_backward_args *args);
 m2rnn_status m2rnn_gdn_forward(const m2rnn_backend *be, const m2rnn_gdn_forward_args *args);
 m2rnn_status m2rnn_gdn_backward(const m2rnn_backend *be, const m2rnn_gdn_backward_args *args);
+m2rnn_status m2rnn_gdn_block_forward(const m2rnn_backend *be, const m2rnn_gdn_block_forward_args *args);
+m2rnn_status m2rnn_gdn_block_backward(const m2rnn_backend *be, const m2rnn_gdn_block_backward_args *args);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #include "m2rnn/conv1d.h"
 #include "m2rnn/decay_gate.h"
 #include "m2rnn/gated_deltanet.h"
+#include "m2rnn/gdn_block.h"
 #include "m2rnn/init.h"
 #include "m2rnn/linear.h"
 #include "m2rnn/m2rnn_block.h"
