@@ -39,6 +39,14 @@ const char *m2rnn_op_name(m2rnn_op op)
     case M2RNN_OP_GDN_BACKWARD: return "gdn_backward";
     case M2RNN_OP_GDN_BLOCK_FORWARD: return "gdn_block_forward";
     case M2RNN_OP_GDN_BLOCK_BACKWARD: return "gdn_block_backward";
+    case M2RNN_OP_ATTENTION_FORWARD: return "attention_forward";
+    case M2RNN_OP_ATTENTION_BACKWARD: return "attention_backward";
+    case M2RNN_OP_ATTENTION_BLOCK_FORWARD: return "attention_block_forward";
+    case M2RNN_OP_ATTENTION_BLOCK_BACKWARD: return "attention_block_backward";
+    case M2RNN_OP_EMBEDDING_FORWARD: return "embedding_forward";
+    case M2RNN_OP_EMBEDDING_BACKWARD: return "embedding_backward";
+    case M2RNN_OP_CROSS_ENTROPY_FORWARD: return "cross_entropy_forward";
+    case M2RNN_OP_CROSS_ENTROPY_BACKWARD: return "cross_entropy_backward";
     default: return "?";
     }
 }
@@ -101,6 +109,22 @@ static m2rnn_status reference_gdn_block_forward(void *ctx, const m2rnn_gdn_block
 { (void)ctx; return m2rnn_gdn_block_forward_ref(args); }
 static m2rnn_status reference_gdn_block_backward(void *ctx, const m2rnn_gdn_block_backward_args *args)
 { (void)ctx; return m2rnn_gdn_block_backward_ref(args); }
+static m2rnn_status reference_attention_forward(void *ctx, const m2rnn_attention_forward_args *args)
+{ (void)ctx; return m2rnn_attention_forward_ref(args); }
+static m2rnn_status reference_attention_backward(void *ctx, const m2rnn_attention_backward_args *args)
+{ (void)ctx; return m2rnn_attention_backward_ref(args); }
+static m2rnn_status reference_attention_block_forward(void *ctx, const m2rnn_attention_block_forward_args *args)
+{ (void)ctx; return m2rnn_attention_block_forward_ref(args); }
+static m2rnn_status reference_attention_block_backward(void *ctx, const m2rnn_attention_block_backward_args *args)
+{ (void)ctx; return m2rnn_attention_block_backward_ref(args); }
+static m2rnn_status reference_embedding_forward(void *ctx, const m2rnn_embedding_forward_args *args)
+{ (void)ctx; return m2rnn_embedding_forward_ref(args); }
+static m2rnn_status reference_embedding_backward(void *ctx, const m2rnn_embedding_backward_args *args)
+{ (void)ctx; return m2rnn_embedding_backward_ref(args); }
+static m2rnn_status reference_cross_entropy_forward(void *ctx, const m2rnn_cross_entropy_forward_args *args)
+{ (void)ctx; return m2rnn_cross_entropy_forward_ref(args); }
+static m2rnn_status reference_cross_entropy_backward(void *ctx, const m2rnn_cross_entropy_backward_args *args)
+{ (void)ctx; return m2rnn_cross_entropy_backward_ref(args); }
 
 static const m2rnn_backend reference_backend = {
     .abi_major = M2RNN_ABI_MAJOR,
@@ -129,6 +153,14 @@ static const m2rnn_backend reference_backend = {
     .gdn_backward = reference_gdn_backward,
     .gdn_block_forward = reference_gdn_block_forward,
     .gdn_block_backward = reference_gdn_block_backward,
+    .attention_forward = reference_attention_forward,
+    .attention_backward = reference_attention_backward,
+    .attention_block_forward = reference_attention_block_forward,
+    .attention_block_backward = reference_attention_block_backward,
+    .embedding_forward = reference_embedding_forward,
+    .embedding_backward = reference_embedding_backward,
+    .cross_entropy_forward = reference_cross_entropy_forward,
+    .cross_entropy_backward = reference_cross_entropy_backward,
 };
 
 const m2rnn_backend *m2rnn_backend_reference(void) { return &reference_backend; }
@@ -237,6 +269,14 @@ bool m2rnn_backend_supports(const m2rnn_backend *be, m2rnn_op op, const void *ar
     case M2RNN_OP_GDN_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, gdn_backward); break;
     case M2RNN_OP_GDN_BLOCK_FORWARD: has_op = M2RNN_BACKEND_HAS(be, gdn_block_forward); break;
     case M2RNN_OP_GDN_BLOCK_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, gdn_block_backward); break;
+    case M2RNN_OP_ATTENTION_FORWARD: has_op = M2RNN_BACKEND_HAS(be, attention_forward); break;
+    case M2RNN_OP_ATTENTION_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, attention_backward); break;
+    case M2RNN_OP_ATTENTION_BLOCK_FORWARD: has_op = M2RNN_BACKEND_HAS(be, attention_block_forward); break;
+    case M2RNN_OP_ATTENTION_BLOCK_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, attention_block_backward); break;
+    case M2RNN_OP_EMBEDDING_FORWARD: has_op = M2RNN_BACKEND_HAS(be, embedding_forward); break;
+    case M2RNN_OP_EMBEDDING_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, embedding_backward); break;
+    case M2RNN_OP_CROSS_ENTROPY_FORWARD: has_op = M2RNN_BACKEND_HAS(be, cross_entropy_forward); break;
+    case M2RNN_OP_CROSS_ENTROPY_BACKWARD: has_op = M2RNN_BACKEND_HAS(be, cross_entropy_backward); break;
     default: return false;
     }
     if (!has_op) return false;
@@ -385,4 +425,52 @@ m2rnn_status m2rnn_gdn_block_backward(const m2rnn_backend *be, const m2rnn_gdn_b
 {
     m2rnn_status st = admit(be, M2RNN_OP_GDN_BLOCK_BACKWARD, m2rnn_gdn_block_check_backward(args, NULL), args);
     return st ? st : be->gdn_block_backward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_attention_forward(const m2rnn_backend *be, const m2rnn_attention_forward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_ATTENTION_FORWARD, m2rnn_attention_check_forward(args), args);
+    return st ? st : be->attention_forward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_attention_backward(const m2rnn_backend *be, const m2rnn_attention_backward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_ATTENTION_BACKWARD, m2rnn_attention_check_backward(args), args);
+    return st ? st : be->attention_backward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_attention_block_forward(const m2rnn_backend *be, const m2rnn_attention_block_forward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_ATTENTION_BLOCK_FORWARD, m2rnn_attention_block_check_forward(args), args);
+    return st ? st : be->attention_block_forward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_attention_block_backward(const m2rnn_backend *be, const m2rnn_attention_block_backward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_ATTENTION_BLOCK_BACKWARD, m2rnn_attention_block_check_backward(args), args);
+    return st ? st : be->attention_block_backward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_embedding_forward(const m2rnn_backend *be, const m2rnn_embedding_forward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_EMBEDDING_FORWARD, m2rnn_embedding_check_forward(args), args);
+    return st ? st : be->embedding_forward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_embedding_backward(const m2rnn_backend *be, const m2rnn_embedding_backward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_EMBEDDING_BACKWARD, m2rnn_embedding_check_backward(args), args);
+    return st ? st : be->embedding_backward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_cross_entropy_forward(const m2rnn_backend *be, const m2rnn_cross_entropy_forward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_CROSS_ENTROPY_FORWARD, m2rnn_cross_entropy_check_forward(args), args);
+    return st ? st : be->cross_entropy_forward(be->ctx, args);
+}
+
+m2rnn_status m2rnn_cross_entropy_backward(const m2rnn_backend *be, const m2rnn_cross_entropy_backward_args *args)
+{
+    m2rnn_status st = admit(be, M2RNN_OP_CROSS_ENTROPY_BACKWARD, m2rnn_cross_entropy_check_backward(args), args);
+    return st ? st : be->cross_entropy_backward(be->ctx, args);
 }

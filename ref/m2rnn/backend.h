@@ -24,6 +24,9 @@
 #include "m2rnn/m2rnn_block.h"
 #include "m2rnn/gated_deltanet.h"
 #include "m2rnn/gdn_block.h"
+#include "m2rnn/cross_entropy.h"
+#include "m2rnn/embedding.h"
+#include "m2rnn/attention.h"
 #include "m2rnn/recurrence.h"
 #include "m2rnn/status.h"
 #include "m2rnn/tensor.h"
@@ -59,6 +62,14 @@ typedef enum {
     /* ABI 1.2: the rest of the hybrid models (issue 5) */
     M2RNN_OP_GDN_BLOCK_FORWARD = 18,
     M2RNN_OP_GDN_BLOCK_BACKWARD = 19,
+    M2RNN_OP_ATTENTION_FORWARD = 20,
+    M2RNN_OP_ATTENTION_BACKWARD = 21,
+    M2RNN_OP_ATTENTION_BLOCK_FORWARD = 22,
+    M2RNN_OP_ATTENTION_BLOCK_BACKWARD = 23,
+    M2RNN_OP_EMBEDDING_FORWARD = 24,
+    M2RNN_OP_EMBEDDING_BACKWARD = 25,
+    M2RNN_OP_CROSS_ENTROPY_FORWARD = 26,
+    M2RNN_OP_CROSS_ENTROPY_BACKWARD = 27,
     M2RNN_OP_COUNT
 } m2rnn_op;
 
@@ -118,6 +129,14 @@ typedef struct m2rnn_backend {
     /* ABI 1.2: the rest of the hybrid models. */
     m2rnn_status (*gdn_block_forward)(void *ctx, const m2rnn_gdn_block_forward_args *args);
     m2rnn_status (*gdn_block_backward)(void *ctx, const m2rnn_gdn_block_backward_args *args);
+    m2rnn_status (*attention_forward)(void *ctx, const m2rnn_attention_forward_args *args);
+    m2rnn_status (*attention_backward)(void *ctx, const m2rnn_attention_backward_args *args);
+    m2rnn_status (*attention_block_forward)(void *ctx, const m2rnn_attention_block_forward_args *args);
+    m2rnn_status (*attention_block_backward)(void *ctx, const m2rnn_attention_block_backward_args *args);
+    m2rnn_status (*embedding_forward)(void *ctx, const m2rnn_embedding_forward_args *args);
+    m2rnn_status (*embedding_backward)(void *ctx, const m2rnn_embedding_backward_args *args);
+    m2rnn_status (*cross_entropy_forward)(void *ctx, const m2rnn_cross_entropy_forward_args *args);
+    m2rnn_status (*cross_entropy_backward)(void *ctx, const m2rnn_cross_entropy_backward_args *args);
 } m2rnn_backend;
 
 typedef const m2rnn_backend *(*m2rnn_backend_entry_fn)(char *why, size_t why_size);
@@ -167,6 +186,14 @@ m2rnn_status m2rnn_gdn_forward(const m2rnn_backend *be, const m2rnn_gdn_forward_
 m2rnn_status m2rnn_gdn_backward(const m2rnn_backend *be, const m2rnn_gdn_backward_args *args);
 m2rnn_status m2rnn_gdn_block_forward(const m2rnn_backend *be, const m2rnn_gdn_block_forward_args *args);
 m2rnn_status m2rnn_gdn_block_backward(const m2rnn_backend *be, const m2rnn_gdn_block_backward_args *args);
+m2rnn_status m2rnn_attention_forward(const m2rnn_backend *be, const m2rnn_attention_forward_args *args);
+m2rnn_status m2rnn_attention_backward(const m2rnn_backend *be, const m2rnn_attention_backward_args *args);
+m2rnn_status m2rnn_attention_block_forward(const m2rnn_backend *be, const m2rnn_attention_block_forward_args *args);
+m2rnn_status m2rnn_attention_block_backward(const m2rnn_backend *be, const m2rnn_attention_block_backward_args *args);
+m2rnn_status m2rnn_embedding_forward(const m2rnn_backend *be, const m2rnn_embedding_forward_args *args);
+m2rnn_status m2rnn_embedding_backward(const m2rnn_backend *be, const m2rnn_embedding_backward_args *args);
+m2rnn_status m2rnn_cross_entropy_forward(const m2rnn_backend *be, const m2rnn_cross_entropy_forward_args *args);
+m2rnn_status m2rnn_cross_entropy_backward(const m2rnn_backend *be, const m2rnn_cross_entropy_backward_args *args);
 
 #ifdef __cplusplus
 }
