@@ -299,7 +299,11 @@ int cmd_gen(int argc, char **argv)
         size_t size = 0;
         if (!st) st = vec_case_encode(&c, &cat[i], &bytes, &size);
         char file[300], path[4096], hex[65];
-        snprintf(file, sizeof file, "%s.safetensors", id);
+        /* Short file names (tag, storage, a hash of the id): the full id can pass the 99
+         * characters of a path that the tar format of `make dist` keeps. */
+        uint32_t h = 2166136261u;
+        for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+        snprintf(file, sizeof file, "%s.%s.%08x.safetensors", cat[i].tag, cat[i].storage == M2RNN_BF16 ? "bf16" : "f32", h);
         snprintf(path, sizeof path, "%s/%s", dir, file);
         if (!st) {
             FILE *fp = fopen(path, "wb");
