@@ -6,18 +6,21 @@ libm2rnn_la_SOURCES += \
 	ref/attention.c \
 	ref/attention_block.c \
 	ref/embedding.c \
-	ref/cross_entropy.c
+	ref/cross_entropy.c \
+	ref/model.c
 m2rnninclude_HEADERS += \
 	ref/m2rnn/gdn_block.h \
 	ref/m2rnn/attention.h \
 	ref/m2rnn/embedding.h \
-	ref/m2rnn/cross_entropy.h
+	ref/m2rnn/cross_entropy.h \
+	ref/m2rnn/model.h
 
 if HAVE_CHECK
 LAYER2_TESTS = \
 	tests/check_gdn_block \
 	tests/check_attention \
-	tests/check_embedding_loss
+	tests/check_embedding_loss \
+	tests/check_model
 check_PROGRAMS += $(LAYER2_TESTS)
 TESTS += $(LAYER2_TESTS)
 
@@ -32,4 +35,8 @@ tests_check_attention_LDADD = $(LAYER_TEST_LDADD)
 tests_check_embedding_loss_SOURCES = tests/check_embedding_loss.c
 tests_check_embedding_loss_CFLAGS = $(TEST_CFLAGS)
 tests_check_embedding_loss_LDADD = $(LAYER_TEST_LDADD)
+
+tests_check_model_SOURCES = tests/check_model.c
+tests_check_model_CFLAGS = $(TEST_CFLAGS)
+tests_check_model_LDADD = $(LAYER_TEST_LDADD)
 endif

@@ -14,6 +14,7 @@
 #include "m2rnn/linear.h"
 #include "m2rnn/m2rnn_block.h"
 #include "m2rnn/mlp.h"
+#include "m2rnn/model.h"
 #include "m2rnn/recurrence.h"
 #include "m2rnn/rmsnorm.h"
 #include "m2rnn/status.h"
