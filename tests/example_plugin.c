@@ -1,6 +1,6 @@
 /*
  * An example third-party backend: the M²RNN forward pass in plain fp32, as a plug-in that
- * `m2rnn check` loads by path. It is the template for "Validate your kernel" (vectors/VALIDATE.md):
+ * `m2rnn check` loads by path. It is the template for "Validate your kernel" (README.md):
  * replace the body of example_forward with a call into your kernel.
  *
  *   cc -O2 -fPIC -shared example_plugin.c -o libm2rnn-example.so $(pkg-config --cflags m2rnn)

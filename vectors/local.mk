@@ -45,8 +45,12 @@ tests_check_mutants_CFLAGS = $(VECTOR_TEST_CFLAGS)
 tests_check_mutants_LDADD = $(VECTOR_TEST_LDADD)
 endif
 
-# The vectors themselves (the whole directory: the .safetensors files, MANIFEST.json, VALIDATE.md).
+# The vectors themselves (the whole directory: the .safetensors files, MANIFEST.json).
 EXTRA_DIST += vectors
+# Installed too, so that an installed `m2rnn check` finds them by default (see cmd_check.c).
+# The file list is whatever `m2rnn gen` wrote (GNU make's wildcard; the set changes with the catalogue).
+vectorsdir = $(pkgdatadir)/vectors
+vectors_DATA = $(wildcard $(srcdir)/vectors/*.safetensors) $(srcdir)/vectors/MANIFEST.json
 
 if HAVE_CHECK
 # `m2rnn gen` reproduces the shipped set (links the generator itself).
@@ -57,7 +61,7 @@ tests_check_vectors_gen_CFLAGS = $(VECTOR_TEST_CFLAGS)
 tests_check_vectors_gen_LDADD = $(VECTOR_TEST_LDADD)
 endif
 
-# The example plug-in of "Validate your kernel" (vectors/VALIDATE.md), and the command-line test
+# The example plug-in of "Validate your kernel" (README.md), and the command-line test
 # that loads it by path. -rpath makes libtool build a shared object although it is never installed.
 check_LTLIBRARIES += tests/libm2rnn-example.la
 tests_libm2rnn_example_la_SOURCES = tests/example_plugin.c
