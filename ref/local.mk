@@ -5,6 +5,8 @@ libm2rnn_la_SOURCES = \
 	ref/tensor.c \
 	ref/scalar_math.h \
 	ref/m2rnn_args.c \
+	ref/recurrence_lanes.h \
+	ref/recurrence_lanes.c \
 	ref/m2rnn.c \
 	ref/backend.c
 # -fno-trapping-math: lets the compiler vectorise the selects in m2rnn_tanh (scalar_math.h); the

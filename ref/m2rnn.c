@@ -39,67 +39,11 @@
 #include <string.h>
 
 #include "m2rnn/recurrence.h"
+#include "recurrence_lanes.h"
 #include "scalar_math.h"
-
-/* ---- the problem, widened to double ----------------------------------------------------- */
-
-typedef struct {
-    m2rnn_recurrence_dims d;
-    const m2rnn_recurrence_inputs *in;
-    double *q, *k, *v, *W, *f; /* as stored, widened exactly */
-    double *h0;                /* NULL when absent */
-    int64_t gq, gk, gv, gf, gw;  /* group sizes N / Nx */
-} problem;
 
 /* Malloc of n doubles, n computed without overflow by the argument checks. */
 static double *alloc_doubles(int64_t n) { return malloc((size_t)(n > 0 ? n : 1) * sizeof(double)); }
-
-static double *widen(const m2rnn_tensor *t)
-{
-    double *x = alloc_doubles(m2rnn_tensor_numel(t));
-    if (x) m2rnn_tensor_to_f64(t, x);
-    return x;
-}
-
-static void problem_free(problem *p)
-{
-    free(p->q); free(p->k); free(p->v); free(p->W); free(p->f); free(p->h0);
-}
-
-static m2rnn_status problem_init(problem *p, const m2rnn_recurrence_inputs *in, const m2rnn_recurrence_dims *d)
-{
-    memset(p, 0, sizeof *p);
-    p->d = *d;
-    p->in = in;
-    p->q = widen(&in->q);
-    p->k = widen(&in->k);
-    p->v = widen(&in->v);
-    p->W = widen(&in->W);
-    p->f = widen(&in->f);
-    if (m2rnn_tensor_present(&in->h0)) p->h0 = widen(&in->h0);
-    if (!p->q || !p->k || !p->v || !p->W || !p->f || (m2rnn_tensor_present(&in->h0) && !p->h0)) {
-        problem_free(p);
-        return m2rnn_set_error(M2RNN_ERR_NOMEM, "recurrence: cannot allocate the widened inputs");
-    }
-    p->gq = d->heads / d->q_heads;
-    p->gk = d->heads / d->k_heads;
-    p->gv = d->heads / d->v_heads;
-    p->gf = d->heads / d->f_heads;
-    p->gw = d->heads / d->w_heads;
-    return M2RNN_OK;
-}
-
-/* The inputs that state head n reads at token tok. Head n reads source head n / G (SPEC §1). */
-static const double *q_at(const problem *p, int64_t tok, int64_t n)
-{ return p->q + (tok * p->d.q_heads + n / p->gq) * p->d.key_dim; }
-static const double *k_at(const problem *p, int64_t tok, int64_t n)
-{ return p->k + (tok * p->d.k_heads + n / p->gk) * p->d.key_dim; }
-static const double *v_at(const problem *p, int64_t tok, int64_t n)
-{ return p->v + (tok * p->d.v_heads + n / p->gv) * p->d.value_dim; }
-static double f_at(const problem *p, int64_t tok, int64_t n)
-{ return p->f[tok * p->d.f_heads + n / p->gf]; }
-static const double *W_of(const problem *p, int64_t n)
-{ return p->W + (n / p->gw) * p->d.value_dim * p->d.value_dim; }
 
 /* ---- small dense products ---------------------------------------------------------------
  * C (m×n) = beta·C + op(A) op(B), row-major. The naive loop is the definition; OpenBLAS is used
@@ -185,20 +129,13 @@ static void readout(int64_t K, int64_t V, const double *H, const double *q, doub
     }
 }
 
-static void initial_state(const problem *p, int64_t b, int64_t n, double *H)
-{
-    size_t kv = (size_t)(p->d.key_dim * p->d.value_dim);
-    if (p->h0) memcpy(H, p->h0 + (b * p->d.heads + n) * (int64_t)kv, kv * sizeof(double));
-    else memset(H, 0, kv * sizeof(double));
-}
-
 m2rnn_status m2rnn_recurrence_forward_ref(const m2rnn_recurrence_forward_args *args)
 {
     m2rnn_recurrence_dims d;
     m2rnn_status st = m2rnn_recurrence_check_forward(args, &d);
     if (st) return st;
-    problem p;
-    if ((st = problem_init(&p, &args->in, &d))) return st;
+    recurrence_lanes p;
+    if ((st = recurrence_lanes_init(&p, &args->in, &d))) return st;
 
     const int64_t K = d.key_dim, V = d.value_dim, N = d.heads, KV = K * V;
     m2rnn_tensor y = args->y, ht = args->ht;
@@ -213,10 +150,10 @@ m2rnn_status m2rnn_recurrence_forward_ref(const m2rnn_recurrence_forward_args *a
             if (failed) continue;
             int64_t b = lane / N, n = lane % N, start, end;
             m2rnn_recurrence_sequence(&args->in, &d, b, &start, &end);
-            initial_state(&p, b, n, H);
+            recurrence_initial_state(&p, b, n, H);
             for (int64_t tok = start; tok < end; tok++) {
-                step_forward(K, V, W_of(&p, n), k_at(&p, tok, n), v_at(&p, tok, n), f_at(&p, tok, n), H, Z);
-                readout(K, V, H, q_at(&p, tok, n), yt);
+                step_forward(K, V, lane_W(&p, n), lane_k(&p, tok, n), lane_v(&p, tok, n), lane_f(&p, tok, n), H, Z);
+                readout(K, V, H, lane_q(&p, tok, n), yt);
                 for (int64_t j = 0; j < V; j++) m2rnn_tensor_set(&y, (tok * N + n) * V + j, yt[j]);
             }
             if (m2rnn_tensor_present(&ht))
@@ -225,7 +162,7 @@ m2rnn_status m2rnn_recurrence_forward_ref(const m2rnn_recurrence_forward_args *a
         free(H); free(Z); free(yt);
     }
     blas_threads_restore(blas_threads);
-    problem_free(&p);
+    recurrence_lanes_free(&p);
     if (failed) return m2rnn_set_error(M2RNN_ERR_NOMEM, "recurrence_forward: cannot allocate a lane's state");
     return M2RNN_OK;
 }
@@ -258,20 +195,20 @@ typedef struct {
 } lane_scratch;
 
 M2RNN_VECTOR_CLONES
-static void backward_lane(const problem *p, const m2rnn_recurrence_backward_args *a, const grads *g,
+static void backward_lane(const recurrence_lanes *p, const m2rnn_recurrence_backward_args *a, const grads *g,
                           lane_scratch *s, int64_t b, int64_t n, int64_t start, int64_t end)
 {
     const int64_t K = p->d.key_dim, V = p->d.value_dim, N = p->d.heads, KV = K * V, L = end - start;
-    const double *W = W_of(p, n);
+    const double *W = lane_W(p, n);
     const double c = fabs(a->clip);
 
     /* Replay the forward pass, keeping every state and every Z. */
-    initial_state(p, b, n, s->Hs);
+    recurrence_initial_state(p, b, n, s->Hs);
     for (int64_t t = 0; t < L; t++) {
         int64_t tok = start + t;
         double *H = s->Hs + (t + 1) * KV;
         memcpy(H, s->Hs + t * KV, (size_t)KV * sizeof(double));
-        step_forward(K, V, W, k_at(p, tok, n), v_at(p, tok, n), f_at(p, tok, n), H, s->Zs + t * KV);
+        step_forward(K, V, W, lane_k(p, tok, n), lane_v(p, tok, n), lane_f(p, tok, n), H, s->Zs + t * KV);
     }
 
     double *G = s->G, *D = s->D, *dA = s->dA;
@@ -283,9 +220,9 @@ static void backward_lane(const problem *p, const m2rnn_recurrence_backward_args
     for (int64_t t = L - 1; t >= 0; t--) {
         int64_t tok = start + t;
         const double *Hprev = s->Hs + t * KV, *Hcur = s->Hs + (t + 1) * KV, *Z = s->Zs + t * KV;
-        const double *q = q_at(p, tok, n), *k = k_at(p, tok, n), *v = v_at(p, tok, n);
+        const double *q = lane_q(p, tok, n), *k = lane_k(p, tok, n), *v = lane_v(p, tok, n);
         const double *dy = g->dy + (tok * N + n) * V;
-        double f = f_at(p, tok, n);
+        double f = lane_f(p, tok, n);
 
         if (a->clip_mode == M2RNN_CLIP_CARRY) clamp(G, KV, c);
         for (int64_t i = 0; i < K; i++)            /* D = q dyᵀ + G */
@@ -339,13 +276,13 @@ m2rnn_status m2rnn_recurrence_backward_ref(const m2rnn_recurrence_backward_args 
     m2rnn_recurrence_dims d;
     m2rnn_status st = m2rnn_recurrence_check_backward(args, &d);
     if (st) return st;
-    problem p;
-    if ((st = problem_init(&p, &args->in, &d))) return st;
+    recurrence_lanes p;
+    if ((st = recurrence_lanes_init(&p, &args->in, &d))) return st;
 
     const int64_t K = d.key_dim, V = d.value_dim, N = d.heads, T = d.tokens, B = d.batch, KV = K * V;
     grads g = {0};
-    g.dy = widen(&args->dy);
-    if (m2rnn_tensor_present(&args->dht)) g.dht = widen(&args->dht);
+    g.dy = recurrence_widen(&args->dy);
+    if (m2rnn_tensor_present(&args->dht)) g.dht = recurrence_widen(&args->dht);
     g.dq = alloc_doubles(T * N * K);
     g.dk = alloc_doubles(T * N * K);
     g.dv = alloc_doubles(T * N * V);
@@ -354,16 +291,11 @@ m2rnn_status m2rnn_recurrence_backward_ref(const m2rnn_recurrence_backward_args 
     g.dh0 = alloc_doubles(B * N * KV);
     if (!g.dy || (m2rnn_tensor_present(&args->dht) && !g.dht) || !g.dq || !g.dk || !g.dv || !g.df || !g.dW || !g.dh0) {
         grads_free(&g);
-        problem_free(&p);
+        recurrence_lanes_free(&p);
         return m2rnn_set_error(M2RNN_ERR_NOMEM, "recurrence_backward: cannot allocate gradient buffers");
     }
 
-    int64_t longest = 0;
-    for (int64_t b = 0; b < B; b++) {
-        int64_t start, end;
-        m2rnn_recurrence_sequence(&args->in, &d, b, &start, &end);
-        if (end - start > longest) longest = end - start;
-    }
+    int64_t longest = recurrence_longest_sequence(&args->in, &d);
 
     int failed = 0, blas_threads = blas_threads_single();
 #pragma omp parallel reduction(|| : failed)
@@ -385,7 +317,7 @@ m2rnn_status m2rnn_recurrence_backward_ref(const m2rnn_recurrence_backward_args 
     blas_threads_restore(blas_threads);
     if (failed) {
         grads_free(&g);
-        problem_free(&p);
+        recurrence_lanes_free(&p);
         return m2rnn_set_error(M2RNN_ERR_NOMEM, "recurrence_backward: cannot allocate a lane's state history "
                                "(%lld steps of %lld×%lld)", (long long)longest, (long long)K, (long long)V);
     }
@@ -408,6 +340,6 @@ m2rnn_status m2rnn_recurrence_backward_ref(const m2rnn_recurrence_backward_args 
     if (m2rnn_tensor_present(&dh0)) m2rnn_tensor_from_f64(&dh0, g.dh0);
 
     grads_free(&g);
-    problem_free(&p);
+    recurrence_lanes_free(&p);
     return M2RNN_OK;
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "m2rnn_emulated.h"
+#include "recurrence_lanes.h"
 
 static const char *class_names[M2RNN_EMU_COUNT] = {"f64", "f32", "tf32", "bf16"};
 
@@ -130,48 +131,6 @@ static void emu_init(emu *e, const m2rnn_emu_config *cfg, int64_t lane)
     e->rng = z ? z : 1;
 }
 
-/* ---- the problem, widened --------------------------------------------------------------- */
-
-typedef struct {
-    m2rnn_recurrence_dims d;
-    double *q, *k, *v, *W, *f, *h0;
-    int64_t gq, gk, gv, gf, gw;
-} problem;
-
-static double *widen(const m2rnn_tensor *t)
-{
-    int64_t n = m2rnn_tensor_numel(t);
-    double *x = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
-    if (x) m2rnn_tensor_to_f64(t, x);
-    return x;
-}
-
-static void problem_free(problem *p)
-{
-    free(p->q); free(p->k); free(p->v); free(p->W); free(p->f); free(p->h0);
-}
-
-static m2rnn_status problem_init(problem *p, const m2rnn_recurrence_inputs *in, const m2rnn_recurrence_dims *d)
-{
-    memset(p, 0, sizeof *p);
-    p->d = *d;
-    p->q = widen(&in->q); p->k = widen(&in->k); p->v = widen(&in->v); p->W = widen(&in->W); p->f = widen(&in->f);
-    if (m2rnn_tensor_present(&in->h0)) p->h0 = widen(&in->h0);
-    if (!p->q || !p->k || !p->v || !p->W || !p->f || (m2rnn_tensor_present(&in->h0) && !p->h0)) {
-        problem_free(p);
-        return m2rnn_set_error(M2RNN_ERR_NOMEM, "emulated recurrence: out of memory");
-    }
-    p->gq = d->heads / d->q_heads; p->gk = d->heads / d->k_heads; p->gv = d->heads / d->v_heads;
-    p->gf = d->heads / d->f_heads; p->gw = d->heads / d->w_heads;
-    return M2RNN_OK;
-}
-
-#define Q_AT(p, tok, n) ((p)->q + ((tok) * (p)->d.q_heads + (n) / (p)->gq) * (p)->d.key_dim)
-#define K_AT(p, tok, n) ((p)->k + ((tok) * (p)->d.k_heads + (n) / (p)->gk) * (p)->d.key_dim)
-#define V_AT(p, tok, n) ((p)->v + ((tok) * (p)->d.v_heads + (n) / (p)->gv) * (p)->d.value_dim)
-#define F_AT(p, tok, n) ((p)->f[(tok) * (p)->d.f_heads + (n) / (p)->gf])
-#define W_OF(p, n) ((p)->W + ((n) / (p)->gw) * (p)->d.value_dim * (p)->d.value_dim)
-
 /* Scratch of one lane. */
 typedef struct {
     double *Wop;   /* V×V, the head's W as a product operand */
@@ -222,36 +181,18 @@ static void step(emu *e, int64_t K, int64_t V, const double *Wop, const double *
     }
 }
 
-static void initial_state(const problem *p, int64_t b, int64_t n, double *H)
-{
-    size_t kv = (size_t)(p->d.key_dim * p->d.value_dim);
-    if (p->h0) memcpy(H, p->h0 + (b * p->d.heads + n) * (int64_t)kv, kv * sizeof(double));
-    else memset(H, 0, kv * sizeof(double));
-}
-
 /* Replay the lane's forward pass: Hs[0..L], Zs[0..L-1]. */
-static void replay(emu *e, const problem *p, scratch *s, int64_t b, int64_t n, int64_t start, int64_t L)
+static void replay(emu *e, const recurrence_lanes *p, scratch *s, int64_t b, int64_t n, int64_t start, int64_t L)
 {
     const int64_t K = p->d.key_dim, V = p->d.value_dim, KV = K * V;
-    const double *W = W_OF(p, n);
+    const double *W = lane_W(p, n);
     for (int64_t x = 0; x < V * V; x++) s->Wop[x] = op(e, W[x]);
-    initial_state(p, b, n, s->Hs);
+    recurrence_initial_state(p, b, n, s->Hs);
     for (int64_t t = 0; t < L; t++) {
         int64_t tok = start + t;
-        step(e, K, V, s->Wop, K_AT(p, tok, n), V_AT(p, tok, n), F_AT(p, tok, n), s->Hs + t * KV, s->Hop, s->Zs + t * KV,
+        step(e, K, V, s->Wop, lane_k(p, tok, n), lane_v(p, tok, n), lane_f(p, tok, n), s->Hs + t * KV, s->Hop, s->Zs + t * KV,
              s->Hs + (t + 1) * KV);
     }
-}
-
-static int64_t longest_sequence(const m2rnn_recurrence_inputs *in, const m2rnn_recurrence_dims *d)
-{
-    int64_t longest = 0;
-    for (int64_t b = 0; b < d->batch; b++) {
-        int64_t s0, s1;
-        m2rnn_recurrence_sequence(in, d, b, &s0, &s1);
-        if (s1 - s0 > longest) longest = s1 - s0;
-    }
-    return longest;
 }
 
 m2rnn_status m2rnn_recurrence_forward_emulated(const m2rnn_recurrence_forward_args *args, const m2rnn_emu_config *cfg)
@@ -259,10 +200,10 @@ m2rnn_status m2rnn_recurrence_forward_emulated(const m2rnn_recurrence_forward_ar
     m2rnn_recurrence_dims d;
     m2rnn_status st = m2rnn_recurrence_check_forward(args, &d);
     if (st) return st;
-    problem p;
-    if ((st = problem_init(&p, &args->in, &d))) return st;
+    recurrence_lanes p;
+    if ((st = recurrence_lanes_init(&p, &args->in, &d))) return st;
     const int64_t K = d.key_dim, V = d.value_dim, N = d.heads, KV = K * V;
-    const int64_t longest = longest_sequence(&args->in, &d);
+    const int64_t longest = recurrence_longest_sequence(&args->in, &d);
     const m2rnn_dtype od = out_dtype(cfg->cls);
     m2rnn_tensor y = args->y, ht = args->ht;
     int failed = 0;
@@ -280,7 +221,7 @@ m2rnn_status m2rnn_recurrence_forward_emulated(const m2rnn_recurrence_forward_ar
             replay(&e, &p, &s, b, n, start, end - start);
             for (int64_t t = 0; t < end - start; t++) {
                 int64_t tok = start + t;
-                const double *H = s.Hs + (t + 1) * KV, *q = Q_AT(&p, tok, n);
+                const double *H = s.Hs + (t + 1) * KV, *q = lane_q(&p, tok, n);
                 for (int64_t j = 0; j < V; j++)                                  /* y = Hᵀ q */
                     m2rnn_tensor_set(&y, (tok * N + n) * V + j, m2rnn_round_to(od, dot(&e, 0.0, q, 1, H + j, V, K)));
             }
@@ -290,7 +231,7 @@ m2rnn_status m2rnn_recurrence_forward_emulated(const m2rnn_recurrence_forward_ar
         }
         scratch_free(&s);
     }
-    problem_free(&p);
+    recurrence_lanes_free(&p);
     return failed ? m2rnn_set_error(M2RNN_ERR_NOMEM, "emulated forward: out of memory") : M2RNN_OK;
 }
 
@@ -306,7 +247,7 @@ typedef struct {
     double *dq, *dk, *dv, *df, *dW, *dh0; /* per state head, working precision */
 } grads;
 
-static void backward_lane(emu *e, const problem *p, const m2rnn_recurrence_backward_args *a, grads *g, scratch *s,
+static void backward_lane(emu *e, const recurrence_lanes *p, const m2rnn_recurrence_backward_args *a, grads *g, scratch *s,
                           int64_t b, int64_t n, int64_t start, int64_t L)
 {
     const int64_t K = p->d.key_dim, V = p->d.value_dim, N = p->d.heads, KV = K * V;
@@ -320,9 +261,9 @@ static void backward_lane(emu *e, const problem *p, const m2rnn_recurrence_backw
     for (int64_t t = L - 1; t >= 0; t--) {
         int64_t tok = start + t;
         const double *Hprev = s->Hs + t * KV, *Hcur = s->Hs + (t + 1) * KV, *Z = s->Zs + t * KV;
-        const double *q = Q_AT(p, tok, n), *k = K_AT(p, tok, n), *v = V_AT(p, tok, n);
+        const double *q = lane_q(p, tok, n), *k = lane_k(p, tok, n), *v = lane_v(p, tok, n);
         const double *dy = g->dy + (tok * N + n) * V;
-        const double f = F_AT(p, tok, n), omf = rw(e, 1.0 - f);
+        const double f = lane_f(p, tok, n), omf = rw(e, 1.0 - f);
 
         if (a->clip_mode == M2RNN_CLIP_CARRY) clamp(G, KV, c);
         for (int64_t i = 0; i < K; i++)                                  /* D = q dyᵀ + G */
@@ -380,13 +321,13 @@ m2rnn_status m2rnn_recurrence_backward_emulated(const m2rnn_recurrence_backward_
     m2rnn_recurrence_dims d;
     m2rnn_status st = m2rnn_recurrence_check_backward(args, &d);
     if (st) return st;
-    problem p;
-    if ((st = problem_init(&p, &args->in, &d))) return st;
+    recurrence_lanes p;
+    if ((st = recurrence_lanes_init(&p, &args->in, &d))) return st;
     const int64_t K = d.key_dim, V = d.value_dim, N = d.heads, T = d.tokens, B = d.batch, KV = K * V;
-    const int64_t longest = longest_sequence(&args->in, &d);
+    const int64_t longest = recurrence_longest_sequence(&args->in, &d);
     grads g = {0};
-    g.dy = widen(&args->dy);
-    if (m2rnn_tensor_present(&args->dht)) g.dht = widen(&args->dht);
+    g.dy = recurrence_widen(&args->dy);
+    if (m2rnn_tensor_present(&args->dht)) g.dht = recurrence_widen(&args->dht);
     size_t one = sizeof(double);
     g.dq = calloc((size_t)(T * N * K) + 1, one);
     g.dk = calloc((size_t)(T * N * K) + 1, one);
@@ -396,7 +337,7 @@ m2rnn_status m2rnn_recurrence_backward_emulated(const m2rnn_recurrence_backward_
     g.dh0 = calloc((size_t)(B * N * KV) + 1, one);
     if (!g.dy || (m2rnn_tensor_present(&args->dht) && !g.dht) || !g.dq || !g.dk || !g.dv || !g.df || !g.dW || !g.dh0) {
         grads_free(&g);
-        problem_free(&p);
+        recurrence_lanes_free(&p);
         return m2rnn_set_error(M2RNN_ERR_NOMEM, "emulated backward: out of memory");
     }
     int failed = 0;
@@ -441,6 +382,6 @@ m2rnn_status m2rnn_recurrence_backward_emulated(const m2rnn_recurrence_backward_
             for (int64_t x = 0; x < B * N * KV; x++) m2rnn_tensor_set(&dh0, x, m2rnn_round_to(od, g.dh0[x]));
     }
     grads_free(&g);
-    problem_free(&p);
+    recurrence_lanes_free(&p);
     return failed ? m2rnn_set_error(M2RNN_ERR_NOMEM, "emulated backward: out of memory") : M2RNN_OK;
 }
