@@ -18,6 +18,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <vector>
@@ -196,26 +197,105 @@ RecIn<T> make_in(const m2rnn_recurrence_inputs &in, const int64_t *cu_dev)
     return r;
 }
 
+/* ---- kernel variants ------------------------------------------------------------------------
+ * BF16 storage has several forward and backward kernels (recurrence_v16.cuh's template parameters;
+ * NOTES.md has each one's measured time). The default is the fastest that passes every check;
+ * M2RNN_CUDA_FWD=<index> and M2RNN_CUDA_BWD=<index> pick another (read once, at load), for timing
+ * and for the checks of the others. F32 storage has one of each (split products, accurate tanh). */
+struct FwdVariant {
+    int tpw, tm;
+    bool mmay, kvmma;
+    const char *name;
+};
+const FwdVariant k_fwd_variants[] = {
+    {2, TANH_F32, false, false, "v3: 2 tiles/warp, tanh.f32"},
+    {2, TANH_F16X2, false, false, "2 tiles/warp, tanh.f16x2"},
+    {2, TANH_F16X2, true, false, "2 tiles/warp, tanh.f16x2, mma readout"},
+    {2, TANH_F16X2, true, true, "2 tiles/warp, tanh.f16x2, mma readout, mma k vT"},
+    {4, TANH_F16X2, true, true, "4 tiles/warp, tanh.f16x2, mma readout, mma k vT"},
+    {4, TANH_F16X2, false, false, "4 tiles/warp, tanh.f16x2"},
+    {4, TANH_F32, false, false, "4 tiles/warp, tanh.f32"},
+    {1, TANH_F16X2, true, true, "1 tile/warp, tanh.f16x2, mma readout, mma k vT"},
+    {2, TANH_F32, true, false, "2 tiles/warp, tanh.f32, mma readout"},
+    {2, TANH_F32, true, false, "fwd_v16_pf: 2 tiles/warp, tanh.f32, mma readout, deferred y store, inputs loaded a step ahead"},
+    {2, TANH_F32, true, false, "fwd_v16_pf: 2 tiles/warp, tanh.f32, mma readout, deferred y store"},
+};
+const int k_nfwd = (int)(sizeof k_fwd_variants / sizeof k_fwd_variants[0]);
+/* Backward (BF16): 0 dA·Wᵀ and H_{t-1}ᵀ·dA with split operands (v3), 1 unsplit, 2 unsplit and dk, dq,
+ * dv on the tensor cores (BMMA). The replay's tanh follows the forward's. */
+const bool k_bwd_split[] = {true, false, false};
+const bool k_bwd_mma[] = {false, false, true};
+const int k_nbwd = 3;
+int g_fwd_variant = 0, g_bwd_variant = 0;
+
+int env_index(const char *name, int def, int n)
+{
+    const char *e = getenv(name);
+    if (!e || !*e) return def;
+    int v = atoi(e);
+    return v >= 0 && v < n ? v : def;
+}
+
+template <typename T, bool F32MODE, int TPW, int TM, bool MMAY, bool KVMMA>
+m2rnn_status launch_fwd_v16(const RecDims &d, const RecIn<T> &in, T *y, T *ht, float *ckpt, int C, int nck)
+{
+    const int MT = (d.K + 15) / 16, NW = (MT + TPW - 1) / TPW;
+    const int TS = sizeof(T) == 4 ? 16 : 32;
+    const size_t smem = fwd_v16_smem<T>(d.K, NW, TS);
+    auto kern = fwd_v16<T, F32MODE, TPW, TM, MMAY, KVMMA>;
+    m2rnn_status st = set_smem(kern, smem);
+    if (st) return st;
+    kern<<<d.B * d.N, 32 * NW, smem>>>(d, in, y, ht, ckpt, C, nck, TS);
+    return M2RNN_OK;
+}
+
+template <int TPW, int TM, bool PREF>
+m2rnn_status launch_fwd_v16_pf(const RecDims &d, const RecIn<__nv_bfloat16> &in, __nv_bfloat16 *y, __nv_bfloat16 *ht,
+                               float *ckpt, int C, int nck)
+{
+    const int MT = (d.K + 15) / 16, NW = (MT + TPW - 1) / TPW, TS = 32;
+    const size_t smem = fwd_v16_smem<__nv_bfloat16>(d.K, NW, TS);
+    auto kern = fwd_v16_pf<TPW, TM, PREF>;
+    m2rnn_status st = set_smem(kern, smem);
+    if (st) return st;
+    kern<<<d.B * d.N, 32 * NW, smem>>>(d, in, y, ht, ckpt, C, nck, TS);
+    return M2RNN_OK;
+}
+
+template <typename T>
+m2rnn_status launch_fwd_v16_variant(int v, const RecDims &d, const RecIn<T> &in, T *y, T *ht, float *ckpt, int C, int nck)
+{
+    if constexpr (sizeof(T) == 4) {
+        (void)v;
+        return launch_fwd_v16<T, true, 2, TANH_ACCURATE, false, false>(d, in, y, ht, ckpt, C, nck);
+    } else {
+        switch (v) {
+        case 1: return launch_fwd_v16<T, false, 2, TANH_F16X2, false, false>(d, in, y, ht, ckpt, C, nck);
+        case 2: return launch_fwd_v16<T, false, 2, TANH_F16X2, true, false>(d, in, y, ht, ckpt, C, nck);
+        case 3: return launch_fwd_v16<T, false, 2, TANH_F16X2, true, true>(d, in, y, ht, ckpt, C, nck);
+        case 4: return launch_fwd_v16<T, false, 4, TANH_F16X2, true, true>(d, in, y, ht, ckpt, C, nck);
+        case 5: return launch_fwd_v16<T, false, 4, TANH_F16X2, false, false>(d, in, y, ht, ckpt, C, nck);
+        case 6: return launch_fwd_v16<T, false, 4, TANH_F32, false, false>(d, in, y, ht, ckpt, C, nck);
+        case 7: return launch_fwd_v16<T, false, 1, TANH_F16X2, true, true>(d, in, y, ht, ckpt, C, nck);
+        case 8: return launch_fwd_v16<T, false, 2, TANH_F32, true, false>(d, in, y, ht, ckpt, C, nck);
+        case 9: return launch_fwd_v16_pf<2, TANH_F32, true>(d, in, y, ht, ckpt, C, nck);
+        case 10: return launch_fwd_v16_pf<2, TANH_F32, false>(d, in, y, ht, ckpt, C, nck);
+        default: return launch_fwd_v16<T, false, 2, TANH_F32, false, false>(d, in, y, ht, ckpt, C, nck);
+        }
+    }
+}
+
 /* Launch the forward (y, ht) or the checkpoint pass (ckpt != NULL, y = ht = NULL). */
 template <typename T>
 m2rnn_status launch_forward(Ctx *c, const RecDims &d, const RecIn<T> &in, T *y, T *ht, float *ckpt, int C, int nck,
                             float *big)
 {
+    (void)c;
     const int lanes = d.B * d.N;
     if (lanes == 0) return M2RNN_OK;
     if (use_v16(d, sizeof(T) == 4 ? M2RNN_F32 : M2RNN_BF16)) {
-        const int MT = (d.K + 15) / 16, NW = (MT + V16_TPW - 1) / V16_TPW;
-        const int TS = sizeof(T) == 4 ? 16 : 32;
-        size_t smem = fwd_v16_smem<T>(d.K, NW, TS);
-        if constexpr (sizeof(T) == 4) {
-            m2rnn_status st = set_smem(fwd_v16<T, true>, smem);
-            if (st) return st;
-            fwd_v16<T, true><<<lanes, 32 * NW, smem>>>(d, in, y, ht, ckpt, C, nck, TS);
-        } else {
-            m2rnn_status st = set_smem(fwd_v16<T, false>, smem);
-            if (st) return st;
-            fwd_v16<T, false><<<lanes, 32 * NW, smem>>>(d, in, y, ht, ckpt, C, nck, TS);
-        }
+        m2rnn_status st = launch_fwd_v16_variant<T>(g_fwd_variant, d, in, y, ht, ckpt, C, nck);
+        if (st) return st;
     } else {
         const int threads = general_threads(d);
         size_t smem = general_small_bytes(d) + (big ? 0 : 2 * (size_t)d.K * d.V * sizeof(float));
@@ -225,6 +305,37 @@ m2rnn_status launch_forward(Ctx *c, const RecDims &d, const RecIn<T> &in, T *y, 
     }
     CUDA_TRY(cudaGetLastError());
     return M2RNN_OK;
+}
+
+template <typename T, bool F32MODE, int TM, bool BSPLIT, bool BMMA = false>
+m2rnn_status launch_bwd_v16(const RecDims &d, const RecIn<T> &in, const T *dy, const T *dht, int clip_mode, float clip,
+                            T *dh0, const GradOut &go, const float *ckpt, int C, int nck, size_t smem)
+{
+    auto kern = bwd_v16<T, F32MODE, TM, BSPLIT, BMMA>;
+    m2rnn_status st = set_smem(kern, smem);
+    if (st) return st;
+    const int MT = (d.K + 15) / 16;
+    kern<<<(unsigned)((int64_t)d.B * d.N), 32 * MT, smem>>>(d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C, nck);
+    return M2RNN_OK;
+}
+
+template <typename T>
+m2rnn_status launch_bwd_v16_variant(const RecDims &d, const RecIn<T> &in, const T *dy, const T *dht, int clip_mode,
+                                    float clip, T *dh0, const GradOut &go, const float *ckpt, int C, int nck, size_t smem)
+{
+    if constexpr (sizeof(T) == 4) {
+        return launch_bwd_v16<T, true, TANH_ACCURATE, true>(d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C, nck, smem);
+    } else {
+        const bool f16 = k_fwd_variants[g_fwd_variant].tm == TANH_F16X2, split = k_bwd_split[g_bwd_variant];
+        if (k_bwd_mma[g_bwd_variant]) {
+            if (f16) return launch_bwd_v16<T, false, TANH_F16X2, false, true>(d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C, nck, smem);
+            return launch_bwd_v16<T, false, TANH_F32, false, true>(d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C, nck, smem);
+        }
+        if (f16 && split) return launch_bwd_v16<T, false, TANH_F16X2, true>(d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C, nck, smem);
+        if (f16) return launch_bwd_v16<T, false, TANH_F16X2, false>(d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C, nck, smem);
+        if (split) return launch_bwd_v16<T, false, TANH_F32, true>(d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C, nck, smem);
+        return launch_bwd_v16<T, false, TANH_F32, false>(d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C, nck, smem);
+    }
 }
 
 template <typename T>
@@ -329,16 +440,9 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
         const int clip_mode = (int)a->clip_mode;
         const float clip = (float)a->clip;
         if (fast) {
-            size_t smem = bwd_v16_smem<T>(d.K, MT, C);
-            if constexpr (sizeof(T) == 4) {
-                if ((st = set_smem(bwd_v16<T, true>, smem))) return st;
-                bwd_v16<T, true><<<(unsigned)lanes, 32 * MT, smem>>>(d, in, (const T *)a->dy.data, (const T *)a->dht.data,
-                                                                      clip_mode, clip, (T *)a->dh0.data, go, ckpt, C, nck);
-            } else {
-                if ((st = set_smem(bwd_v16<T, false>, smem))) return st;
-                bwd_v16<T, false><<<(unsigned)lanes, 32 * MT, smem>>>(d, in, (const T *)a->dy.data, (const T *)a->dht.data,
-                                                                       clip_mode, clip, (T *)a->dh0.data, go, ckpt, C, nck);
-            }
+            st = launch_bwd_v16_variant<T>(d, in, (const T *)a->dy.data, (const T *)a->dht.data, clip_mode, clip,
+                                           (T *)a->dh0.data, go, ckpt, C, nck, bwd_v16_smem<T>(d.K, MT, C));
+            if (st) return st;
         } else {
             const int threads = general_threads(d);
             size_t smem = general_small_bytes(d);
@@ -500,14 +604,18 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
     if (prop.major < 8) return fail("the CUDA backend needs compute capability 8.0 or newer (found %s)", prop.name);
     /* Is there code for this device in the binary? */
     cudaFuncAttributes fa;
-    if ((e = cudaFuncGetAttributes(&fa, fwd_v16<__nv_bfloat16, false>)) != cudaSuccess)
+    if ((e = cudaFuncGetAttributes(&fa, fwd_v16<__nv_bfloat16, false, 2, TANH_F32, false, false>)) != cudaSuccess)
         return fail("no kernel image for this device (%s): rebuild with NVCC_ARCH_FLAGS for it", cudaGetErrorString(e));
     c->sms = prop.multiProcessorCount;
     c->smem_optin = prop.sharedMemPerBlockOptin;
     c->smem_per_sm = prop.sharedMemPerMultiprocessor;
 
-    snprintf(g_description, sizeof g_description, "CUDA on %s (sm_%d%d, %d SMs): fp32 state, bf16 tensor cores",
-             prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+    g_fwd_variant = env_index("M2RNN_CUDA_FWD", 0, k_nfwd);
+    g_bwd_variant = env_index("M2RNN_CUDA_BWD", 0, k_nbwd);
+    snprintf(g_description, sizeof g_description,
+             "CUDA on %s (sm_%d%d, %d SMs): fp32 state, bf16 tensor cores; bf16 fwd %d (%s), bwd %s", prop.name,
+             prop.major, prop.minor, prop.multiProcessorCount, g_fwd_variant, k_fwd_variants[g_fwd_variant].name,
+             k_bwd_mma[g_bwd_variant] ? "unsplit, dk/dq/dv mma" : k_bwd_split[g_bwd_variant] ? "split" : "unsplit");
     m2rnn_backend t;
     memset(&t, 0, sizeof t);
     t.abi_major = M2RNN_ABI_MAJOR;

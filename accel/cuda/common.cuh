@@ -9,6 +9,7 @@
 #define M2RNN_CUDA_COMMON_CUH
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
 
@@ -76,6 +77,38 @@ __device__ __forceinline__ float tanh_accurate(float x)
 }
 
 template <bool FAST> __device__ __forceinline__ float tanh_t(float x) { return FAST ? tanh_fast(x) : tanh_accurate(x); }
+
+/* tanh of two values with one MUFU operation: tanh.approx.f16x2 evaluates both halves of a packed
+ * f16 pair at once (sm_75+), so the special-function unit, the forward's largest floor (NOTES.md),
+ * does half the work. Inputs are rounded to f16 (11 significant bits; beyond ±65504 they become
+ * ±inf, whose tanh is ±1, and a NaN stays NaN) and the results come back as f16: both roundings are
+ * 2^-12 relative, about the error of tanh.approx.f32 itself (2^-11). Used for BF16 storage only;
+ * F32 storage keeps tanh_accurate (the tf32 class's tolerances are 8x tighter). */
+__device__ __forceinline__ void tanh2_f16(float a, float b, float &ta, float &tb)
+{
+    __half2 x = __floats2half2_rn(a, b); /* a in the low half */
+    uint32_t u = *reinterpret_cast<uint32_t *>(&x), r;
+    asm("tanh.approx.f16x2 %0, %1;" : "=r"(r) : "r"(u));
+    float2 y = __half22float2(*reinterpret_cast<__half2 *>(&r));
+    ta = y.x;
+    tb = y.y;
+}
+
+/* Which tanh a kernel uses: 0 tanh_accurate (F32 storage), 1 tanh_fast (one MUFU per element),
+ * 2 tanh2_f16 (one MUFU per pair). */
+enum { TANH_ACCURATE = 0, TANH_F32 = 1, TANH_F16X2 = 2 };
+
+template <int TM>
+__device__ __forceinline__ void tanh8(const float (&a)[2][4], float (&z)[8])
+{
+    if constexpr (TM == TANH_F16X2) {
+#pragma unroll
+        for (int e = 0; e < 8; e += 2) tanh2_f16(a[e >> 2][e & 3], a[e >> 2][(e & 3) + 1], z[e], z[e + 1]);
+    } else {
+#pragma unroll
+        for (int e = 0; e < 8; e++) z[e] = TM == TANH_F32 ? tanh_fast(a[e >> 2][e & 3]) : tanh_accurate(a[e >> 2][e & 3]);
+    }
+}
 
 /* ---- bf16 tensor-core product ------------------------------------------------------------
  * D (16x8 fp32) += A (16x16 bf16, row-major) * B (16x8 bf16, "col"), one warp.

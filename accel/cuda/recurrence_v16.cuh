@@ -67,6 +67,15 @@ __device__ __forceinline__ void load_w_fragments(const T *Wn, int g, int t4, boo
     }
 }
 
+/* The 8 fragment-order floats of a 16×16 block as its bf16 A fragment (common.cuh). */
+__device__ __forceinline__ void pack_state(const float (&x)[8], uint32_t (&a)[4])
+{
+    a[0] = pack_bf16(x[0], x[1]);
+    a[1] = pack_bf16(x[2], x[3]);
+    a[2] = pack_bf16(x[4], x[5]);
+    a[3] = pack_bf16(x[6], x[7]);
+}
+
 /* acc[nt] += X·B for the 16×16 block X held as 8 fragment-order floats (x[0..3] tile 0, x[4..7] tile 1).
  * SPLIT: X as bf16 hi + lo (and, with W_LO, B's lo part too); the hi product goes into acc and the
  * correction terms into a second accumulator, so the two chains run side by side instead of one
@@ -99,21 +108,33 @@ __device__ __forceinline__ void block_times_w(float (&acc)[2][4], const float (&
         for (int e = 0; e < 4; e++) acc[nt][e] += corr[nt][e];
 }
 
-/* One forward step of a thread's 8 elements: h <- f h + (1-f) tanh(h W + k vᵀ); z gets tanh(·). */
-template <bool F32MODE>
-__device__ __forceinline__ void v16_step(float (&h)[8], float (&z)[8], float kr0, float kr1, const float (&vc)[4], float f,
+/* One forward step of a thread's 8 elements: h <- f h + (1-f) tanh(h W + k vᵀ); z gets tanh(·).
+ * acc comes in holding k vᵀ (the thread's 8 elements). hb is h packed to bf16 in A-fragment order
+ * (BF16 storage: the product's operand, kept from the end of the previous step so that the forward's
+ * readout can use it too; F32 storage ignores it and splits h into hi + lo instead). */
+template <bool F32MODE, int TM>
+__device__ __forceinline__ void v16_step(float (&h)[8], uint32_t (&hb)[4], float (&z)[8], float (&acc)[2][4], float f,
                                          const uint32_t (&bh)[2][2], const uint32_t (&bl)[2][2])
 {
-    float acc[2][4] = {{kr0 * vc[0], kr0 * vc[1], kr1 * vc[0], kr1 * vc[1]},
-                       {kr0 * vc[2], kr0 * vc[3], kr1 * vc[2], kr1 * vc[3]}};
     /* F32 storage: 16-bit split products; BF16 storage: H rounded to bf16 for the product only
      * (the state itself stays fp32; the authors' kernel rounds the state to bf16 every step). */
-    block_times_w<F32MODE, F32MODE>(acc, h, bh, bl);
+    if constexpr (F32MODE) {
+        block_times_w<true, true>(acc, h, bh, bl);
+    } else {
 #pragma unroll
-    for (int e = 0; e < 8; e++) {
-        z[e] = tanh_t<!F32MODE>(acc[e >> 2][e & 3]);
-        h[e] = z[e] + f * (h[e] - z[e]);
+        for (int nt = 0; nt < 2; nt++) mma_bf16(acc[nt], hb, bh[nt][0], bh[nt][1]);
     }
+    tanh8<TM>(acc, z);
+#pragma unroll
+    for (int e = 0; e < 8; e++) h[e] = z[e] + f * (h[e] - z[e]);
+    if constexpr (!F32MODE) pack_state(h, hb);
+}
+
+/* k vᵀ for the thread's 8 elements (rows kr0 = k[g], kr1 = k[g+8]; columns 2t, 2t+1, 2t+8, 2t+9). */
+__device__ __forceinline__ void kv_init(float (&acc)[2][4], float kr0, float kr1, const float (&vc)[4])
+{
+    acc[0][0] = kr0 * vc[0]; acc[0][1] = kr0 * vc[1]; acc[0][2] = kr1 * vc[0]; acc[0][3] = kr1 * vc[1];
+    acc[1][0] = kr0 * vc[2]; acc[1][1] = kr0 * vc[3]; acc[1][2] = kr1 * vc[2]; acc[1][3] = kr1 * vc[3];
 }
 
 /* Sum 4 per-lane column partials (columns 2t, 2t+1, 2t+8, 2t+9 of the block) over the 8 lanes of
@@ -146,21 +167,30 @@ __device__ __forceinline__ float reduce_quad(const float (&x)[4], int t4)
 }
 
 /* ---- forward -----------------------------------------------------------------------------
- * Each warp owns TPW consecutive 16-row tiles (two independent recurrences per warp: more
- * instruction-level parallelism, and the per-step token loads and the readout's shuffles are
- * shared by both tiles). blockDim = 32 * ceil(MT / TPW); tiles >= MT are all padding (rows >= K).
- */
-#define V16_TPW 2
-#define V16_FWD_MAX_WARPS ((V16_MAX_WARPS + V16_TPW - 1) / V16_TPW)
+ * Each warp owns TPW consecutive 16-row tiles (independent recurrences side by side in one warp:
+ * more instruction-level parallelism, and the per-step token loads and the readout are shared by
+ * the tiles). blockDim = 32 * ceil(MT / TPW); tiles >= MT are all padding (rows >= K).
+ *
+ * Variants (template parameters; backend.cu picks one per storage dtype, NOTES.md says why):
+ *   TM     which tanh (common.cuh: TANH_ACCURATE for F32, TANH_F32 or TANH_F16X2 for BF16).
+ *   MMAY   (BF16 only) the readout y = Hᵀq on the tensor cores: A = Hᵀ (the packed bf16 state,
+ *          transposed 8×8 block by block with movmatrix), B = q in every column, so one MMA per
+ *          tile sums over the tile's 16 rows and no shuffles are needed. y then sees H rounded to
+ *          bf16 (2^-9, the same rounding as the H·W operand) instead of fp32 H.
+ *   KVMMA  (BF16 only) k vᵀ on the tensor cores: A has k in column 0, B has v in row 0 (bf16 inputs,
+ *          so every product is exact and the result equals the fp32 k·v products bit for bit);
+ *          replaces 8 multiplies and the bf16→fp32 conversions of k and v per tile.
+ * The simple variant (TPW 2, TANH_F32, no MMAY, no KVMMA) is the v3 kernel of NOTES.md. */
+#define V16_TPW_MAX 4
 
 /* y may be NULL (the backward's checkpoint pass). ckpt: if not NULL, the state before step t,
  * t % C == 0, goes to ckpt + (((lane*nck + t/C)*MT + tile)*32 + lane_in_warp)*8, in fragment
- * order: the layout bwd_v16 (one tile per warp) reads back. */
-template <typename T, bool F32MODE>
-__global__ void __launch_bounds__(32 * V16_FWD_MAX_WARPS, 4)
+ * order: the layout bwd_v16 (one tile per warp) reads back, whatever TPW is. */
+template <typename T, bool F32MODE, int TPW, int TM, bool MMAY, bool KVMMA>
+__global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
     fwd_v16(RecDims d, RecIn<T> in, T *y, T *ht, float *ckpt, int C, int nck, int TS)
 {
-    constexpr int TPW = V16_TPW;
+    static_assert(!(F32MODE && (MMAY || KVMMA)), "the tensor-core readout and k vᵀ need bf16 inputs");
     extern __shared__ __align__(16) unsigned char smraw[];
     const int K = d.K, N = d.N, NW = blockDim.x >> 5, nthr = blockDim.x, MT = (K + 15) >> 4;
     const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
@@ -182,16 +212,26 @@ __global__ void __launch_bounds__(32 * V16_FWD_MAX_WARPS, 4)
     load_w_fragments(in.W + (size_t)(n / d.gw) * 256, g, t4, false, bh, bl);
 
     float h[TPW][8];
+    uint32_t hb[TPW][4];
     {
         const T *h0 = in.h0 ? in.h0 + (size_t)lane * K * 16 : (const T *)0;
         const int cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
 #pragma unroll
-        for (int i = 0; i < TPW; i++)
+        for (int i = 0; i < TPW; i++) {
 #pragma unroll
             for (int e = 0; e < 8; e++) {
                 int r = (e & 2) ? rB[i] : rA[i];
                 h[i][e] = (h0 && r < K) ? to_f(h0[r * 16 + cols[e]]) : 0.0f;
             }
+            pack_state(h[i], hb[i]);
+        }
+    }
+    /* MMAY: which of the tile's q pairs (rows 2t, 2t+1 and 2t+8, 2t+9) exist (K is even for BF16). */
+    bool qok0[TPW], qok1[TPW];
+#pragma unroll
+    for (int i = 0; i < TPW; i++) {
+        qok0[i] = (w * TPW + i) * 16 + c0 < K;
+        qok1[i] = (w * TPW + i) * 16 + c2 < K;
     }
 
     int64_t start, end;
@@ -247,29 +287,265 @@ __global__ void __launch_bounds__(32 * V16_FWD_MAX_WARPS, 4)
                 to_ckpt--;
             }
             const T *kt = ks + u * K, *vt = vs + u * 16;
-            const float vc[4] = {to_f(vt[c0]), to_f(vt[c0 + 1]), to_f(vt[c2]), to_f(vt[c2 + 1])};
             const float f = fs[u];
+            if constexpr (KVMMA) {
+                /* A = k in column 0 (lanes t = 0 hold columns 0-1: pack(k, 0) is the zero-extended
+                 * 16-bit word), B = v in row 0 (likewise); every other fragment element is 0. */
+                const unsigned short *kw = reinterpret_cast<const unsigned short *>(kt);
+                const unsigned short *vw = reinterpret_cast<const unsigned short *>(vt);
+                const uint32_t bv0 = t4 == 0 ? (uint32_t)vw[g] : 0u, bv1 = t4 == 0 ? (uint32_t)vw[8 + g] : 0u;
 #pragma unroll
-            for (int i = 0; i < TPW; i++) {
-                const float kr0 = rA[i] < K ? to_f(kt[rA[i]]) : 0.0f, kr1 = rB[i] < K ? to_f(kt[rB[i]]) : 0.0f;
-                float z[8];
-                v16_step<F32MODE>(h[i], z, kr0, kr1, vc, f, bh, bl);
+                for (int i = 0; i < TPW; i++) {
+                    const uint32_t ak[4] = {(t4 == 0 && rA[i] < K) ? (uint32_t)kw[rA[i]] : 0u,
+                                            (t4 == 0 && rB[i] < K) ? (uint32_t)kw[rB[i]] : 0u, 0u, 0u};
+                    float acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}}, z[8];
+                    mma_bf16(acc[0], ak, bv0, 0u);
+                    mma_bf16(acc[1], ak, bv1, 0u);
+                    v16_step<F32MODE, TM>(h[i], hb[i], z, acc, f, bh, bl);
+                }
+            } else {
+                const float vc[4] = {to_f(vt[c0]), to_f(vt[c0 + 1]), to_f(vt[c2]), to_f(vt[c2 + 1])};
+#pragma unroll
+                for (int i = 0; i < TPW; i++) {
+                    const float kr0 = rA[i] < K ? to_f(kt[rA[i]]) : 0.0f, kr1 = rB[i] < K ? to_f(kt[rB[i]]) : 0.0f;
+                    float acc[2][4], z[8];
+                    kv_init(acc, kr0, kr1, vc);
+                    v16_step<F32MODE, TM>(h[i], hb[i], z, acc, f, bh, bl);
+                }
             }
             if (y) {
                 const T *qt = qs + u * K;
-                float p[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                if constexpr (MMAY) {
+                    /* D[j][*] = Σ_i Hᵀ[j][i] q_i over the warp's tiles; lanes t = 0 write rows g, g+8. */
+                    const uint32_t *qw = reinterpret_cast<const uint32_t *>(qt);
+                    float yd[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+                    for (int i = 0; i < TPW; i++) {
+                        const int tile = w * TPW + i;
+                        const uint32_t at[4] = {movmatrix_trans(hb[i][0]), movmatrix_trans(hb[i][2]),
+                                                movmatrix_trans(hb[i][1]), movmatrix_trans(hb[i][3])};
+                        const uint32_t q0 = qok0[i] ? qw[tile * 8 + t4] : 0u, q1 = qok1[i] ? qw[tile * 8 + 4 + t4] : 0u;
+                        mma_bf16(yd, at, q0, q1);
+                    }
+                    if (t4 == 0) {
+                        ybuf[(u * NW + w) * 16 + g] = yd[0];
+                        ybuf[(u * NW + w) * 16 + g + 8] = yd[2];
+                    }
+                } else {
+                    float p[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+                    for (int i = 0; i < TPW; i++) {
+                        const float q0 = rA[i] < K ? to_f(qt[rA[i]]) : 0.0f, q1 = rB[i] < K ? to_f(qt[rB[i]]) : 0.0f;
+                        p[0] = fmaf(q0, h[i][0], fmaf(q1, h[i][2], p[0]));
+                        p[1] = fmaf(q0, h[i][1], fmaf(q1, h[i][3], p[1]));
+                        p[2] = fmaf(q0, h[i][4], fmaf(q1, h[i][6], p[2]));
+                        p[3] = fmaf(q0, h[i][5], fmaf(q1, h[i][7], p[3]));
+                    }
+                    int col;
+                    float s = reduce_columns(p, l, t4, &col);
+                    if (!(l & 4)) ybuf[(u * NW + w) * 16 + col] = s;
+                }
+            }
+        }
+        __syncthreads();
+        if (y) {
+            for (int idx = tid; idx < ntok * 16; idx += nthr) {
+                int u = idx >> 4, j = idx & 15;
+                float acc = 0.0f;
+                for (int ww = 0; ww < NW; ww++) acc += ybuf[(u * NW + ww) * 16 + j];
+                y[((start + t0 + u) * N + n) * 16 + j] = from_f<T>(acc);
+            }
+        }
+        if (t0 + TS < L && tid < TS) fbuf[(cur ^ 1) * TS + tid] = fpre;
+        __syncthreads();
+    }
+    cp_async_wait<0>();
+
+    if (ht) {
+        T *dst = ht + (size_t)lane * K * 16;
+        const int cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
+#pragma unroll
+        for (int i = 0; i < TPW; i++)
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                int r = (e & 2) ? rB[i] : rA[i];
+                if (r < K) dst[r * 16 + cols[e]] = from_f<T>(h[i][e]);
+            }
+    }
+}
+
+/* ---- forward, BF16 fast variant -------------------------------------------------------------
+ * fwd_v16<bf16, .., MMAY> with the step's loop body rearranged by hand: the compiler does not
+ * overlap loop iterations, and a warp issues in order, so the readout's store at the end of a step
+ * waited for its MMA (SASS of v8: two chained readout MMAs, then the STS, then the loop branch).
+ * Here step u's readout result is stored to shared memory during step u+1, the tiles' readout MMAs
+ * have separate accumulators, and v comes as two 32-bit words. With PREF, step u+1's inputs
+ * (k rows, v words, f, q words) are also loaded into registers during step u.
+ * The recurrence's arithmetic is that of fwd_v16<bf16, false, TPW, TM, true, false>; y sums the
+ * tiles in a different order. */
+template <int TPW, int TM, bool PREF>
+__global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
+    fwd_v16_pf(RecDims d, RecIn<__nv_bfloat16> in, __nv_bfloat16 *y, __nv_bfloat16 *ht, float *ckpt, int C, int nck, int TS)
+{
+    typedef __nv_bfloat16 T;
+    extern __shared__ __align__(16) unsigned char smraw[];
+    const int K = d.K, N = d.N, NW = blockDim.x >> 5, nthr = blockDim.x, MT = (K + 15) >> 4;
+    const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
+    const int lane = blockIdx.x, b = lane / N, n = lane % N;
+    const int c0 = 2 * t4, c2 = 2 * t4 + 8;
+    int rA[TPW], rB[TPW];
+    bool qok0[TPW], qok1[TPW];
+#pragma unroll
+    for (int i = 0; i < TPW; i++) {
+        rA[i] = (w * TPW + i) * 16 + g;
+        rB[i] = rA[i] + 8;
+        qok0[i] = (w * TPW + i) * 16 + c0 < K;
+        qok1[i] = (w * TPW + i) * 16 + c2 < K;
+    }
+
+    const int stage_elems = TS * (2 * K + 16);
+    T *stage = reinterpret_cast<T *>(smraw);
+    float *fbuf = reinterpret_cast<float *>(smraw + align16(2 * (size_t)stage_elems * sizeof(T)));
+    float *ybuf = fbuf + 2 * TS;
+
+    uint32_t bh[2][2], bl[2][2];
+    load_w_fragments(in.W + (size_t)(n / d.gw) * 256, g, t4, false, bh, bl);
+
+    float h[TPW][8];
+    uint32_t hb[TPW][4];
+    {
+        const T *h0 = in.h0 ? in.h0 + (size_t)lane * K * 16 : (const T *)0;
+        const int cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
+#pragma unroll
+        for (int i = 0; i < TPW; i++) {
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                int r = (e & 2) ? rB[i] : rA[i];
+                h[i][e] = (h0 && r < K) ? to_f(h0[r * 16 + cols[e]]) : 0.0f;
+            }
+            pack_state(h[i], hb[i]);
+        }
+    }
+
+    int64_t start, end;
+    seq_range(d, in.cu, b, start, end);
+    const int64_t L = end - start;
+    const int64_t kst = (int64_t)d.Nk * K, qst = (int64_t)d.Nq * K, vst = (int64_t)d.Nv * 16;
+    const T *kb = in.k + (start * d.Nk + n / d.gk) * K;
+    const T *qb = in.q + (start * d.Nq + n / d.gq) * K;
+    const T *vb = in.v + (start * d.Nv + n / d.gv) * 16;
+    const T *fb = in.f + start * d.Nf + n / d.gf;
+
+    auto issue = [&](int64_t t0, int buf) {
+        int ntok = (int)(L - t0 < TS ? L - t0 : TS);
+        T *s = stage + buf * stage_elems;
+        stage_rows(s, kb + t0 * kst, ntok, kst, K, tid, nthr);
+        if (y) stage_rows(s + TS * K, qb + t0 * qst, ntok, qst, K, tid, nthr);
+        stage_rows(s + 2 * TS * K, vb + t0 * vst, ntok, vst, 16, tid, nthr);
+    };
+    if (L > 0) issue(0, 0);
+    cp_async_commit();
+    if (tid < TS && tid < L) fbuf[tid] = to_f(fb[(int64_t)tid * d.Nf]);
+
+    /* One step's inputs, in registers. v: the two bf16 pairs (2t, 2t+1) and (2t+8, 2t+9) as words. */
+    struct In {
+        float kr0[TPW], kr1[TPW], f;
+        uint32_t v0, v1, q0[TPW], q1[TPW];
+    };
+    int to_ckpt = 0;
+    for (int64_t t0 = 0, ci = 0; t0 < L; t0 += TS, ci++) {
+        const int cur = (int)(ci & 1);
+        const int ntok = (int)(L - t0 < TS ? L - t0 : TS);
+        float fpre = 0.0f;
+        if (t0 + TS < L) {
+            issue(t0 + TS, cur ^ 1);
+            if (tid < TS && t0 + TS + tid < L) fpre = to_f(fb[(t0 + TS + tid) * d.Nf]);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+
+        const T *ks = stage + cur * stage_elems, *qs = ks + TS * K, *vs = qs + TS * K;
+        const float *fs = fbuf + cur * TS;
+        /* The staging buffer is followed by more shared memory (q/v regions, fbuf, ybuf), so loading
+         * step ntok's inputs (one past the chunk) reads initialised-or-not shared memory that is
+         * never used: no branch is needed around the look-ahead load. */
+        auto load = [&](int u, In &x) {
+            const T *kt = ks + u * K;
+            const uint32_t *vw = reinterpret_cast<const uint32_t *>(vs + u * 16);
+            const uint32_t *qw = reinterpret_cast<const uint32_t *>(qs + u * K);
+#pragma unroll
+            for (int i = 0; i < TPW; i++) {
+                x.kr0[i] = rA[i] < K ? to_f(kt[rA[i]]) : 0.0f;
+                x.kr1[i] = rB[i] < K ? to_f(kt[rB[i]]) : 0.0f;
+                const int tile = w * TPW + i;
+                x.q0[i] = qok0[i] ? qw[tile * 8 + t4] : 0u;
+                x.q1[i] = qok1[i] ? qw[tile * 8 + 4 + t4] : 0u;
+            }
+            x.v0 = vw[t4];
+            x.v1 = vw[4 + t4];
+            x.f = fs[u];
+        };
+        In cu_in;
+        if (PREF) load(0, cu_in);
+        float yprev0 = 0.0f, yprev2 = 0.0f;
+        for (int u = 0; u < ntok; u++) {
+            In nx;
+            if (PREF) load(u + 1, nx);
+            else load(u, cu_in);
+            if (ckpt) {
+                if (to_ckpt == 0) {
+                    const int64_t ck = (t0 + u) / C;
+#pragma unroll
+                    for (int i = 0; i < TPW; i++) {
+                        const int tile = w * TPW + i;
+                        if (tile < MT) {
+                            float4 *dst = reinterpret_cast<float4 *>(ckpt + ((((size_t)lane * nck + ck) * MT + tile) * 32 + l) * 8);
+                            dst[0] = make_float4(h[i][0], h[i][1], h[i][2], h[i][3]);
+                            dst[1] = make_float4(h[i][4], h[i][5], h[i][6], h[i][7]);
+                        }
+                    }
+                    to_ckpt = C;
+                }
+                to_ckpt--;
+            }
+            /* bf16 -> fp32 is a 16-bit shift: low half << 16, high half masked. */
+            const float vc[4] = {__uint_as_float(cu_in.v0 << 16), __uint_as_float(cu_in.v0 & 0xffff0000u),
+                                 __uint_as_float(cu_in.v1 << 16), __uint_as_float(cu_in.v1 & 0xffff0000u)};
+#pragma unroll
+            for (int i = 0; i < TPW; i++) {
+                float acc[2][4], z[8];
+                kv_init(acc, cu_in.kr0[i], cu_in.kr1[i], vc);
+                v16_step<false, TM>(h[i], hb[i], z, acc, cu_in.f, bh, bl);
+            }
+            if (y) {
+                /* the previous step's y, whose MMA finished during this step */
+                if (u > 0 && t4 == 0) {
+                    ybuf[((u - 1) * NW + w) * 16 + g] = yprev0;
+                    ybuf[((u - 1) * NW + w) * 16 + g + 8] = yprev2;
+                }
+                /* one accumulator per tile, so the tiles' MMAs do not wait on each other */
+                float yd[TPW][4];
 #pragma unroll
                 for (int i = 0; i < TPW; i++) {
-                    const float q0 = rA[i] < K ? to_f(qt[rA[i]]) : 0.0f, q1 = rB[i] < K ? to_f(qt[rB[i]]) : 0.0f;
-                    p[0] = fmaf(q0, h[i][0], fmaf(q1, h[i][2], p[0]));
-                    p[1] = fmaf(q0, h[i][1], fmaf(q1, h[i][3], p[1]));
-                    p[2] = fmaf(q0, h[i][4], fmaf(q1, h[i][6], p[2]));
-                    p[3] = fmaf(q0, h[i][5], fmaf(q1, h[i][7], p[3]));
+                    const uint32_t at[4] = {movmatrix_trans(hb[i][0]), movmatrix_trans(hb[i][2]),
+                                            movmatrix_trans(hb[i][1]), movmatrix_trans(hb[i][3])};
+                    yd[i][0] = yd[i][1] = yd[i][2] = yd[i][3] = 0.0f;
+                    mma_bf16(yd[i], at, cu_in.q0[i], cu_in.q1[i]);
                 }
-                int col;
-                float s = reduce_columns(p, l, t4, &col);
-                if (!(l & 4)) ybuf[(u * NW + w) * 16 + col] = s;
+                yprev0 = yd[0][0];
+                yprev2 = yd[0][2];
+#pragma unroll
+                for (int i = 1; i < TPW; i++) {
+                    yprev0 += yd[i][0];
+                    yprev2 += yd[i][2];
+                }
             }
+            if (PREF) cu_in = nx;
+        }
+        if (y && ntok > 0 && t4 == 0) {
+            ybuf[((ntok - 1) * NW + w) * 16 + g] = yprev0;
+            ybuf[((ntok - 1) * NW + w) * 16 + g + 8] = yprev2;
         }
         __syncthreads();
         if (y) {
@@ -300,11 +576,16 @@ __global__ void __launch_bounds__(32 * V16_FWD_MAX_WARPS, 4)
 
 /* ---- backward ---------------------------------------------------------------------------- */
 
-template <typename T, bool F32MODE>
+/* TM: the forward's tanh (the replay must compute the same function as the checkpoint pass).
+ * BSPLIT: dA·Wᵀ and H_{t-1}ᵀ·dA with bf16 hi + lo splits (16 significant bits, v1-v3, both dtypes);
+ * without it (BF16 storage only) dA and H_{t-1} are rounded once to bf16 as the products' operands.
+ * BMMA (BF16, !BSPLIT): dk, dq and dv on the tensor cores too (see the reverse step). */
+template <typename T, bool F32MODE, int TM, bool BSPLIT, bool BMMA>
 __global__ void __launch_bounds__(32 * V16_MAX_WARPS, 2)
     bwd_v16(RecDims d, RecIn<T> in, const T *dy, const T *dht, int clip_mode, float clip, T *dh0, GradOut go,
             const float *ckpt, int C, int nck)
 {
+    static_assert(!BMMA || (!F32MODE && !BSPLIT), "BMMA needs bf16 inputs and unsplit operands");
     extern __shared__ __align__(16) unsigned char smraw[];
     const int K = d.K, N = d.N, MT = blockDim.x >> 5, nthr = blockDim.x;
     const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
@@ -312,6 +593,7 @@ __global__ void __launch_bounds__(32 * V16_MAX_WARPS, 2)
     const int r0 = w * 16 + g, r1 = r0 + 8;
     const bool ok0 = r0 < K, ok1 = r1 < K;
     const int c0 = 2 * t4, c2 = 2 * t4 + 8;
+    const bool kok0 = w * 16 + c0 < K, kok1 = w * 16 + c2 < K; /* BMMA: the k pairs of this lane exist */
     const int rows[8] = {r0, r0, r1, r1, r0, r0, r1, r1}, cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
 
     /* Shared memory: Hs [MT][C+1][32][8], Zs [MT][C][32][8] (each thread its own 8 floats),
@@ -392,14 +674,17 @@ __global__ void __launch_bounds__(32 * V16_MAX_WARPS, 2)
         /* Recompute the chunk's states from its checkpoint. */
         {
             float h[8] = {hc0.x, hc0.y, hc0.z, hc0.w, hc1.x, hc1.y, hc1.z, hc1.w};
+            uint32_t hb[4];
+            pack_state(h, hb);
             reinterpret_cast<float4 *>(Hs)[0] = hc0;
             reinterpret_cast<float4 *>(Hs)[1] = hc1;
             for (int u = 0; u < Lc; u++) {
                 const float kr0 = ok0 ? to_f(ks[u * K + r0]) : 0.0f, kr1 = ok1 ? to_f(ks[u * K + r1]) : 0.0f;
                 const float vc[4] = {to_f(vs[u * 16 + c0]), to_f(vs[u * 16 + c0 + 1]), to_f(vs[u * 16 + c2]),
                                      to_f(vs[u * 16 + c2 + 1])};
-                float z[8];
-                v16_step<F32MODE>(h, z, kr0, kr1, vc, fs[u], bh, bl);
+                float acc[2][4], z[8];
+                kv_init(acc, kr0, kr1, vc);
+                v16_step<F32MODE, TM>(h, hb, z, acc, fs[u], bh, bl);
                 float4 *hz = reinterpret_cast<float4 *>(Hs + (size_t)(u + 1) * 256);
                 hz[0] = make_float4(h[0], h[1], h[2], h[3]);
                 hz[1] = make_float4(h[4], h[5], h[6], h[7]);
@@ -442,60 +727,107 @@ __global__ void __launch_bounds__(32 * V16_MAX_WARPS, 2)
                 dA[e] = (1.0f - f) * Dv * (1.0f - z[e] * z[e]);
                 dfp = fmaf(Dv, hp[e] - z[e], dfp);
             }
-            /* G = f D + dA Wᵀ */
-            {
+            if constexpr (BMMA) {
+                /* BF16 storage, every product on the tensor cores with dA, H_{t-1} and H_t rounded
+                 * once to bf16. dk = dA v and dq = H_t dy: B holds v (dy) in every column, so
+                 * D[i][*] is row i's sum over the 16 columns; dv = dAᵀ k likewise with A = dAᵀ.
+                 * Replaces 24 multiply-adds and the quad/column shuffle reductions per step. */
+                uint32_t adb[4];
+                pack_state(dA, adb);
                 float acc[2][4] = {{f * D[0], f * D[1], f * D[2], f * D[3]}, {f * D[4], f * D[5], f * D[6], f * D[7]}};
-                block_times_w<true, F32MODE>(acc, dA, bth, btl); /* gradients: always split */
+#pragma unroll
+                for (int nt = 0; nt < 2; nt++) mma_bf16(acc[nt], adb, bth[nt][0], bth[nt][1]);
 #pragma unroll
                 for (int e = 0; e < 8; e++) G[e] = acc[e >> 2][e & 3];
-            }
-            /* dW += H_{t-1}ᵀ dA: A = H_{t-1}ᵀ and B = dA, both from transposed 8×8 blocks. */
-            {
-                uint32_t hh[4], hl[4], ah[4], al[4];
-                split_bf16(hp[0], hp[1], hh[0], hl[0]); /* block (0,0) */
-                split_bf16(hp[4], hp[5], hh[1], hl[1]); /* block (0,1) */
-                split_bf16(hp[2], hp[3], hh[2], hl[2]); /* block (1,0) */
-                split_bf16(hp[6], hp[7], hh[3], hl[3]); /* block (1,1) */
-                split_bf16(dA[0], dA[1], ah[0], al[0]); /* block (0,0) */
-                split_bf16(dA[2], dA[3], ah[1], al[1]); /* block (1,0) */
-                split_bf16(dA[4], dA[5], ah[2], al[2]); /* block (0,1) */
-                split_bf16(dA[6], dA[7], ah[3], al[3]); /* block (1,1) */
+                const uint32_t hh[4] = {movmatrix_trans(pack_bf16(hp[0], hp[1])), movmatrix_trans(pack_bf16(hp[4], hp[5])),
+                                        movmatrix_trans(pack_bf16(hp[2], hp[3])), movmatrix_trans(pack_bf16(hp[6], hp[7]))};
+                const uint32_t ah[4] = {movmatrix_trans(adb[0]), movmatrix_trans(adb[1]), movmatrix_trans(adb[2]),
+                                        movmatrix_trans(adb[3])};
 #pragma unroll
-                for (int r = 0; r < 4; r++) {
-                    hh[r] = movmatrix_trans(hh[r]);
-                    hl[r] = movmatrix_trans(hl[r]);
-                    ah[r] = movmatrix_trans(ah[r]);
-                    al[r] = movmatrix_trans(al[r]);
+                for (int nt = 0; nt < 2; nt++) mma_bf16(dW[nt], hh, ah[2 * nt], ah[2 * nt + 1]);
+                const uint32_t *vw = reinterpret_cast<const uint32_t *>(vs + u * 16);
+                const uint32_t *dyw = reinterpret_cast<const uint32_t *>(dys + u * 16);
+                const uint32_t *kw = reinterpret_cast<const uint32_t *>(ks + u * K);
+                uint32_t hcb[4];
+                pack_state(hc, hcb);
+                const uint32_t at[4] = {ah[0], ah[2], ah[1], ah[3]}; /* dAᵀ as an A fragment */
+                float dkd[4] = {0, 0, 0, 0}, dqd[4] = {0, 0, 0, 0}, dvd[4] = {0, 0, 0, 0};
+                mma_bf16(dkd, adb, vw[t4], vw[4 + t4]);
+                mma_bf16(dqd, hcb, dyw[t4], dyw[4 + t4]);
+                mma_bf16(dvd, at, kok0 ? kw[w * 8 + t4] : 0u, kok1 ? kw[w * 8 + 4 + t4] : 0u);
+                /* every lane holds rows g, g+8 of each: lanes t = 0 store dk, t = 1 dq, t = 2 dv */
+                if (t4 < 2) {
+                    float *dst = t4 == 0 ? go.dk : go.dq;
+                    const float v0 = t4 == 0 ? dkd[0] : dqd[0], v2 = t4 == 0 ? dkd[2] : dqd[2];
+                    if (ok0) dst[(tok * N + n) * K + r0] = v0;
+                    if (ok1) dst[(tok * N + n) * K + r1] = v2;
+                } else if (t4 == 2) {
+                    dvbuf[(u * MT + w) * 16 + g] = dvd[0];
+                    dvbuf[(u * MT + w) * 16 + g + 8] = dvd[2];
                 }
-#pragma unroll
-                for (int nt = 0; nt < 2; nt++) {
-                    mma_bf16(dW[nt], hh, ah[2 * nt], ah[2 * nt + 1]);
-                    mma_bf16(dW[nt], hl, ah[2 * nt], ah[2 * nt + 1]);
-                    mma_bf16(dW[nt], hh, al[2 * nt], al[2 * nt + 1]);
+            } else {
+                /* G = f D + dA Wᵀ */
+                {
+                    float acc[2][4] = {{f * D[0], f * D[1], f * D[2], f * D[3]}, {f * D[4], f * D[5], f * D[6], f * D[7]}};
+                    block_times_w<BSPLIT, F32MODE>(acc, dA, bth, btl);
+    #pragma unroll
+                    for (int e = 0; e < 8; e++) G[e] = acc[e >> 2][e & 3];
                 }
-            }
-            /* dk = dA v and dq = H_t dy (rows r0, r1): a quad reduction leaves lane t one of the four. */
-            {
-                const float x[4] = {
-                    fmaf(dA[0], vc[0], fmaf(dA[1], vc[1], fmaf(dA[4], vc[2], dA[5] * vc[3]))),
-                    fmaf(dA[2], vc[0], fmaf(dA[3], vc[1], fmaf(dA[6], vc[2], dA[7] * vc[3]))),
-                    fmaf(hc[0], dyc[0], fmaf(hc[1], dyc[1], fmaf(hc[4], dyc[2], hc[5] * dyc[3]))),
-                    fmaf(hc[2], dyc[0], fmaf(hc[3], dyc[1], fmaf(hc[6], dyc[2], hc[7] * dyc[3]))),
-                };
-                float s = reduce_quad(x, t4);
-                int row = (t4 & 1) ? r1 : r0;
-                if (row < K) {
-                    float *dst = (t4 & 2) ? go.dq : go.dk;
-                    dst[(tok * N + n) * K + row] = s;
+                /* dW += H_{t-1}ᵀ dA: A = H_{t-1}ᵀ and B = dA, both from transposed 8×8 blocks. */
+                if constexpr (!BSPLIT) {
+                    const uint32_t hh[4] = {movmatrix_trans(pack_bf16(hp[0], hp[1])), movmatrix_trans(pack_bf16(hp[4], hp[5])),
+                                            movmatrix_trans(pack_bf16(hp[2], hp[3])), movmatrix_trans(pack_bf16(hp[6], hp[7]))};
+                    const uint32_t ah[4] = {movmatrix_trans(pack_bf16(dA[0], dA[1])), movmatrix_trans(pack_bf16(dA[2], dA[3])),
+                                            movmatrix_trans(pack_bf16(dA[4], dA[5])), movmatrix_trans(pack_bf16(dA[6], dA[7]))};
+    #pragma unroll
+                    for (int nt = 0; nt < 2; nt++) mma_bf16(dW[nt], hh, ah[2 * nt], ah[2 * nt + 1]);
+                } else {
+                    uint32_t hh[4], hl[4], ah[4], al[4];
+                    split_bf16(hp[0], hp[1], hh[0], hl[0]); /* block (0,0) */
+                    split_bf16(hp[4], hp[5], hh[1], hl[1]); /* block (0,1) */
+                    split_bf16(hp[2], hp[3], hh[2], hl[2]); /* block (1,0) */
+                    split_bf16(hp[6], hp[7], hh[3], hl[3]); /* block (1,1) */
+                    split_bf16(dA[0], dA[1], ah[0], al[0]); /* block (0,0) */
+                    split_bf16(dA[2], dA[3], ah[1], al[1]); /* block (1,0) */
+                    split_bf16(dA[4], dA[5], ah[2], al[2]); /* block (0,1) */
+                    split_bf16(dA[6], dA[7], ah[3], al[3]); /* block (1,1) */
+    #pragma unroll
+                    for (int r = 0; r < 4; r++) {
+                        hh[r] = movmatrix_trans(hh[r]);
+                        hl[r] = movmatrix_trans(hl[r]);
+                        ah[r] = movmatrix_trans(ah[r]);
+                        al[r] = movmatrix_trans(al[r]);
+                    }
+    #pragma unroll
+                    for (int nt = 0; nt < 2; nt++) {
+                        mma_bf16(dW[nt], hh, ah[2 * nt], ah[2 * nt + 1]);
+                        mma_bf16(dW[nt], hl, ah[2 * nt], ah[2 * nt + 1]);
+                        mma_bf16(dW[nt], hh, al[2 * nt], al[2 * nt + 1]);
+                    }
                 }
-            }
-            /* dv = dAᵀ k (column partials, summed over rows here and over warps after the chunk). */
-            {
-                const float pcol[4] = {fmaf(dA[0], kr0, dA[2] * kr1), fmaf(dA[1], kr0, dA[3] * kr1),
-                                       fmaf(dA[4], kr0, dA[6] * kr1), fmaf(dA[5], kr0, dA[7] * kr1)};
-                int col;
-                float s = reduce_columns(pcol, l, t4, &col);
-                if (!(l & 4)) dvbuf[(u * MT + w) * 16 + col] = s;
+                /* dk = dA v and dq = H_t dy (rows r0, r1): a quad reduction leaves lane t one of the four. */
+                {
+                    const float x[4] = {
+                        fmaf(dA[0], vc[0], fmaf(dA[1], vc[1], fmaf(dA[4], vc[2], dA[5] * vc[3]))),
+                        fmaf(dA[2], vc[0], fmaf(dA[3], vc[1], fmaf(dA[6], vc[2], dA[7] * vc[3]))),
+                        fmaf(hc[0], dyc[0], fmaf(hc[1], dyc[1], fmaf(hc[4], dyc[2], hc[5] * dyc[3]))),
+                        fmaf(hc[2], dyc[0], fmaf(hc[3], dyc[1], fmaf(hc[6], dyc[2], hc[7] * dyc[3]))),
+                    };
+                    float s = reduce_quad(x, t4);
+                    int row = (t4 & 1) ? r1 : r0;
+                    if (row < K) {
+                        float *dst = (t4 & 2) ? go.dq : go.dk;
+                        dst[(tok * N + n) * K + row] = s;
+                    }
+                }
+                /* dv = dAᵀ k (column partials, summed over rows here and over warps after the chunk). */
+                {
+                    const float pcol[4] = {fmaf(dA[0], kr0, dA[2] * kr1), fmaf(dA[1], kr0, dA[3] * kr1),
+                                           fmaf(dA[4], kr0, dA[6] * kr1), fmaf(dA[5], kr0, dA[7] * kr1)};
+                    int col;
+                    float s = reduce_columns(pcol, l, t4, &col);
+                    if (!(l & 4)) dvbuf[(u * MT + w) * 16 + col] = s;
+                }
             }
             /* df = Σ D ⊙ (H_{t-1} - Z) */
 #pragma unroll
