@@ -199,7 +199,8 @@ RecIn<T> make_in(const m2rnn_recurrence_inputs &in, const int64_t *cu_dev)
 
 /* ---- kernel variants ------------------------------------------------------------------------
  * BF16 storage has several forward and backward kernels (recurrence_v16.cuh's template parameters;
- * NOTES.md has each one's measured time). The default is the fastest that passes every check;
+ * NOTES.md has each one's measured time). The default (forward 8, backward 2) is the fastest that
+ * passed every check; variant 0 with backward 0 is v3, the simplest;
  * M2RNN_CUDA_FWD=<index> and M2RNN_CUDA_BWD=<index> pick another (read once, at load), for timing
  * and for the checks of the others. F32 storage has one of each (split products, accurate tanh). */
 struct FwdVariant {
@@ -610,8 +611,9 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
     c->smem_optin = prop.sharedMemPerBlockOptin;
     c->smem_per_sm = prop.sharedMemPerMultiprocessor;
 
-    g_fwd_variant = env_index("M2RNN_CUDA_FWD", 0, k_nfwd);
-    g_bwd_variant = env_index("M2RNN_CUDA_BWD", 0, k_nbwd);
+    /* Defaults: measured fastest of those that pass check_cuda and the vectors (NOTES.md, v4). */
+    g_fwd_variant = env_index("M2RNN_CUDA_FWD", 8, k_nfwd);
+    g_bwd_variant = env_index("M2RNN_CUDA_BWD", 2, k_nbwd);
     snprintf(g_description, sizeof g_description,
              "CUDA on %s (sm_%d%d, %d SMs): fp32 state, bf16 tensor cores; bf16 fwd %d (%s), bwd %s", prop.name,
              prop.major, prop.minor, prop.multiProcessorCount, g_fwd_variant, k_fwd_variants[g_fwd_variant].name,
