@@ -28,6 +28,28 @@ START_TEST(manifest_is_the_catalogue)
         ck_assert_int_eq(vec_sha256_file(path, hex), M2RNN_OK);
         ck_assert_msg(strcmp(hex, s.m.cases[i].sha256) == 0, "%s: sha256 differs from the manifest", path);
     }
+    /* The layer ops' catalogue, after the recurrence's, every op named and known. */
+    const vec_op_spec *ocat = vec_op_catalogue(&n);
+    ck_assert_int_eq((int)s.lm.n_cases, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        char id[256], hex[65], path[4096];
+        vec_op_case_id(&ocat[i], id, sizeof id);
+        ck_assert_str_eq(s.lm.cases[i].id, id);
+        ck_assert_str_eq(s.lm.cases[i].op, ocat[i].op);
+        ck_assert_str_eq(s.lcases[i].id, id);
+        ck_assert_str_eq(s.lcases[i].op->name, ocat[i].op);
+        snprintf(path, sizeof path, "%s/%s", vectors_dir(), s.lm.cases[i].file);
+        ck_assert_int_eq(vec_sha256_file(path, hex), M2RNN_OK);
+        ck_assert_msg(strcmp(hex, s.lm.cases[i].sha256) == 0, "%s: sha256 differs from the manifest", path);
+    }
+    /* Every op of the descriptor table has vectors. */
+    size_t nd;
+    const vec_opdesc *d = vec_opdescs(&nd);
+    for (size_t k = 0; k < nd; k++) {
+        int count = 0;
+        for (size_t i = 0; i < s.lm.n_cases; i++) count += strcmp(s.lm.cases[i].op, d[k].name) == 0;
+        ck_assert_msg(count > 0, "op %s has no vectors", d[k].name);
+    }
     shipped_free(&s);
 }
 END_TEST
@@ -65,6 +87,15 @@ START_TEST(reference_passes_every_class)
             ck_assert_msg(r.verdict != VEC_FAIL, "ref %s %s op %d: %s", vec_class_names[cls], s.m.cases[i].id, op, r.reason);
             if (r.verdict == VEC_PASS) passed++;
             else ck_assert_ptr_nonnull(s.m.cases[i].not_checked[cls]); /* SKIP only where the manifest says so */
+        }
+    for (size_t i = 0; i < s.lm.n_cases; i++)
+        for (int bwd = 0; bwd < 2; bwd++) {
+            vec_op_result r;
+            vec_op_check(ref, &s.lcases[i], &s.lm.cases[i], cls, bwd == 1, &r);
+            ck_assert_msg(r.verdict != VEC_FAIL, "ref %s %s %s: %s", vec_class_names[cls], s.lm.cases[i].id, bwd ? "backward" : "forward",
+                          r.reason);
+            if (r.verdict == VEC_PASS) passed++;
+            else ck_assert_ptr_nonnull(s.lm.cases[i].not_checked[cls]);
         }
     ck_assert_int_gt(passed, 0);
     printf("# reference, class %s: %d case-ops passed\n", vec_class_names[cls], passed);

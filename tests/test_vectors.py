@@ -83,6 +83,25 @@ def _():
         raise AssertionError("accepted a truncated file")
 
 
+@test("every layer op's cases load, with their op, params and outputs; metrics and check() work on them")
+def _():
+    ops = {}
+    for c in mv.cases(VEC, op=None):
+        ops[c.op] = ops.get(c.op, 0) + 1
+        assert set(c.forward_outputs) | set(c.backward_outputs) == set(c.expected), c.id
+        if c.op != "recurrence":
+            assert c.params and all(n in c.tolerances for n in c.expected), c.id
+    for op in ("decay_gate", "conv1d", "linear", "rmsnorm", "silu", "mlp", "attention", "gdn", "block",
+               "embedding", "cross_entropy", "recurrence"):
+        assert ops.get(op, 0) > 0, op
+    # returning the expected outputs themselves (rounded to fp32) passes f32 on every layer case
+    p, f, s = mv.check(lambda c: {k: v.astype(np.float32) for k, v in c.expected.items()}, "f32", VEC, verbose=False, op=None)
+    assert f == 0 and p > 0, (p, f, s)
+    # a wrong answer on one layer op fails
+    p, f, s = mv.check(lambda c: {k: v * 1.01 for k, v in c.expected.items()}, "f32", VEC, verbose=False, op="rmsnorm")
+    assert f > 0 and p == 0, (p, f, s)
+
+
 @test("the PyTorch example passes class f32 (skipped without torch)")
 def _():
     try:

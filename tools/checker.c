@@ -66,6 +66,8 @@ void vec_manifest_free(vec_manifest *m)
         vec_manifest_case *c = &m->cases[i];
         free(c->id); free(c->file); free(c->sha256); free(c->flags); free(c->comment); free(c->storage);
         for (int k = 0; k < VEC_N_CLASSES; k++) free(c->not_checked[k]);
+        free(c->op);
+        for (int k = 0; k < c->n_named; k++) free(c->named[k]);
     }
     free(m->cases);
     memset(m, 0, sizeof *m);
@@ -134,6 +136,36 @@ m2rnn_status vec_manifest_load(const char *dir, vec_manifest *m)
         const cJSON *nc = cJSON_GetObjectItemCaseSensitive(jc, "not_checked");
         for (int k = 0; k < VEC_N_CLASSES; k++) c->not_checked[k] = dup_string(cJSON_GetObjectItemCaseSensitive(nc, vec_class_names[k]));
         const cJSON *tols = cJSON_GetObjectItemCaseSensitive(jc, "tolerances");
+        c->op = dup_string(cJSON_GetObjectItemCaseSensitive(jc, "op"));
+        if (!c->op) c->op = strdup("recurrence");
+        if (strcmp(c->op, "recurrence") != 0) {
+            /* A layer case: its outputs are whatever "tolerances" names. */
+            if (!vec_opdesc_find(c->op)) {
+                st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: case %s has op '%s', which this checker does not know", path, c->id, c->op);
+                goto done;
+            }
+            for (const cJSON *to = tols ? tols->child : NULL; to; to = to->next) {
+                if (c->n_named == VEC_MAX_TENSORS) {
+                    st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: case %s has too many outputs", path, c->id);
+                    goto done;
+                }
+                int o = c->n_named++;
+                c->named[o] = strdup(to->string);
+                for (int k = 0; k < VEC_N_CLASSES; k++) {
+                    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(to, vec_class_names[k]);
+                    const cJSON *l2 = cJSON_GetObjectItemCaseSensitive(tc, "rel_l2");
+                    const cJSON *mx = cJSON_GetObjectItemCaseSensitive(tc, "max_norm");
+                    if (cJSON_IsNumber(l2) && cJSON_IsNumber(mx)) {
+                        c->named_tol[o][k] = (vec_tolerance){true, l2->valuedouble, mx->valuedouble};
+                    } else if (!c->not_checked[k]) {
+                        st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: case %s has no %s tolerance for %s and does not say why",
+                                             path, c->id, vec_class_names[k], c->named[o]);
+                        goto done;
+                    }
+                }
+            }
+            continue;
+        }
         for (int o = 0; o < VEC_N_OUTPUTS; o++) {
             const cJSON *to = cJSON_GetObjectItemCaseSensitive(tols, vec_output_names[o]);
             for (int k = 0; k < VEC_N_CLASSES; k++) {
@@ -366,4 +398,142 @@ void vec_check(const m2rnn_backend *be, const vec_case *c, const vec_manifest_ca
 done:
     for (int i = 0; i < VEC_N_INPUTS; i++) if (in[i].host) buf_free(be, &in[i]);
     for (int o = 0; o < VEC_N_OUTPUTS; o++) { if (out[o].host) buf_free(be, &out[o]); free(first[o]); }
+}
+
+/* ---- running a layer op ----------------------------------------------------------------- */
+
+/* The same teeth for a layer op, driven by its descriptor: the inputs the direction reads (host
+ * inputs stay host tensors), the outputs it writes (NaN-poisoned, in guard zones, in the class's
+ * output dtype), two calls, inputs untouched. */
+void vec_op_check(const m2rnn_backend *be, const vec_opcase *c, const vec_manifest_case *mc, int cls, bool backward,
+                  vec_op_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->verdict = VEC_PASS;
+    r->deterministic = true;
+    const vec_opdesc *d = c->op;
+    for (int i = 0; i < c->n_out; i++) {
+        if (vec_opcase_is_backward(c, i) != backward) continue;
+        int k = r->n_outputs++;
+        r->outputs[k] = i;
+        for (int j = 0; mc && j < mc->n_named; j++)
+            if (strcmp(mc->named[j], c->out[i].name) == 0) r->tol[k] = mc->named_tol[j][cls];
+    }
+    const char *dir = backward ? "backward" : "forward";
+    if (!mc) {
+        r->verdict = VEC_SKIP;
+        snprintf(r->reason, sizeof r->reason, "case is not in the manifest");
+        return;
+    }
+    if (mc->not_checked[cls]) {
+        r->verdict = VEC_SKIP;
+        snprintf(r->reason, sizeof r->reason, "not checked in class %s: %s", vec_class_names[cls], mc->not_checked[cls]);
+        return;
+    }
+    for (int k = 0; k < r->n_outputs; k++)
+        if (!r->tol[k].present) {
+            r->verdict = VEC_FAIL;
+            snprintf(r->reason, sizeof r->reason, "the manifest has no %s tolerance for %s", vec_class_names[cls], c->out[r->outputs[k]].name);
+            return;
+        }
+
+    harness_buf in[VEC_MAX_TENSORS] = {{0}}, out[VEC_MAX_TENSORS] = {{0}};
+    unsigned char *first[VEC_MAX_TENSORS] = {0};
+    vec_io io;
+    io.n = 0;
+    m2rnn_status st = M2RNN_OK;
+    for (int i = 0; i < c->n_in && !st; i++) {
+        if (!backward && vec_name_in(d->backward_inputs, c->in[i].name)) continue;
+        if (vec_name_in(d->host_inputs, c->in[i].name)) in[i].t = c->in[i].t;
+        else st = buf_make(be, &in[i], &c->in[i].t, c->in[i].t.dtype, c->in[i].t.data);
+        io.item[io.n] = c->in[i];
+        io.item[io.n++].t = in[i].t;
+    }
+    m2rnn_dtype od = vec_class_output_dtype(cls);
+    for (int k = 0; k < r->n_outputs && !st; k++) {
+        int i = r->outputs[k];
+        st = buf_make(be, &out[i], &c->out[i].t, od, NULL);
+        io.item[io.n] = c->out[i];
+        io.item[io.n++].t = out[i].t;
+    }
+    char msg[480];
+    if (st) {
+        r->verdict = VEC_FAIL;
+        snprintf(r->reason, sizeof r->reason, "harness: %s", m2rnn_last_error());
+        goto done;
+    }
+    bool supported = false;
+    d->call(be, backward, &io, &c->params, true, &supported);
+    if (!supported) {
+        r->verdict = VEC_SKIP;
+        snprintf(r->reason, sizeof r->reason, "backend has no %s_%s, or its supports() declines these arguments", d->name, dir);
+        goto done;
+    }
+    for (int call = 0; call < 2; call++) {
+        m2rnn_clear_error();
+        st = d->call(be, backward, &io, &c->params, false, &supported);
+        if (st) {
+            r->verdict = VEC_FAIL;
+            snprintf(r->reason, sizeof r->reason, "call %d returned '%s': %s", call + 1, m2rnn_status_string(st), m2rnn_last_error());
+            goto done;
+        }
+        for (int k = 0; k < r->n_outputs; k++) {
+            int i = r->outputs[k];
+            harness_buf *b = &out[i];
+            if ((st = buf_fetch(be, b))) {
+                r->verdict = VEC_FAIL;
+                snprintf(r->reason, sizeof r->reason, "download: %s", m2rnn_last_error());
+                goto done;
+            }
+            if (!guards_intact(b) && r->verdict != VEC_FAIL) {
+                r->verdict = VEC_FAIL;
+                snprintf(r->reason, sizeof r->reason, "call %d wrote outside %s (guard zone damaged)", call + 1, c->out[i].name);
+            }
+            m2rnn_tensor view = buf_host_view(b);
+            vec_errors e = vec_measure(&view, c->out[i].t.data, m2rnn_tensor_numel(&c->out[i].t));
+            vec_errors *w = &r->err[k];
+            if (call == 0) *w = e;
+            else {
+                if (e.rel_l2 > w->rel_l2 || isnan(e.rel_l2)) w->rel_l2 = e.rel_l2;
+                if (e.max_norm > w->max_norm || isnan(e.max_norm)) w->max_norm = e.max_norm;
+                if (e.nonfinite_mismatch > w->nonfinite_mismatch) { w->nonfinite_mismatch = e.nonfinite_mismatch; w->first_mismatch = e.first_mismatch; }
+            }
+            if (call == 0) {
+                first[k] = malloc(b->nbytes ? b->nbytes : 1);
+                if (first[k]) memcpy(first[k], view.data, b->nbytes);
+            } else if (first[k] && memcmp(first[k], view.data, b->nbytes) != 0) {
+                r->deterministic = false;
+            }
+        }
+    }
+    for (int i = 0; i < c->n_in; i++) {
+        if (!in[i].host) continue;
+        if ((st = buf_fetch(be, &in[i]))) {
+            r->verdict = VEC_FAIL;
+            snprintf(r->reason, sizeof r->reason, "download: %s", m2rnn_last_error());
+            goto done;
+        }
+        if ((memcmp(in[i].host + GUARD_BYTES, c->in[i].t.data, in[i].nbytes) != 0 || !guards_intact(&in[i])) && r->verdict != VEC_FAIL) {
+            r->verdict = VEC_FAIL;
+            snprintf(r->reason, sizeof r->reason, "the backend modified its input %s", c->in[i].name);
+        }
+    }
+    for (int k = 0; k < r->n_outputs && r->verdict != VEC_FAIL; k++) {
+        const char *name = c->out[r->outputs[k]].name;
+        const vec_errors *e = &r->err[k];
+        if (e->nonfinite_mismatch) {
+            snprintf(msg, sizeof msg, "%s: %lld element(s) NaN/Inf where the reference differs (first at %lld; never written?)",
+                     name, (long long)e->nonfinite_mismatch, (long long)e->first_mismatch);
+            r->verdict = VEC_FAIL;
+            snprintf(r->reason, sizeof r->reason, "%s", msg);
+        } else if (!(e->rel_l2 <= r->tol[k].rel_l2) || !(e->max_norm <= r->tol[k].max_norm)) {
+            snprintf(msg, sizeof msg, "%s: rel_l2 %.2e (tol %.2e), max_norm %.2e (tol %.2e)", name, e->rel_l2, r->tol[k].rel_l2,
+                     e->max_norm, r->tol[k].max_norm);
+            r->verdict = VEC_FAIL;
+            snprintf(r->reason, sizeof r->reason, "%s", msg);
+        }
+    }
+done:
+    for (int i = 0; i < c->n_in; i++) if (in[i].host) buf_free(be, &in[i]);
+    for (int k = 0; k < VEC_MAX_TENSORS; k++) { if (out[k].host) buf_free(be, &out[k]); free(first[k]); }
 }

@@ -23,7 +23,7 @@ static void usage(FILE *out)
             "usage: m2rnn check [--backend ref|NAME|PATH.so]... [--class f64|f32|tf32|bf16] [--filter SUBSTR]\n"
             "                   [--vectors DIR] [--json]\n"
             "\n"
-            "Runs each backend's recurrence forward and backward on every golden vector and compares each\n"
+            "Runs each backend's ops (the recurrence and every layer op) forward and backward on every golden vector and compares each\n"
             "output with the reference's, within the tolerance of the backend's precision class. Outputs\n"
             "start as NaN inside guard zones, every op runs twice on the same buffers, inputs must stay\n"
             "untouched. One line per case and op; the last line is 'N passed, N failed, N skipped'; the exit\n"
@@ -33,7 +33,10 @@ static void usage(FILE *out)
             "                 plug-in directory) or a path to a plug-in .so; repeatable. Default: the reference\n"
             "                 and every plug-in found.\n"
             "  --class C      check in class C instead of the class the backend declares for each storage dtype\n"
-            "  --filter S     only cases whose id contains S\n"
+            "  --filter S     only cases whose id contains S, or whose op is S\n"
+            "  --op OP        only the cases of op OP (recurrence, decay_gate, conv1d, linear, rmsnorm, silu, mlp,\n"
+            "                 attention, gdn, block, embedding, cross_entropy)\n"
+            "  --list         list every op with vectors, its number of cases and their ids; check nothing\n"
             "  --vectors DIR  the vectors (default: $M2RNN_VECTORS, ./vectors, or the installed set)\n"
             "  --json         print one JSON document with every result instead of the lines (the summary\n"
             "                 line then goes to stderr)\n");
@@ -114,9 +117,88 @@ static cJSON *json_result(const char *backend, const char *cls, const char *id, 
     return j;
 }
 
+static void print_op_line(const char *backend, const char *cls, const vec_opcase *c, const char *id, bool backward, const vec_op_result *r)
+{
+    printf("%s %s %s %s %s", verdict_name(r->verdict), backend, cls, id, backward ? "backward" : "forward");
+    if (r->verdict != VEC_SKIP)
+        for (int i = 0; i < r->n_outputs; i++)
+            printf("  %s %.1e/%.1e %.1e/%.1e", c->out[r->outputs[i]].name, r->err[i].rel_l2, r->tol[i].rel_l2, r->err[i].max_norm,
+                   r->tol[i].max_norm);
+    if (r->verdict != VEC_PASS) printf("  -- %s", r->reason);
+    else if (!r->deterministic) printf("  (the two calls differ bitwise)");
+    printf("\n");
+}
+
+static cJSON *json_op_result(const char *backend, const char *cls, const vec_opcase *c, const vec_manifest_case *mc, bool backward,
+                             const vec_op_result *r)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "backend", backend);
+    cJSON_AddStringToObject(j, "class", cls);
+    cJSON_AddStringToObject(j, "id", mc->id);
+    cJSON_AddStringToObject(j, "layer_op", mc->op);
+    cJSON_AddStringToObject(j, "op", backward ? "backward" : "forward");
+    cJSON_AddStringToObject(j, "verdict", verdict_name(r->verdict));
+    if (r->verdict != VEC_PASS) cJSON_AddStringToObject(j, "reason", r->reason);
+    if (r->verdict != VEC_SKIP) {
+        cJSON_AddBoolToObject(j, "deterministic", r->deterministic);
+        cJSON *outs = cJSON_AddObjectToObject(j, "outputs");
+        for (int i = 0; i < r->n_outputs; i++) {
+            cJSON *o = cJSON_AddObjectToObject(outs, c->out[r->outputs[i]].name);
+            cJSON_AddNumberToObject(o, "rel_l2", r->err[i].rel_l2);
+            cJSON_AddNumberToObject(o, "rel_l2_tol", r->tol[i].rel_l2);
+            cJSON_AddNumberToObject(o, "max_norm", r->err[i].max_norm);
+            cJSON_AddNumberToObject(o, "max_norm_tol", r->tol[i].max_norm);
+            cJSON_AddNumberToObject(o, "nonfinite_mismatch", (double)r->err[i].nonfinite_mismatch);
+        }
+    }
+    return j;
+}
+
+/* One layer case (any op but the recurrence), both directions. */
+static void check_layer_case(const m2rnn_backend *be, const char *dir, const vec_manifest_case *mc, const char *cls_opt, bool json,
+                             cJSON *jres, int *passed, int *failed, int *skipped)
+{
+    char path[4096], hex[65];
+    snprintf(path, sizeof path, "%s/%s", dir, mc->file);
+    vec_opcase c;
+    m2rnn_status st = vec_sha256_file(path, hex);
+    if (!st && strcmp(hex, mc->sha256) != 0)
+        st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: sha256 %s does not match the manifest's %s", path, hex, mc->sha256);
+    if (!st) st = vec_opcase_load(path, &c);
+    if (!st && (strcmp(c.id, mc->id) != 0 || strcmp(c.op->name, mc->op) != 0)) {
+        st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: holds case '%s' of op %s, the manifest says '%s' of op %s", path, c.id, c.op->name,
+                             mc->id, mc->op);
+        vec_opcase_free(&c);
+    }
+    const char *cls_name = cls_opt ? cls_opt : m2rnn_backend_precision_class(be, st ? M2RNN_F32 : c.storage);
+    int cls = vec_class_index(cls_name);
+    for (int bwd = 0; bwd < 2; bwd++) {
+        vec_op_result r;
+        memset(&r, 0, sizeof r);
+        if (st) {
+            r.verdict = VEC_FAIL;
+            snprintf(r.reason, sizeof r.reason, "cannot read the vector: %s", m2rnn_last_error());
+        } else if (cls < 0) {
+            r.verdict = VEC_SKIP;
+            snprintf(r.reason, sizeof r.reason, "backend declares precision class '%s', which has no tolerances", cls_name);
+        } else {
+            vec_op_check(be, &c, mc, cls, bwd == 1, &r);
+        }
+        if (r.verdict == VEC_PASS) (*passed)++;
+        else if (r.verdict == VEC_FAIL) (*failed)++;
+        else (*skipped)++;
+        if (json) cJSON_AddItemToArray(jres, json_op_result(be->name, cls_name, &c, mc, bwd == 1, &r));
+        else print_op_line(be->name, cls_name, &c, mc->id, bwd == 1, &r);
+        fflush(stdout);
+    }
+    if (!st) vec_opcase_free(&c);
+}
+
 int cmd_check(int argc, char **argv)
 {
-    const char *backends[32], *cls_opt = NULL, *filter = NULL, *dir = NULL;
+    const char *backends[32], *cls_opt = NULL, *filter = NULL, *dir = NULL, *op_opt = NULL;
+    bool list = false;
     int n_backends = 0;
     bool json = false;
     for (int i = 1; i < argc; i++) {
@@ -126,6 +208,8 @@ int cmd_check(int argc, char **argv)
         else if (strcmp(argv[i], "--filter") == 0 && i + 1 < argc) filter = argv[++i];
         else if (strcmp(argv[i], "--vectors") == 0 && i + 1 < argc) dir = argv[++i];
         else if (strcmp(argv[i], "--json") == 0) json = true;
+        else if (strcmp(argv[i], "--op") == 0 && i + 1 < argc) op_opt = argv[++i];
+        else if (strcmp(argv[i], "--list") == 0) list = true;
         else { fprintf(stderr, "m2rnn check: unknown option '%s'\n", argv[i]); usage(stderr); return 2; }
     }
     if (cls_opt && vec_class_index(cls_opt) < 0) {
@@ -148,6 +232,24 @@ int cmd_check(int argc, char **argv)
         fprintf(stderr, "m2rnn check: %s\n", m2rnn_last_error());
         return 2;
     }
+    if (list) {
+        /* Every op with vectors, its case count, and its ids. */
+        const char *ops[64];
+        int counts[64], nops = 0;
+        for (size_t ci = 0; ci < m.n_cases; ci++) {
+            int k = 0;
+            while (k < nops && strcmp(ops[k], m.cases[ci].op) != 0) k++;
+            if (k == nops && nops < 64) { ops[nops] = m.cases[ci].op; counts[nops++] = 0; }
+            if (k < nops) counts[k]++;
+        }
+        for (int k = 0; k < nops; k++) {
+            printf("%s: %d case(s)\n", ops[k], counts[k]);
+            for (size_t ci = 0; ci < m.n_cases; ci++)
+                if (strcmp(m.cases[ci].op, ops[k]) == 0) printf("    %s\n", m.cases[ci].id);
+        }
+        vec_manifest_free(&m);
+        return 0;
+    }
     int passed = 0, failed = 0, skipped = 0;
     cJSON *jroot = json ? cJSON_CreateObject() : NULL;
     cJSON *jres = json ? cJSON_AddArrayToObject(jroot, "results") : NULL;
@@ -164,7 +266,12 @@ int cmd_check(int argc, char **argv)
         }
         for (size_t ci = 0; ci < m.n_cases; ci++) {
             const vec_manifest_case *mc = &m.cases[ci];
-            if (filter && !strstr(mc->id, filter)) continue;
+            if (filter && !strstr(mc->id, filter) && strcmp(mc->op, filter) != 0) continue;
+            if (op_opt && strcmp(mc->op, op_opt) != 0) continue;
+            if (strcmp(mc->op, "recurrence") != 0) {
+                check_layer_case(be, dir, mc, cls_opt, json, jres, &passed, &failed, &skipped);
+                continue;
+            }
             char path[4096], hex[65];
             snprintf(path, sizeof path, "%s/%s", dir, mc->file);
             vec_case c;

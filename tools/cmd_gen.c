@@ -206,6 +206,76 @@ static m2rnn_status calibrate(const vec_case *c, cJSON *jcase, bool verbose)
     return M2RNN_OK;
 }
 
+/* ---- the layer ops ---------------------------------------------------------------------- */
+
+/* The unit roundoff a kernel of each class works at (opcases.c: the generic emulation). */
+static const double UNIT[VEC_N_CLASSES] = {0x1p-53, 0x1p-24, 0x1p-11, 0x1p-9};
+static const char *const UNIT_TEXT[VEC_N_CLASSES] = {"2^-53", "2^-24", "2^-11 (tf32 product operands)", "2^-9 (bf16 intermediates)"};
+
+/* Calibrate a layer case: run the generic emulation of each class it is checked in (one
+ * unperturbed variant: the exact answer rounded to the class's output dtype; three with the
+ * inputs perturbed at u·√depth), set each tolerance from the worst error as for the recurrence. */
+static m2rnn_status calibrate_op(const vec_opcase *c, const vec_op_spec *s, cJSON *jcase)
+{
+    cJSON *tols = cJSON_AddObjectToObject(jcase, "tolerances");
+    cJSON *notc = cJSON_AddObjectToObject(jcase, "not_checked");
+    cJSON *per_out[VEC_MAX_TENSORS];
+    for (int o = 0; o < c->n_out; o++) per_out[o] = cJSON_AddObjectToObject(tols, c->out[o].name);
+    for (int cls = 0; cls < VEC_N_CLASSES; cls++) {
+        if (!class_applies(cls, c->storage)) {
+            cJSON_AddStringToObject(notc, vec_class_names[cls], "the bf16 class is for bf16 storage; this case stores F32");
+            continue;
+        }
+        if (!(c->op->classes & (1u << cls))) {
+            cJSON_AddStringToObject(notc, vec_class_names[cls], c->op->not_emulated);
+            continue;
+        }
+        const double rel = UNIT[cls] * sqrt((double)(s->depth > 0 ? s->depth : 1));
+        observed obs[VEC_MAX_TENSORS] = {{0}};
+        for (int v = 0; v < N_VARIANTS; v++) {
+            double *out[VEC_MAX_TENSORS] = {0};
+            m2rnn_status st = vec_opcase_emulate(c, v == 0 ? 0.0 : rel, (uint64_t)(1000 * cls + v), vec_class_output_dtype(cls), out);
+            for (int o = 0; o < c->n_out && !st; o++) {
+                m2rnn_tensor t = m2rnn_tensor_make(out[o], M2RNN_F64, c->out[o].t.rank, c->out[o].t.shape);
+                vec_errors e = vec_measure(&t, c->out[o].t.data, m2rnn_tensor_numel(&t));
+                if (e.nonfinite_mismatch)
+                    st = m2rnn_set_error(M2RNN_ERR_BACKEND, "%s: the %s emulation gives NaN/Inf in %s where the reference does not",
+                                         c->id, vec_class_names[cls], c->out[o].name);
+                if (e.rel_l2 >= obs[o].rel_l2) { obs[o].rel_l2 = e.rel_l2; obs[o].worst_l2 = v; }
+                if (e.max_norm >= obs[o].max_norm) { obs[o].max_norm = e.max_norm; obs[o].worst_max = v; }
+            }
+            for (int o = 0; o < c->n_out; o++) free(out[o]);
+            if (st) return st;
+        }
+        int worst = -1;
+        for (int o = 0; o < c->n_out; o++)
+            if (SAFETY * obs[o].rel_l2 > MEANINGLESS && (worst < 0 || obs[o].rel_l2 > obs[worst].rel_l2)) worst = o;
+        if (worst >= 0) {
+            char why[256];
+            snprintf(why, sizeof why, "the emulated %s class is off by up to %.2g (relative L2) in %s: beyond a meaningful tolerance, "
+                     "so this case is not checked in this class", vec_class_names[cls], obs[worst].rel_l2, c->out[worst].name);
+            cJSON_AddStringToObject(notc, vec_class_names[cls], why);
+            continue;
+        }
+        for (int o = 0; o < c->n_out; o++) {
+            cJSON *t = cJSON_AddObjectToObject(per_out[o], vec_class_names[cls]);
+            cJSON_AddNumberToObject(t, "rel_l2", round_up_2(fmax(SAFETY * obs[o].rel_l2, FLOOR[cls])));
+            cJSON_AddNumberToObject(t, "max_norm", round_up_2(fmax(SAFETY * obs[o].max_norm, FLOOR[cls])));
+            cJSON_AddNumberToObject(t, "observed_rel_l2", round_up_2(obs[o].rel_l2));
+            cJSON_AddNumberToObject(t, "observed_max_norm", round_up_2(obs[o].max_norm));
+            char prov[600];
+            snprintf(prov, sizeof prov,
+                     "calibrated: %g x the worst of %d emulated %s variants (generic emulation: the double reference on inputs "
+                     "perturbed by relative u*sqrt(depth), u = %s, depth %d, in 3 seeded variants, plus the unperturbed one; "
+                     "outputs rounded to %s), floor %.1e",
+                     SAFETY, N_VARIANTS, vec_class_names[cls], UNIT_TEXT[cls], s->depth > 0 ? s->depth : 1,
+                     m2rnn_dtype_name(vec_class_output_dtype(cls)), FLOOR[cls]);
+            cJSON_AddStringToObject(t, "provenance", prov);
+        }
+    }
+    return M2RNN_OK;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -240,6 +310,14 @@ int cmd_gen(int argc, char **argv)
             char id[256], flags[512];
             vec_case_id(&cat[i], id, sizeof id);
             vec_case_flags(&cat[i], flags, sizeof flags);
+            printf("%s\n    %s\n", id, flags);
+        }
+        size_t nops;
+        const vec_op_spec *ocat = vec_op_catalogue(&nops);
+        for (size_t i = 0; i < nops; i++) {
+            char id[256], flags[512];
+            vec_op_case_id(&ocat[i], id, sizeof id);
+            vec_op_case_flags(&ocat[i], flags, sizeof flags);
             printf("%s\n    %s\n", id, flags);
         }
         return 0;
@@ -282,6 +360,12 @@ int cmd_gen(int argc, char **argv)
             cJSON_AddItemToArray(a, cJSON_CreateString(d));
         }
     }
+    cJSON_AddStringToObject(cal, "layer_method", "layer ops (every case whose op is not 'recurrence'): the generic emulation of "
+                            "tools/opcases.c -- the op's double reference on F64 copies of the stored inputs, each float element "
+                            "multiplied by (1 + d), d uniform in [-u*sqrt(depth), u*sqrt(depth)] (u: 2^-53 f64, 2^-24 f32, 2^-11 tf32, "
+                            "2^-9 bf16; depth: the case's rounding_depth), in 3 seeded variants plus the unperturbed one, every output "
+                            "rounded to the class's output dtype; then the same safety factor, floors and rounding as the recurrence. "
+                            "Ops that carry a state over time (gdn, block) are checked in f64 and f32 only");
     cJSON_AddStringToObject(cal, "method", "each tolerance = max(safety_factor x the largest error of the class's emulated variants "
                             "(ref/m2rnn_emulated.c) on this case's stored inputs, floor), rounded up to 2 significant digits");
     cJSON *jcases = cJSON_AddArrayToObject(root, "cases");
@@ -337,6 +421,62 @@ int cmd_gen(int argc, char **argv)
             written++;
         }
         vec_case_free(&c);
+    }
+
+    /* The layer ops. */
+    size_t nops;
+    const vec_op_spec *ocat = vec_op_catalogue(&nops);
+    for (size_t i = 0; i < nops; i++) {
+        char id[256];
+        vec_op_case_id(&ocat[i], id, sizeof id);
+        if (filter && !strstr(id, filter)) continue;
+        fprintf(stderr, "[%zu/%zu] %s\n", n + i + 1, n + nops, id);
+        vec_opcase c;
+        m2rnn_status st = vec_opcase_generate(&ocat[i], &c);
+        unsigned char *bytes = NULL;
+        size_t size = 0;
+        if (!st) st = vec_opcase_encode(&c, &ocat[i], &bytes, &size);
+        char file[300], path[4096], hex[65];
+        vec_op_case_file(&ocat[i], file, sizeof file);
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        if (!st) {
+            FILE *fp = fopen(path, "wb");
+            if (!fp || fwrite(bytes, 1, size, fp) != size || fclose(fp) != 0)
+                st = m2rnn_set_error(M2RNN_ERR_IO, "%s: cannot write", path);
+            vec_sha256_hex(bytes, size, hex);
+            total_bytes += size;
+        }
+        free(bytes);
+        cJSON *jc = NULL;
+        if (!st) {
+            jc = cJSON_CreateObject();
+            char flags[512], params[64];
+            vec_op_case_flags(&ocat[i], flags, sizeof flags);
+            cJSON_AddStringToObject(jc, "id", id);
+            cJSON_AddStringToObject(jc, "op", ocat[i].op);
+            cJSON_AddStringToObject(jc, "comment", ocat[i].comment);
+            cJSON_AddItemToObject(jc, "flags", string_array(flags));
+            cJSON_AddStringToObject(jc, "file", file);
+            cJSON_AddStringToObject(jc, "sha256", hex);
+            cJSON_AddStringToObject(jc, "storage", m2rnn_dtype_name(ocat[i].storage));
+            cJSON *ins = cJSON_AddArrayToObject(jc, "inputs");
+            for (int k = 0; k < c.n_in; k++) cJSON_AddItemToArray(ins, cJSON_CreateString(c.in[k].name));
+            cJSON *fo = cJSON_AddArrayToObject(jc, "forward_outputs"), *bo = cJSON_AddArrayToObject(jc, "backward_outputs");
+            for (int k = 0; k < c.n_out; k++)
+                cJSON_AddItemToArray(vec_opcase_is_backward(&c, k) ? bo : fo, cJSON_CreateString(c.out[k].name));
+            snprintf(params, sizeof params, "%d", ocat[i].depth);
+            cJSON_AddNumberToObject(jc, "rounding_depth", ocat[i].depth);
+            st = calibrate_op(&c, &ocat[i], jc);
+        }
+        if (st) {
+            fprintf(stderr, "m2rnn gen: %s: %s\n", id, m2rnn_last_error());
+            cJSON_Delete(jc);
+            failures++;
+        } else {
+            cJSON_AddItemToArray(jcases, jc);
+            written++;
+        }
+        vec_opcase_free(&c);
     }
 
     char *text = cJSON_Print(root);

@@ -91,6 +91,10 @@ class Case:
 
     def __init__(self, entry, directory):
         self.id = entry["id"]
+        self.op = entry.get("op", "recurrence")       # schema 2: every case names its op
+        # the outputs of each direction (the recurrence's are fixed; a layer case lists its own)
+        self.forward_outputs = tuple(entry.get("forward_outputs", FORWARD if self.op == "recurrence" else ()))
+        self.backward_outputs = tuple(entry.get("backward_outputs", BACKWARD if self.op == "recurrence" else ()))
         self.flags = entry.get("flags", [])
         self.comment = entry.get("comment", "")
         self.storage = entry.get("storage", "F32")
@@ -105,6 +109,8 @@ class Case:
         self.meta = meta
         self.clip_mode = meta.get("clip_mode", "none")
         self.clip = float(meta.get("clip", "0"))
+        # a layer case's parameters: "activation=1 eps=1e-05 ..." -> {"activation": 1.0, ...}
+        self.params = {k: float(v) for k, v in (kv.split("=", 1) for kv in meta.get("params", "").split())}
         self.inputs = {k: v for k, v in tensors.items() if not k.startswith("expected.")}
         self.expected = {k[len("expected."):]: v for k, v in tensors.items() if k.startswith("expected.")}
 
@@ -120,15 +126,15 @@ class Case:
 def load_manifest(directory):
     with open(os.path.join(directory, "MANIFEST.json")) as fh:
         m = json.load(fh)
-    if m.get("schema", {}).get("name") != "m2rnn-golden-vectors" or m["schema"].get("version") != 1:
-        raise ValueError("not an m2rnn-golden-vectors v1 manifest")
+    if m.get("schema", {}).get("name") != "m2rnn-golden-vectors" or m["schema"].get("version") != 2:
+        raise ValueError("not an m2rnn-golden-vectors v2 manifest")
     return m
 
 
-def cases(directory="vectors", filter=None):
-    """Yield every Case of the manifest whose id contains filter."""
+def cases(directory="vectors", filter=None, op=None):
+    """Yield every Case of the manifest whose id contains filter and whose op is op (None: any)."""
     for entry in load_manifest(directory)["cases"]:
-        if filter is None or filter in entry["id"]:
+        if (filter is None or filter in entry["id"]) and (op is None or entry.get("op", "recurrence") == op):
             yield Case(entry, directory)
 
 
@@ -156,17 +162,18 @@ def measure(out, ref):
     return (nd / nr if nr > 0 else nd), (md / mr if mr > 0 else md), mismatch
 
 
-def check(fn, cls="f32", vectors="vectors", filter=None, verbose=True):
-    """Run fn on every case and compare; returns (passed, failed, skipped), counted per case and op
-    like `m2rnn check`. Prints one line per case and op, and the summary line."""
+def check(fn, cls="f32", vectors="vectors", filter=None, verbose=True, op="recurrence"):
+    """Run fn on every case of op (default the recurrence; None: every op, fn then gets cases of
+    every op) and compare; returns (passed, failed, skipped), counted per case and direction
+    like `m2rnn check`. Prints one line per case and direction, and the summary line."""
     if cls not in CLASSES:
         raise ValueError(f"class {cls!r}: one of {CLASSES}")
     passed = failed = skipped = 0
-    for case in cases(vectors, filter):
+    for case in cases(vectors, filter, op):
         results = None
         if cls not in case.not_checked:
             results = fn(case)
-        for op, names in (("forward", FORWARD), ("backward", BACKWARD)):
+        for direction, names in (("forward", case.forward_outputs), ("backward", case.backward_outputs)):
             if cls in case.not_checked:
                 verdict, why = "SKIP", f"not checked in class {cls}: {case.not_checked[cls]}"
             elif results is None or not any(n in results for n in names):
@@ -186,7 +193,7 @@ def check(fn, cls="f32", vectors="vectors", filter=None, verbose=True):
                         verdict, why = "FAIL", why or f"{n}: rel_l2 {l2:.2e} (tol {tol['rel_l2']:.2e}), max_norm {mx:.2e} (tol {tol['max_norm']:.2e})"
                 why = "  ".join(parts) + (f"  -- {why}" if why else "")
             if verbose:
-                print(f"{verdict} python {cls} {case.id} {op}  {why}".rstrip())
+                print(f"{verdict} python {cls} {case.id} {direction}  {why}".rstrip())
             passed += verdict == "PASS"
             failed += verdict == "FAIL"
             skipped += verdict == "SKIP"

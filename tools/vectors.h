@@ -20,11 +20,12 @@
 #include "m2rnn/safetensors.h"
 
 #define VEC_SCHEMA_NAME "m2rnn-golden-vectors"
-#define VEC_SCHEMA_VERSION 1
-#define VEC_GENERATOR_VERSION "1"
+#define VEC_SCHEMA_VERSION 2
+#define VEC_GENERATOR_VERSION "2"
 
 /* The precision classes, in manifest order. */
 #define VEC_N_CLASSES 4
+#define VEC_MAX_TENSORS 24 /* named tensors of a layer case, each way */
 extern const char *const vec_class_names[VEC_N_CLASSES]; /* "f64", "f32", "tf32", "bf16" */
 int vec_class_index(const char *name);                    /* -1 if unknown */
 /* The dtype a backend of the class writes its outputs in. */
@@ -112,7 +113,12 @@ typedef struct {
     char *id, *file, *sha256, *flags, *comment, *storage;
     /* why a class is not checked, NULL when it is */
     char *not_checked[VEC_N_CLASSES];
-    vec_tolerance tol[VEC_N_OUTPUTS][VEC_N_CLASSES];
+    vec_tolerance tol[VEC_N_OUTPUTS][VEC_N_CLASSES]; /* the recurrence's outputs */
+    char *op;           /* "recurrence" (also when absent), or a layer op's name */
+    /* A layer case's tolerances, by output name (the recurrence's are in tol). */
+    int n_named;
+    char *named[VEC_MAX_TENSORS];
+    vec_tolerance named_tol[VEC_MAX_TENSORS][VEC_N_CLASSES];
 } vec_manifest_case;
 
 typedef struct {
@@ -151,5 +157,117 @@ typedef enum { VEC_OP_FORWARD = 0, VEC_OP_BACKWARD = 1 } vec_op;
  * inputs and guards). Device backends get their tensors through alloc/upload/download. */
 void vec_check(const m2rnn_backend *be, const vec_case *c, const vec_manifest_case *mc, int cls, vec_op op,
                vec_result *r);
+
+
+/* ==== the layer ops (everything but the recurrence): named tensors + a per-op descriptor ====
+ *
+ * A layer case holds named input tensors (as the op's args struct names them: "x", "W", "bias",
+ * "cu_seqlens", "dy", ...), named expected outputs (F64: "y", "dx", "dW", ...) and the op's
+ * parameters. The descriptor of its op (tools/opcases.c) says which outputs the forward writes
+ * (the rest belong to the backward), which inputs only the backward reads, and how to build the
+ * op's args struct from named tensors and call it on a backend. The checker and the generator
+ * know nothing else about the op. */
+
+
+/* Every parameter any layer op takes; stored in the file's metadata as "params". */
+typedef struct {
+    int activation;              /* conv1d: M2RNN_ACT_NONE / M2RNN_ACT_SILU */
+    double eps;                  /* rmsnorm, the blocks */
+    int rope;                    /* attention */
+    double rope_theta, scale;    /* attention, gdn (0: the default) */
+    int l2norm_qk;               /* gdn */
+    int has_ignore;              /* cross-entropy */
+    int64_t ignore_index;
+    int64_t heads, q_heads, k_heads, f_heads, w_heads, key_dim, value_dim, kv_heads, head_dim; /* block configs */
+    int clip_mode;               /* m2rnn block backward */
+    double clip;
+} vec_params;
+
+typedef struct {
+    char name[32];
+    m2rnn_tensor t;
+} vec_named;
+
+/* A set of named tensors; lookups of absent names give an empty tensor (data NULL). */
+typedef struct {
+    int n;
+    vec_named item[2 * VEC_MAX_TENSORS];
+} vec_io;
+m2rnn_tensor vec_io_get(const vec_io *io, const char *name);
+
+typedef struct vec_opdesc {
+    const char *name;            /* "conv1d", "rmsnorm", ... (the manifest's "op") */
+    m2rnn_op forward_op, backward_op;
+    const char *forward_outputs; /* space-separated; every other output is the backward's */
+    const char *backward_inputs; /* inputs only the backward reads (dy, ...) */
+    const char *host_inputs;     /* integer inputs that stay in host memory (cu_seqlens, ids, ...) */
+    /* Build the args struct from io and params; if probe, only answer whether the backend has and
+     * supports the op (into *supported), else call it through the dispatcher. */
+    m2rnn_status (*call)(const m2rnn_backend *be, bool backward, const vec_io *io, const vec_params *p,
+                         bool probe, bool *supported);
+    /* Which tolerance classes the generic emulation is honest for (bitmask over the classes);
+     * the manifest says why the others are not checked. */
+    unsigned classes;
+    const char *not_emulated;    /* why, for the classes outside the mask */
+} vec_opdesc;
+
+const vec_opdesc *vec_opdesc_find(const char *name);   /* NULL if unknown */
+const vec_opdesc *vec_opdescs(size_t *n);
+bool vec_name_in(const char *spaced, const char *name); /* name is a word of spaced */
+
+typedef struct {
+    const char *op, *tag;
+    m2rnn_dtype storage;
+    int batch, seqlen, n_seqs, seqs[VEC_MAX_SEQS]; /* dense B×S, or packed (n_seqs > 0) */
+    int dim, dim2, kernel, heads, kv_heads, head_dim, vocab; /* meaning per op (opcases.c) */
+    bool bias, state, square;
+    double data_scale;           /* scale of the "x" data (1 if 0): overflow cases */
+    int ignore_every;            /* cross-entropy: every n-th target is the ignore index (0: none) */
+    vec_params params;
+    int depth;                   /* the longest chain of roundings into one output (calibration) */
+    const char *flags, *comment;
+} vec_op_spec;
+
+const vec_op_spec *vec_op_catalogue(size_t *n);
+void vec_op_case_id(const vec_op_spec *s, char *buf, size_t size);
+void vec_op_case_flags(const vec_op_spec *s, char *buf, size_t size);
+void vec_op_case_file(const vec_op_spec *s, char *buf, size_t size);
+
+typedef struct {
+    char id[256];
+    const vec_opdesc *op;
+    vec_params params;
+    m2rnn_dtype storage;
+    m2rnn_safetensors file;
+    int n_in, n_out;
+    vec_named in[VEC_MAX_TENSORS], out[VEC_MAX_TENSORS]; /* out: expected, F64 */
+    void *owned[2 * VEC_MAX_TENSORS];
+    int n_owned;
+} vec_opcase;
+
+m2rnn_status vec_opcase_generate(const vec_op_spec *s, vec_opcase *c);
+m2rnn_status vec_opcase_load(const char *path, vec_opcase *c);
+m2rnn_status vec_opcase_encode(const vec_opcase *c, const vec_op_spec *s, unsigned char **bytes, size_t *size);
+void vec_opcase_free(vec_opcase *c);
+/* The case's op run by the reference in double on F64 copies of its inputs, each float input
+ * element multiplied by (1 + δ), δ uniform in [-rel, rel] (seeded; rel 0: no perturbation);
+ * outputs (same names/order as c->out) rounded to out_dtype and returned widened, in out[]. */
+m2rnn_status vec_opcase_emulate(const vec_opcase *c, double rel, uint64_t seed, m2rnn_dtype out_dtype, double **out);
+/* Whether output i of the case belongs to the backward. */
+bool vec_opcase_is_backward(const vec_opcase *c, int i);
+
+/* The result of one direction of a layer case; outputs in c->out order. */
+typedef struct {
+    vec_verdict verdict;
+    char reason[512];
+    int n_outputs;
+    int outputs[VEC_MAX_TENSORS];          /* indices into c->out */
+    vec_errors err[VEC_MAX_TENSORS];
+    vec_tolerance tol[VEC_MAX_TENSORS];
+    bool deterministic;
+} vec_op_result;
+
+void vec_op_check(const m2rnn_backend *be, const vec_opcase *c, const vec_manifest_case *mc, int cls, bool backward,
+                  vec_op_result *r);
 
 #endif

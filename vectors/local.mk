@@ -11,6 +11,8 @@ noinst_LTLIBRARIES += tools/libvectors.la
 tools_libvectors_la_SOURCES = \
 	tools/vectors.h \
 	tools/catalogue.c \
+	tools/opdescs.c \
+	tools/opcases.c \
 	tools/checker.c \
 	tools/sha256.c \
 	ref/m2rnn_emulated.h \

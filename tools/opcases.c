@@ -1,0 +1,641 @@
+/*
+ * The layer ops' golden vectors: the catalogue (what each case is for), how a case's data are
+ * made, its file (named tensors + "params" metadata), and the generic class emulation used to
+ * calibrate its tolerances.
+ *
+ * Data are deterministic in the case id (a splitmix64 stream seeded by the id's FNV-1a hash,
+ * normals as Irwin–Hall sums of 12 uniforms, +, −, ×, ÷ and exact-rounded sqrt only), rounded once
+ * to the storage dtype. Expected outputs: the reference backend (double inside) on exactly the
+ * stored inputs, F64.
+ *
+ * The generic emulation of a precision class (vec_opcase_emulate): run the double reference on
+ * F64 copies of the inputs whose every float element is multiplied by (1 + δ), δ uniform in
+ * [−u·√depth, u·√depth] (u: the class's unit roundoff — 2^-53 f64, 2^-24 f32, 2^-11 tf32 (the
+ * products' operands), 2^-9 bf16 (intermediates kept in bf16); depth: the case's longest chain of
+ * roundings into one output, stated per case), and round every output to the class's output
+ * dtype. That is the backward-error model of a stable kernel of the class: its result is the
+ * exact result on inputs perturbed at about u·√depth, rounded once. gen runs one unperturbed and
+ * three perturbed variants and sets tolerance = safety × the worst error (cmd_gen.c).
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vectors.h"
+
+#define F32 M2RNN_F32
+#define BF16 M2RNN_BF16
+
+/* ---- the catalogue ---------------------------------------------------------------------- */
+
+/* Block configs: tiny, with every head count different where the op allows it. */
+#define BLOCK_TINY {.heads = 2, .q_heads = 1, .k_heads = 1, .f_heads = 2, .w_heads = 2, .key_dim = 4, .value_dim = 3, .eps = 1e-5}
+
+static const vec_op_spec catalogue[] = {
+    /* decay gate f = exp(-exp(A_log) softplus(x + dt_bias)) */
+    {.op = "decay_gate", .tag = "gate", .storage = F32, .batch = 2, .seqlen = 9, .heads = 4, .depth = 4,
+     .flags = "SOFTPLUS_BOTH_SIGNS EXP_A_LOG", .comment = "x + dt_bias on both sides of 0, A_log spread so exp(A_log) != A_log: sigmoid for softplus or a missing exp both fail"},
+    {.op = "decay_gate", .tag = "gate-large", .storage = F32, .batch = 1, .seqlen = 16, .heads = 3, .data_scale = 20.0, .depth = 4,
+     .flags = "SOFTPLUS_LARGE", .comment = "|x| up to ~60: a naive log(1+exp(u)) overflows or loses everything"},
+    /* depthwise causal conv1d */
+    {.op = "conv1d", .tag = "k4", .storage = F32, .batch = 2, .seqlen = 9, .dim = 6, .kernel = 4, .bias = true,
+     .params = {.activation = 1}, .depth = 4, .flags = "KERNEL_4 BIAS SILU", .comment = "the model's conv: kernel 4, bias, SiLU; an asymmetric kernel so a flipped one fails"},
+    {.op = "conv1d", .tag = "k1", .storage = F32, .batch = 2, .seqlen = 5, .dim = 3, .kernel = 1, .depth = 1,
+     .flags = "KERNEL_1 NO_BIAS NO_ACTIVATION", .comment = "kernel 1 (no state), no bias, no activation: a per-channel scale"},
+    {.op = "conv1d", .tag = "k3", .storage = F32, .batch = 1, .seqlen = 7, .dim = 5, .kernel = 3, .state = true,
+     .params = {.activation = 1}, .depth = 3, .flags = "KERNEL_ODD STATE SILU", .comment = "odd kernel, streaming state in and out, SiLU, no bias"},
+    {.op = "conv1d", .tag = "k4-state", .storage = F32, .batch = 2, .seqlen = 6, .dim = 4, .kernel = 4, .bias = true, .state = true,
+     .depth = 4, .flags = "KERNEL_4 STATE BIAS", .comment = "kernel 4 with the state in/out and its gradients, bias, no activation"},
+    {.op = "conv1d", .tag = "varlen", .storage = F32, .n_seqs = 4, .seqs = {5, 2, 0, 9}, .dim = 4, .kernel = 4, .bias = true,
+     .params = {.activation = 1}, .depth = 4, .flags = "VARLEN VARLEN_SHORTER_THAN_KERNEL VARLEN_EMPTY_SEQ",
+     .comment = "packed sequences of 5, 2 (shorter than the kernel), 0 and 9 tokens: no window crosses a sequence start"},
+    {.op = "conv1d", .tag = "varlen-state", .storage = F32, .n_seqs = 3, .seqs = {1, 6, 3}, .dim = 3, .kernel = 4, .state = true,
+     .depth = 4, .flags = "VARLEN STATE VARLEN_SHORTER_THAN_KERNEL", .comment = "packed, each sequence with its own state in and out, one of 1 token"},
+    /* linear y = x Wᵀ + b */
+    {.op = "linear", .tag = "rect", .storage = F32, .batch = 2, .seqlen = 5, .dim = 7, .dim2 = 5, .bias = true, .depth = 7,
+     .flags = "BIAS", .comment = "in 7, out 5, bias"},
+    {.op = "linear", .tag = "square", .storage = F32, .batch = 2, .seqlen = 5, .dim = 8, .dim2 = 8, .depth = 8,
+     .flags = "SQUARE", .comment = "square W: using W instead of Wᵀ runs and must fail"},
+    {.op = "linear", .tag = "square", .storage = BF16, .batch = 2, .seqlen = 5, .dim = 8, .dim2 = 8, .depth = 8,
+     .flags = "SQUARE", .comment = "square W, bf16 storage"},
+    /* RMSNorm y = x w / sqrt(mean(x²) + eps) */
+    {.op = "rmsnorm", .tag = "eps", .storage = F32, .batch = 2, .seqlen = 4, .dim = 8, .data_scale = 0.01,
+     .params = {.eps = 1e-3}, .depth = 8, .flags = "EPS_MATTERS", .comment = "mean(x²) ~ 1e-4 against eps 1e-3: eps outside the root fails"},
+    {.op = "rmsnorm", .tag = "plain", .storage = F32, .batch = 2, .seqlen = 5, .dim = 16, .params = {.eps = 1e-5}, .depth = 16,
+     .comment = "unit-scale rows, eps 1e-5 as trained"},
+    {.op = "rmsnorm", .tag = "plain", .storage = BF16, .batch = 2, .seqlen = 5, .dim = 16, .params = {.eps = 1e-5}, .depth = 16,
+     .comment = "bf16 storage"},
+    /* SiLU, SwiGLU MLP */
+    {.op = "silu", .tag = "silu", .storage = F32, .batch = 2, .seqlen = 8, .dim = 8, .data_scale = 4.0, .depth = 2,
+     .comment = "x over ±12: SiLU, not the sigmoid"},
+    {.op = "silu", .tag = "silu", .storage = BF16, .batch = 2, .seqlen = 8, .dim = 8, .data_scale = 4.0, .depth = 2,
+     .comment = "bf16 storage"},
+    {.op = "mlp", .tag = "swiglu", .storage = F32, .batch = 2, .seqlen = 5, .dim = 6, .dim2 = 10, .depth = 16,
+     .comment = "SwiGLU: W_down (SiLU(x W_gateᵀ) ⊙ x W_upᵀ)"},
+    {.op = "mlp", .tag = "swiglu", .storage = BF16, .batch = 2, .seqlen = 5, .dim = 6, .dim2 = 10, .depth = 16,
+     .comment = "SwiGLU, bf16 storage"},
+    /* causal softmax attention */
+    {.op = "attention", .tag = "mha", .storage = F32, .batch = 2, .seqlen = 9, .heads = 2, .kv_heads = 2, .head_dim = 8,
+     .depth = 17, .flags = "MHA CAUSAL", .comment = "plain causal MHA, NoPE"},
+    {.op = "attention", .tag = "gqa", .storage = F32, .batch = 1, .seqlen = 9, .heads = 4, .kv_heads = 2, .head_dim = 8,
+     .depth = 17, .flags = "GQA", .comment = "4 query heads on 2 kv heads: query head n reads kv head n / 2, not n % 2"},
+    {.op = "attention", .tag = "rope", .storage = F32, .batch = 1, .seqlen = 12, .heads = 2, .kv_heads = 1, .head_dim = 8,
+     .params = {.rope = 1}, .depth = 20, .flags = "ROPE GQA", .comment = "half-split RoPE, theta 10000, on 2 query heads sharing 1 kv head"},
+    {.op = "attention", .tag = "overflow", .storage = F32, .batch = 1, .seqlen = 8, .heads = 2, .kv_heads = 2, .head_dim = 8,
+     .data_scale = 20.0, .depth = 16, .flags = "SOFTMAX_OVERFLOW", .comment = "scores up to ~1000 (> 709, where exp overflows in double): without max subtraction exp overflows"},
+    {.op = "attention", .tag = "long", .storage = F32, .batch = 1, .seqlen = 96, .heads = 2, .kv_heads = 1, .head_dim = 8,
+     .depth = 104, .flags = "LONG CAUSAL GQA", .comment = "96 tokens: the causal mask over many tiles"},
+    {.op = "attention", .tag = "gqa", .storage = BF16, .batch = 1, .seqlen = 9, .heads = 4, .kv_heads = 2, .head_dim = 8,
+     .depth = 17, .flags = "GQA", .comment = "GQA, bf16 storage"},
+    /* Gated DeltaNet recurrence */
+    {.op = "gdn", .tag = "gdn", .storage = F32, .batch = 2, .seqlen = 9, .heads = 2, .dim = 4, .dim2 = 3, .state = true,
+     .params = {.l2norm_qk = 1}, .depth = 40, .flags = "L2NORM_QK H0 DHT", .comment = "FLA convention, q/k L2-normalised in the op, h0 and dht"},
+    {.op = "gdn", .tag = "gdn-raw", .storage = F32, .batch = 1, .seqlen = 12, .heads = 2, .dim = 5, .dim2 = 4,
+     .params = {.scale = 0.5}, .depth = 60, .data_scale = 0.4, .flags = "NO_L2NORM SCALE", .comment = "q/k not normalised in the op, explicit scale 0.5, no state"},
+    {.op = "gdn", .tag = "gdn-varlen", .storage = F32, .n_seqs = 3, .seqs = {4, 0, 7}, .heads = 2, .dim = 4, .dim2 = 3, .state = true,
+     .params = {.l2norm_qk = 1}, .depth = 40, .flags = "VARLEN VARLEN_EMPTY_SEQ H0", .comment = "packed sequences of 4, 0 and 7 tokens, each from its own h0"},
+    /* the M²RNN block, tiny */
+    {.op = "block", .tag = "tiny", .storage = F32, .batch = 2, .seqlen = 6, .dim = 8, .kernel = 4, .state = true,
+     .params = BLOCK_TINY, .depth = 64, .flags = "BLOCK H0 CONV_STATE SHARED_QK",
+     .comment = "N=2, Nq=Nk=1, K=4, V=3, d=8: projection split, gate, conv+SiLU on q/k/v, recurrence, D skip, SiLU(g), RMSNorm, W_o; states in and out"},
+    {.op = "block", .tag = "tiny-varlen", .storage = F32, .n_seqs = 3, .seqs = {3, 1, 5}, .dim = 8, .kernel = 4,
+     .params = BLOCK_TINY, .depth = 64, .flags = "BLOCK VARLEN", .comment = "the tiny block on packed sequences of 3, 1 and 5 tokens"},
+    /* embedding + cross-entropy */
+    {.op = "embedding", .tag = "emb", .storage = F32, .batch = 2, .seqlen = 7, .dim = 5, .vocab = 6, .depth = 14,
+     .flags = "REPEATED_IDS", .comment = "14 ids over a vocabulary of 6: repeated ids must add in dtable"},
+    {.op = "cross_entropy", .tag = "ce", .storage = F32, .batch = 2, .seqlen = 6, .vocab = 7, .depth = 14,
+     .comment = "mean over every token"},
+    {.op = "cross_entropy", .tag = "ce-ignore", .storage = F32, .batch = 2, .seqlen = 8, .vocab = 7, .ignore_every = 3,
+     .params = {.has_ignore = 1, .ignore_index = -100}, .depth = 14, .flags = "IGNORE_INDEX",
+     .comment = "every third target is -100 (ignored): the mean is over the counted tokens only"},
+    {.op = "cross_entropy", .tag = "ce", .storage = BF16, .batch = 2, .seqlen = 6, .vocab = 7, .depth = 14,
+     .comment = "bf16 logits"},
+};
+
+const vec_op_spec *vec_op_catalogue(size_t *n)
+{
+    *n = sizeof catalogue / sizeof catalogue[0];
+    return catalogue;
+}
+
+static const char *storage_name(m2rnn_dtype d) { return d == BF16 ? "bf16" : d == M2RNN_F64 ? "f64" : "f32"; }
+
+void vec_op_case_id(const vec_op_spec *s, char *buf, size_t size)
+{
+    char shape[160], dims[160];
+    if (s->n_seqs > 0) {
+        int n = snprintf(shape, sizeof shape, "T");
+        for (int i = 0; i < s->n_seqs; i++) n += snprintf(shape + n, sizeof shape - (size_t)n, "%s%d", i ? "+" : "", s->seqs[i]);
+    } else {
+        snprintf(shape, sizeof shape, "B%dxS%d", s->batch, s->seqlen);
+    }
+    int n = 0;
+    dims[0] = '\0';
+    const struct { const char *key; int v; } d[] = {{"D", s->dim}, {"E", s->dim2}, {"Kc", s->kernel}, {"H", s->heads},
+                                                   {"Hkv", s->kv_heads}, {"Dh", s->head_dim}, {"Voc", s->vocab}};
+    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
+        if (d[i].v) n += snprintf(dims + n, sizeof dims - (size_t)n, ".%s%d", d[i].key, d[i].v);
+    snprintf(buf, size, "%s.%s%s%s%s.%s.%s", s->op, shape, dims, s->bias ? ".bias" : "", s->state ? ".state" : "",
+             storage_name(s->storage), s->tag);
+}
+
+void vec_op_case_flags(const vec_op_spec *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "OP_%s %s%s%s", s->op, s->storage == BF16 ? "STORAGE_BF16" : "STORAGE_F32", s->flags ? " " : "",
+             s->flags ? s->flags : "");
+    for (char *p = buf + 3; *p && *p != ' '; p++) *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+}
+
+void vec_op_case_file(const vec_op_spec *s, char *buf, size_t size)
+{
+    char id[256];
+    vec_op_case_id(s, id, sizeof id);
+    uint32_t h = 2166136261u;
+    for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    snprintf(buf, size, "%s-%s.%s.%08x.safetensors", s->op, s->tag, storage_name(s->storage), h);
+}
+
+/* ---- data ------------------------------------------------------------------------------- */
+
+typedef struct { uint64_t s; } rng;
+
+static uint64_t rng_next(rng *r)
+{
+    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static double rng_uniform(rng *r) { return (double)(rng_next(r) >> 11) * 0x1p-53; }
+static double rng_normal(rng *r)
+{
+    double s = 0.0;
+    for (int i = 0; i < 12; i++) s += rng_uniform(r);
+    return s - 6.0;
+}
+static void rng_seed(rng *r, const char *text, uint64_t salt)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = text; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    r->s = h ^ (salt * 0x9E3779B97F4A7C15ull);
+}
+
+static void *own(vec_opcase *c, size_t bytes)
+{
+    void *p = calloc(bytes ? bytes : 1, 1);
+    if (p && c->n_owned < 2 * VEC_MAX_TENSORS) c->owned[c->n_owned++] = p;
+    return p;
+}
+
+static m2rnn_tensor *add(vec_opcase *c, bool out, const char *name, m2rnn_dtype dtype, int rank, const int64_t *shape)
+{
+    vec_named *n = out ? &c->out[c->n_out++] : &c->in[c->n_in++];
+    snprintf(n->name, sizeof n->name, "%s", name);
+    n->t = m2rnn_tensor_make(NULL, dtype, rank, shape);
+    n->t.data = own(c, m2rnn_tensor_nbytes(&n->t));
+    return &n->t;
+}
+
+/* An input of the storage dtype filled with scale·N(0,1) + shift, rounded once. */
+static void fill(m2rnn_tensor *t, rng *r, double scale, double shift)
+{
+    int64_t n = m2rnn_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++) m2rnn_tensor_set(t, i, shift + scale * rng_normal(r));
+}
+static void fill_uniform(m2rnn_tensor *t, rng *r, double lo, double hi)
+{
+    int64_t n = m2rnn_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++) m2rnn_tensor_set(t, i, lo + (hi - lo) * rng_uniform(r));
+}
+static m2rnn_tensor *in_normal(vec_opcase *c, rng *r, const char *name, int rank, const int64_t *shape, double scale, double shift)
+{
+    m2rnn_tensor *t = add(c, false, name, c->storage, rank, shape);
+    fill(t, r, scale, shift);
+    return t;
+}
+/* An expected output shaped like an input (F64). */
+static void out_like(vec_opcase *c, const char *name, const m2rnn_tensor *like)
+{
+    add(c, true, name, M2RNN_F64, like->rank, like->shape);
+}
+static void out_shape(vec_opcase *c, const char *name, int rank, const int64_t *shape) { add(c, true, name, M2RNN_F64, rank, shape); }
+
+/* (B,S,a[,b]) dense or (T,a[,b]) packed; returns the rank. */
+static int tok_shape(const vec_op_spec *s, int64_t a, int64_t b, int64_t *shp)
+{
+    int rank = 0;
+    if (s->n_seqs > 0) {
+        int64_t T = 0;
+        for (int i = 0; i < s->n_seqs; i++) T += s->seqs[i];
+        shp[rank++] = T;
+    } else {
+        shp[rank++] = s->batch;
+        shp[rank++] = s->seqlen;
+    }
+    shp[rank++] = a;
+    if (b > 0) shp[rank++] = b;
+    return rank;
+}
+static int64_t n_batch(const vec_op_spec *s) { return s->n_seqs > 0 ? s->n_seqs : s->batch; }
+static void add_cu(vec_opcase *c, const vec_op_spec *s)
+{
+    if (s->n_seqs <= 0) return;
+    int64_t shp[1] = {s->n_seqs + 1};
+    int32_t *cu = add(c, false, "cu_seqlens", M2RNN_I32, 1, shp)->data;
+    for (int i = 0; i < s->n_seqs; i++) cu[i + 1] = cu[i] + s->seqs[i];
+}
+
+static void make_decay_gate(const vec_op_spec *s, vec_opcase *c, rng *r)
+{
+    int64_t shp[4], nh[1] = {s->heads};
+    int rank = tok_shape(s, s->heads, 0, shp);
+    const double xs = s->data_scale > 0 ? s->data_scale : 1.0;
+    m2rnn_tensor *x = in_normal(c, r, "x", rank, shp, xs, 0.0);
+    m2rnn_tensor *A = add(c, false, "A_log", c->storage, 1, nh);
+    fill_uniform(A, r, -1.0, 1.5); /* exp(A_log) in (0.37, 4.5): never equal to A_log */
+    in_normal(c, r, "dt_bias", 1, nh, 0.5, -0.5);
+    in_normal(c, r, "df", rank, shp, 1.0, 0.0);
+    out_like(c, "f", x);
+    out_like(c, "dx", x);
+    out_shape(c, "dA_log", 1, nh);
+    out_shape(c, "ddt_bias", 1, nh);
+}
+
+static void make_conv1d(const vec_op_spec *s, vec_opcase *c, rng *r)
+{
+    int64_t shp[4], wsh[2] = {s->dim, s->kernel}, bsh[1] = {s->dim}, ssh[3] = {n_batch(s), s->dim, s->kernel - 1};
+    int rank = tok_shape(s, s->dim, 0, shp);
+    m2rnn_tensor *x = in_normal(c, r, "x", rank, shp, 1.0, 0.0);
+    /* An asymmetric kernel: the taps grow toward the current token, plus noise. */
+    m2rnn_tensor *w = add(c, false, "w", c->storage, 2, wsh);
+    for (int64_t ch = 0; ch < s->dim; ch++)
+        for (int64_t j = 0; j < s->kernel; j++)
+            m2rnn_tensor_set(w, ch * s->kernel + j, (0.2 + 0.8 * (double)(j + 1) / (double)s->kernel) * (0.5 + 0.5 * rng_uniform(r)) *
+                                                        (rng_uniform(r) < 0.2 ? -1.0 : 1.0));
+    if (s->bias) in_normal(c, r, "bias", 1, bsh, 0.5, 0.0);
+    const bool st = s->state && s->kernel > 1;
+    if (st) in_normal(c, r, "state0", 3, ssh, 1.0, 0.0);
+    add_cu(c, s);
+    in_normal(c, r, "dy", rank, shp, 1.0, 0.0);
+    if (st) in_normal(c, r, "dstate_out", 3, ssh, 1.0, 0.0);
+    c->params.activation = s->params.activation;
+    out_like(c, "y", x);
+    if (st) out_shape(c, "state_out", 3, ssh);
+    out_like(c, "dx", x);
+    out_like(c, "dw", w);
+    if (s->bias) out_shape(c, "dbias", 1, bsh);
+    if (st) out_shape(c, "dstate0", 3, ssh);
+}
+
+static void make_linear(const vec_op_spec *s, vec_opcase *c, rng *r)
+{
+    int64_t shp[4], ysh[4], wsh[2] = {s->dim2, s->dim}, bsh[1] = {s->dim2};
+    int rank = tok_shape(s, s->dim, 0, shp);
+    tok_shape(s, s->dim2, 0, ysh);
+    m2rnn_tensor *x = in_normal(c, r, "x", rank, shp, 1.0, 0.0);
+    m2rnn_tensor *W = in_normal(c, r, "W", 2, wsh, 1.0 / sqrt((double)s->dim), 0.0);
+    if (s->bias) in_normal(c, r, "bias", 1, bsh, 0.5, 0.0);
+    in_normal(c, r, "dy", rank, ysh, 1.0, 0.0);
+    out_shape(c, "y", rank, ysh);
+    out_like(c, "dx", x);
+    out_like(c, "dW", W);
+    if (s->bias) out_shape(c, "dbias", 1, bsh);
+}
+
+static void make_rmsnorm(const vec_op_spec *s, vec_opcase *c, rng *r)
+{
+    int64_t shp[4], wsh[1] = {s->dim};
+    int rank = tok_shape(s, s->dim, 0, shp);
+    m2rnn_tensor *x = in_normal(c, r, "x", rank, shp, s->data_scale > 0 ? s->data_scale : 1.0, 0.0);
+    m2rnn_tensor *w = in_normal(c, r, "w", 1, wsh, 0.2, 1.0);
+    in_normal(c, r, "dy", rank, shp, 1.0, 0.0);
+    out_like(c, "y", x);
+    out_like(c, "dx", x);
+    out_like(c, "dw", w);
+}
+
+static void make_silu(const vec_op_spec *s, vec_opcase *c, rng *r)
+{
+    int64_t shp[4];
+    int rank = tok_shape(s, s->dim, 0, shp);
+    m2rnn_tensor *x = in_normal(c, r, "x", rank, shp, s->data_scale > 0 ? s->data_scale : 1.0, 0.0);
+    in_normal(c, r, "dy", rank, shp, 1.0, 0.0);
+    out_like(c, "y", x);
+    out_like(c, "dx", x);
+}
+
+static void make_mlp(const vec_op_spec *s, vec_opcase *c, rng *r)
+{
+    int64_t shp[4], gsh[2] = {s->dim2, s->dim}, dsh[2] = {s->dim, s->dim2};
+    int rank = tok_shape(s, s->dim, 0, shp);
+    m2rnn_tensor *x = in_normal(c, r, "x", rank, shp, 1.0, 0.0);
+    m2rnn_tensor *g = in_normal(c, r, "W_gate", 2, gsh, 1.0 / sqrt((double)s->dim), 0.0);
+    m2rnn_tensor *u = in_normal(c, r, "W_up", 2, gsh, 1.0 / sqrt((double)s->dim), 0.0);
+    m2rnn_tensor *d = in_normal(c, r, "W_down", 2, dsh, 1.0 / sqrt((double)s->dim2), 0.0);
+    in_normal(c, r, "dy", rank, shp, 1.0, 0.0);
+    out_like(c, "y", x);
+    out_like(c, "dx", x);
+    out_like(c, "dW_gate", g);
+    out_like(c, "dW_up", u);
+    out_like(c, "dW_down", d);
+}
+
+static void make_attention(const vec_op_spec *s, vec_opcase *c, rng *r)
+{
+    int64_t qsh[4] = {s->batch, s->seqlen, s->heads, s->head_dim}, ksh[4] = {s->batch, s->seqlen, s->kv_heads, s->head_dim};
+    const double xs = s->data_scale > 0 ? s->data_scale : 1.0;
+    m2rnn_tensor *q = in_normal(c, r, "q", 4, qsh, xs, 0.0);
+    m2rnn_tensor *k = in_normal(c, r, "k", 4, ksh, xs, 0.0);
+    m2rnn_tensor *v = in_normal(c, r, "v", 4, ksh, 1.0, 0.0);
+    in_normal(c, r, "dout", 4, qsh, 1.0, 0.0);
+    c->params.rope = s->params.rope;
+    out_like(c, "o", q);
+    out_like(c, "dq", q);
+    out_like(c, "dk", k);
+    out_like(c, "dv", v);
+}
+
+static void make_gdn(const vec_op_spec *s, vec_opcase *c, rng *r)
+{
+    int64_t ksh[4], vsh[4], gsh[4], hsh[4] = {n_batch(s), s->heads, s->dim, s->dim2};
+    int rank = tok_shape(s, s->heads, s->dim, ksh);
+    tok_shape(s, s->heads, s->dim2, vsh);
+    int grank = tok_shape(s, s->heads, 0, gsh);
+    const double xs = s->data_scale > 0 ? s->data_scale : 1.0;
+    m2rnn_tensor *q = in_normal(c, r, "q", rank, ksh, xs, 0.0);
+    m2rnn_tensor *k = in_normal(c, r, "k", rank, ksh, xs, 0.0);
+    m2rnn_tensor *v = in_normal(c, r, "v", rank, vsh, 1.0, 0.0);
+    m2rnn_tensor *g = add(c, false, "g", c->storage, grank, gsh);
+    fill_uniform(g, r, -1.5, -0.02); /* log-decay: exp(g) in (0.22, 0.98) */
+    m2rnn_tensor *beta = add(c, false, "beta", c->storage, grank, gsh);
+    fill_uniform(beta, r, 0.05, 0.95);
+    if (s->state) in_normal(c, r, "h0", 4, hsh, 0.5, 0.0);
+    add_cu(c, s);
+    in_normal(c, r, "dout", rank, vsh, 1.0, 0.0);
+    if (s->state) in_normal(c, r, "dht", 4, hsh, 1.0, 0.0);
+    c->params.l2norm_qk = s->params.l2norm_qk;
+    c->params.scale = s->params.scale;
+    out_like(c, "o", v);
+    out_shape(c, "ht", 4, hsh);
+    out_like(c, "dq", q);
+    out_like(c, "dk", k);
+    out_like(c, "dv", v);
+    out_like(c, "dg", g);
+    out_like(c, "dbeta", beta);
+    out_shape(c, "dh0", 4, hsh);
+}
+
+static void make_block(const vec_op_spec *s, vec_opcase *c, rng *r)
+{
+    const vec_params *p = &s->params;
+    const int64_t N = p->heads, K = p->key_dim, V = p->value_dim, d = s->dim, Kc = s->kernel;
+    const int64_t C = (p->q_heads + p->k_heads) * K + N * V, P = C + p->f_heads + N * V, B = n_batch(s);
+    int64_t xsh[4], win[2] = {P, d}, cw[2] = {C, Kc}, nf[1] = {p->f_heads}, wsh[3] = {p->w_heads, V, V}, dsh[2] = {N, V},
+                    nw[1] = {N * V}, wo[2] = {d, N * V}, hsh[4] = {B, N, K, V}, csh[3] = {B, C, Kc - 1};
+    int rank = tok_shape(s, d, 0, xsh);
+    m2rnn_tensor *x = in_normal(c, r, "x", rank, xsh, 1.0, 0.0);
+    m2rnn_tensor *Win = in_normal(c, r, "W_in", 2, win, 1.0 / sqrt((double)d), 0.0);
+    m2rnn_tensor *cwt = in_normal(c, r, "conv_w", 2, cw, 0.4, 0.1);
+    m2rnn_tensor *A = add(c, false, "A_log", c->storage, 1, nf);
+    fill_uniform(A, r, -1.0, 1.0);
+    m2rnn_tensor *dt = in_normal(c, r, "dt_bias", 1, nf, 0.5, -1.0);
+    m2rnn_tensor *W = in_normal(c, r, "W", 3, wsh, 0.5 / sqrt((double)V), 0.0);
+    m2rnn_tensor *D = in_normal(c, r, "D", 2, dsh, 0.5, 0.0);
+    m2rnn_tensor *nwt = in_normal(c, r, "norm_w", 1, nw, 0.2, 1.0);
+    m2rnn_tensor *Wo = in_normal(c, r, "W_o", 2, wo, 1.0 / sqrt((double)(N * V)), 0.0);
+    if (s->state) {
+        in_normal(c, r, "h0", 4, hsh, 0.5, 0.0);
+        in_normal(c, r, "conv_state0", 3, csh, 1.0, 0.0);
+    }
+    add_cu(c, s);
+    in_normal(c, r, "dout", rank, xsh, 1.0, 0.0);
+    if (s->state) {
+        in_normal(c, r, "dht", 4, hsh, 1.0, 0.0);
+        in_normal(c, r, "dconv_state_out", 3, csh, 1.0, 0.0);
+    }
+    c->params = *p;
+    out_like(c, "o", x);
+    out_shape(c, "ht", 4, hsh);
+    out_shape(c, "conv_state_out", 3, csh);
+    out_like(c, "dx", x);
+    out_like(c, "dW_in", Win);
+    out_like(c, "dconv_w", cwt);
+    out_like(c, "dA_log", A);
+    out_like(c, "ddt_bias", dt);
+    out_like(c, "dW", W);
+    out_like(c, "dD", D);
+    out_like(c, "dnorm_w", nwt);
+    out_like(c, "dW_o", Wo);
+    out_shape(c, "dh0", 4, hsh);
+    out_shape(c, "dconv_state0", 3, csh);
+}
+
+static void make_embedding(const vec_op_spec *s, vec_opcase *c, rng *r)
+{
+    int64_t ish[2] = {s->batch, s->seqlen}, tsh[2] = {s->vocab, s->dim}, ysh[3] = {s->batch, s->seqlen, s->dim};
+    int32_t *ids = add(c, false, "ids", M2RNN_I32, 2, ish)->data;
+    for (int64_t i = 0; i < ish[0] * ish[1]; i++) ids[i] = (int32_t)(rng_next(r) % (uint64_t)s->vocab);
+    m2rnn_tensor *t = in_normal(c, r, "table", 2, tsh, 1.0, 0.0);
+    in_normal(c, r, "dy", 3, ysh, 1.0, 0.0);
+    out_shape(c, "y", 3, ysh);
+    out_like(c, "dtable", t);
+}
+
+static void make_cross_entropy(const vec_op_spec *s, vec_opcase *c, rng *r)
+{
+    int64_t lsh[3] = {s->batch, s->seqlen, s->vocab}, tsh[2] = {s->batch, s->seqlen}, one[1] = {1};
+    m2rnn_tensor *l = in_normal(c, r, "logits", 3, lsh, 2.0, 0.0);
+    int32_t *tg = add(c, false, "targets", M2RNN_I32, 2, tsh)->data;
+    for (int64_t i = 0; i < tsh[0] * tsh[1]; i++)
+        tg[i] = s->ignore_every && i % s->ignore_every == 1 ? (int32_t)s->params.ignore_index : (int32_t)(rng_next(r) % (uint64_t)s->vocab);
+    m2rnn_tensor *dl = add(c, false, "dloss", c->storage, 1, one);
+    m2rnn_tensor_set(dl, 0, 0.75);
+    c->params.has_ignore = s->params.has_ignore;
+    c->params.ignore_index = s->params.ignore_index;
+    out_shape(c, "loss", 1, one);
+    out_like(c, "dlogits", l);
+}
+
+static const struct {
+    const char *op;
+    void (*make)(const vec_op_spec *, vec_opcase *, rng *);
+} makers[] = {
+    {"decay_gate", make_decay_gate}, {"conv1d", make_conv1d}, {"linear", make_linear}, {"rmsnorm", make_rmsnorm},
+    {"silu", make_silu}, {"mlp", make_mlp}, {"attention", make_attention}, {"gdn", make_gdn}, {"block", make_block},
+    {"embedding", make_embedding}, {"cross_entropy", make_cross_entropy},
+};
+
+/* ---- running the op --------------------------------------------------------------------- */
+
+/* io over the case's inputs (forward: without the backward's) and the given outputs. */
+static void make_io(const vec_opcase *c, const vec_named *outs, int n_outs, vec_io *io)
+{
+    io->n = 0;
+    for (int i = 0; i < c->n_in; i++) io->item[io->n++] = c->in[i];
+    for (int i = 0; i < n_outs; i++) io->item[io->n++] = outs[i];
+}
+
+bool vec_opcase_is_backward(const vec_opcase *c, int i) { return !vec_name_in(c->op->forward_outputs, c->out[i].name); }
+
+/* Forward into the forward's outputs, backward into the backward's (outs parallel to c->out). */
+static m2rnn_status run_both(const m2rnn_backend *be, const vec_opcase *c, const vec_named *ins, const vec_named *outs)
+{
+    for (int dir = 0; dir < 2; dir++) {
+        vec_io io;
+        io.n = 0;
+        for (int i = 0; i < c->n_in; i++) io.item[io.n++] = ins[i];
+        for (int i = 0; i < c->n_out; i++)
+            if (vec_opcase_is_backward(c, i) == (dir == 1)) io.item[io.n++] = outs[i];
+        bool ok;
+        m2rnn_status st = c->op->call(be, dir == 1, &io, &c->params, false, &ok);
+        if (st) return st;
+    }
+    return M2RNN_OK;
+}
+
+m2rnn_status vec_opcase_generate(const vec_op_spec *s, vec_opcase *c)
+{
+    memset(c, 0, sizeof *c);
+    vec_op_case_id(s, c->id, sizeof c->id);
+    c->op = vec_opdesc_find(s->op);
+    c->storage = s->storage;
+    c->params = s->params;
+    if (!c->op) return m2rnn_set_error(M2RNN_ERR_FORMAT, "gen: unknown op %s", s->op);
+    rng r;
+    rng_seed(&r, c->id, 0);
+    for (size_t i = 0; i < sizeof makers / sizeof makers[0]; i++)
+        if (strcmp(makers[i].op, s->op) == 0) makers[i].make(s, c, &r);
+    for (int i = 0; i < c->n_in; i++)
+        if (!c->in[i].t.data) return m2rnn_set_error(M2RNN_ERR_NOMEM, "gen: out of memory");
+    for (int i = 0; i < c->n_out; i++)
+        if (!c->out[i].t.data) return m2rnn_set_error(M2RNN_ERR_NOMEM, "gen: out of memory");
+    (void)make_io;
+    return run_both(m2rnn_backend_reference(), c, c->in, c->out);
+}
+
+m2rnn_status vec_opcase_emulate(const vec_opcase *c, double rel, uint64_t seed, m2rnn_dtype out_dtype, double **out)
+{
+    vec_named ins[VEC_MAX_TENSORS], outs[VEC_MAX_TENSORS];
+    void *bufs[2 * VEC_MAX_TENSORS] = {0};
+    int nb = 0;
+    m2rnn_status st = M2RNN_OK;
+    rng r;
+    rng_seed(&r, c->id, seed);
+    for (int i = 0; i < c->n_in; i++) {
+        ins[i] = c->in[i];
+        m2rnn_dtype d = c->in[i].t.dtype;
+        if (d == M2RNN_I32 || d == M2RNN_I64) continue;
+        int64_t n = m2rnn_tensor_numel(&c->in[i].t);
+        double *x = bufs[nb++] = malloc((size_t)(n ? n : 1) * sizeof(double));
+        if (!x) { st = m2rnn_set_error(M2RNN_ERR_NOMEM, "gen: out of memory"); goto done; }
+        for (int64_t e = 0; e < n; e++) x[e] = m2rnn_tensor_get(&c->in[i].t, e) * (1.0 + rel * (2.0 * rng_uniform(&r) - 1.0));
+        ins[i].t = m2rnn_tensor_make(x, M2RNN_F64, c->in[i].t.rank, c->in[i].t.shape);
+    }
+    for (int i = 0; i < c->n_out; i++) {
+        outs[i] = c->out[i];
+        int64_t n = m2rnn_tensor_numel(&c->out[i].t);
+        out[i] = malloc((size_t)(n ? n : 1) * sizeof(double));
+        if (!out[i]) { st = m2rnn_set_error(M2RNN_ERR_NOMEM, "gen: out of memory"); goto done; }
+        outs[i].t.data = out[i];
+    }
+    st = run_both(m2rnn_backend_reference(), c, ins, outs);
+    for (int i = 0; i < c->n_out && !st; i++) {
+        int64_t n = m2rnn_tensor_numel(&c->out[i].t);
+        for (int64_t e = 0; e < n; e++) out[i][e] = m2rnn_round_to(out_dtype, out[i][e]);
+    }
+done:
+    for (int i = 0; i < nb; i++) free(bufs[i]);
+    return st;
+}
+
+void vec_opcase_free(vec_opcase *c)
+{
+    for (int i = 0; i < c->n_owned; i++) free(c->owned[i]);
+    m2rnn_safetensors_free(&c->file);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- files ------------------------------------------------------------------------------ */
+
+static void params_string(const vec_params *p, char *buf, size_t size)
+{
+    snprintf(buf, size,
+             "activation=%d eps=%.17g rope=%d rope_theta=%.17g scale=%.17g l2norm_qk=%d has_ignore=%d ignore_index=%lld "
+             "heads=%lld q_heads=%lld k_heads=%lld f_heads=%lld w_heads=%lld key_dim=%lld value_dim=%lld kv_heads=%lld "
+             "head_dim=%lld clip_mode=%d clip=%.17g",
+             p->activation, p->eps, p->rope, p->rope_theta, p->scale, p->l2norm_qk, p->has_ignore, (long long)p->ignore_index,
+             (long long)p->heads, (long long)p->q_heads, (long long)p->k_heads, (long long)p->f_heads, (long long)p->w_heads,
+             (long long)p->key_dim, (long long)p->value_dim, (long long)p->kv_heads, (long long)p->head_dim, p->clip_mode, p->clip);
+}
+
+static bool parse_params(const char *text, vec_params *p)
+{
+    memset(p, 0, sizeof *p);
+    long long ii, h, q, k, f, w, kd, vd, kv, hd;
+    int n = sscanf(text,
+                   "activation=%d eps=%lf rope=%d rope_theta=%lf scale=%lf l2norm_qk=%d has_ignore=%d ignore_index=%lld "
+                   "heads=%lld q_heads=%lld k_heads=%lld f_heads=%lld w_heads=%lld key_dim=%lld value_dim=%lld kv_heads=%lld "
+                   "head_dim=%lld clip_mode=%d clip=%lf",
+                   &p->activation, &p->eps, &p->rope, &p->rope_theta, &p->scale, &p->l2norm_qk, &p->has_ignore, &ii, &h, &q, &k,
+                   &f, &w, &kd, &vd, &kv, &hd, &p->clip_mode, &p->clip);
+    p->ignore_index = ii; p->heads = h; p->q_heads = q; p->k_heads = k; p->f_heads = f; p->w_heads = w;
+    p->key_dim = kd; p->value_dim = vd; p->kv_heads = kv; p->head_dim = hd;
+    return n == 19;
+}
+
+m2rnn_status vec_opcase_encode(const vec_opcase *c, const vec_op_spec *s, unsigned char **bytes, size_t *size)
+{
+    m2rnn_st_entry e[2 * VEC_MAX_TENSORS];
+    char names[VEC_MAX_TENSORS][48];
+    size_t n = 0;
+    for (int i = 0; i < c->n_in; i++) e[n++] = (m2rnn_st_entry){c->in[i].name, c->in[i].t};
+    for (int i = 0; i < c->n_out; i++) {
+        snprintf(names[i], sizeof names[i], "expected.%s", c->out[i].name);
+        e[n++] = (m2rnn_st_entry){names[i], c->out[i].t};
+    }
+    char params[1024], flags[512];
+    params_string(&c->params, params, sizeof params);
+    vec_op_case_flags(s, flags, sizeof flags);
+    m2rnn_st_meta meta[] = {
+        {"id", (char *)c->id},
+        {"op", (char *)c->op->name},
+        {"storage", (char *)m2rnn_dtype_name(c->storage)},
+        {"params", params},
+        {"flags", flags},
+        {"generator", "m2rnn gen " VEC_GENERATOR_VERSION},
+    };
+    return m2rnn_safetensors_encode(e, n, meta, sizeof meta / sizeof meta[0], bytes, size);
+}
+
+m2rnn_status vec_opcase_load(const char *path, vec_opcase *c)
+{
+    memset(c, 0, sizeof *c);
+    m2rnn_status st = m2rnn_safetensors_read(path, &c->file);
+    if (st) return st;
+    const char *id = m2rnn_safetensors_meta(&c->file, "id"), *op = m2rnn_safetensors_meta(&c->file, "op");
+    const char *params = m2rnn_safetensors_meta(&c->file, "params"), *storage = m2rnn_safetensors_meta(&c->file, "storage");
+    if (!id || !op || !params || !storage) st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: metadata must give id, op, storage and params", path);
+    else if (!(c->op = vec_opdesc_find(op))) st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: unknown op '%s'", path, op);
+    else if (!parse_params(params, &c->params)) st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: params '%s' do not parse", path, params);
+    if (st) { vec_opcase_free(c); return st; }
+    snprintf(c->id, sizeof c->id, "%s", id);
+    c->storage = strcmp(storage, "BF16") == 0 || strcmp(storage, "bf16") == 0 ? BF16 : strcmp(storage, "F64") == 0 ? M2RNN_F64 : F32;
+    for (size_t i = 0; i < c->file.n_tensors; i++) {
+        const char *name = c->file.tensors[i].name;
+        bool expected = strncmp(name, "expected.", 9) == 0;
+        if ((expected ? c->n_out : c->n_in) == VEC_MAX_TENSORS || strlen(name) >= 40) {
+            vec_opcase_free(c);
+            return m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: too many tensors or a name too long", path);
+        }
+        vec_named *nt = expected ? &c->out[c->n_out++] : &c->in[c->n_in++];
+        snprintf(nt->name, sizeof nt->name, "%s", expected ? name + 9 : name);
+        nt->t = c->file.tensors[i].tensor;
+        if (expected && nt->t.dtype != M2RNN_F64) {
+            vec_opcase_free(c);
+            return m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: '%s' is not F64", path, name);
+        }
+    }
+    return M2RNN_OK;
+}
