@@ -45,6 +45,12 @@ tests_check_vectors_LDADD = $(VECTOR_TEST_LDADD)
 tests_check_mutants_SOURCES = tests/check_mutants.c tests/vectors_testlib.h tests/mutants/mutants.c tests/mutants/mutants.h
 tests_check_mutants_CFLAGS = $(VECTOR_TEST_CFLAGS)
 tests_check_mutants_LDADD = $(VECTOR_TEST_LDADD)
+# The layer ops' mutants (conv flipped, eps outside the root, softmax without max, mask off by one, ...).
+check_PROGRAMS += tests/check_mutants_layers
+TESTS += tests/check_mutants_layers
+tests_check_mutants_layers_SOURCES = tests/check_mutants_layers.c tests/vectors_testlib.h tests/mutants/layer_mutants.c tests/mutants/layer_mutants.h
+tests_check_mutants_layers_CFLAGS = $(VECTOR_TEST_CFLAGS)
+tests_check_mutants_layers_LDADD = $(VECTOR_TEST_LDADD)
 endif
 
 # The vectors themselves (the whole directory: the .safetensors files, MANIFEST.json).

@@ -1,0 +1,66 @@
+/*
+ * The layer mutants (tests/mutants/layer_mutants.c) against the shipped layer vectors: each one
+ * fails at least one case of its op's forward in the f64 and in the f32 class, and the honest
+ * naive attention the attention mutants are made from passes every NoPE attention case.
+ */
+#include "config.h"
+
+#include "mutants/layer_mutants.h"
+#include "vectors_testlib.h"
+
+static int forward_verdicts(layer_mutant m, int cls, int *fail, int *pass, bool skip_rope)
+{
+    shipped s;
+    shipped_load(&s);
+    const m2rnn_backend *be = layer_mutant_backend(m);
+    *fail = *pass = 0;
+    for (size_t i = 0; i < s.lm.n_cases; i++) {
+        if (strcmp(s.lm.cases[i].op, layer_mutant_op(m)) != 0) continue;
+        if (skip_rope && s.lcases[i].params.rope) continue;
+        vec_op_result r;
+        vec_op_check(be, &s.lcases[i], &s.lm.cases[i], cls, false, &r);
+        if (r.verdict == VEC_FAIL) (*fail)++;
+        if (r.verdict == VEC_PASS) (*pass)++;
+        printf("# %s %s %s: %s %s\n", layer_mutant_name(m), vec_class_names[cls], s.lm.cases[i].id,
+               r.verdict == VEC_FAIL ? "FAIL" : r.verdict == VEC_PASS ? "PASS" : "SKIP", r.reason);
+    }
+    shipped_free(&s);
+    return *fail;
+}
+
+START_TEST(every_layer_mutant_dies)
+{
+    layer_mutant m = (layer_mutant)_i;
+    if (m == LMUT_ATTN_HONEST) return;
+    for (int cls = 0; cls < 2; cls++) {
+        int fail, pass;
+        forward_verdicts(m, cls, &fail, &pass, true);
+        ck_assert_msg(fail > 0, "mutant %s survives every %s case of %s", layer_mutant_name(m), vec_class_names[cls], layer_mutant_op(m));
+    }
+}
+END_TEST
+
+START_TEST(honest_naive_attention_passes)
+{
+    for (int cls = 0; cls < 2; cls++) {
+        int fail, pass;
+        forward_verdicts(LMUT_ATTN_HONEST, cls, &fail, &pass, true);
+        ck_assert_msg(fail == 0 && pass > 0, "the honest naive attention fails %d case(s) in %s", fail, vec_class_names[cls]);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("layer mutants");
+    TCase *tc = tcase_create("teeth");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, honest_naive_attention_passes);
+    tcase_add_loop_test(tc, every_layer_mutant_dies, 0, LMUT_COUNT);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
