@@ -14,7 +14,9 @@
  * 2^-16 relative, far better than tf32. BF16 storage (W exact in bf16): H is rounded once to bf16
  * as the product's operand (2^-9), the state itself stays fp32 (v1 split it too: 1.5e-4 vs ~1e-3
  * relative error in y, at the cost of twice the MMAs and the split arithmetic; see NOTES.md).
- * The backward's dA·Wᵀ is always split, in both storage dtypes.
+ * The backward's dA·Wᵀ and H_{t-1}ᵀ·dA are split for F32 storage; for BF16 storage the default
+ * (v4) rounds dA and H once to bf16 and also computes dk, dq, dv on the tensor cores (BMMA).
+ * The BF16 forward's default (v4) also does the readout y = Hᵀq on the tensor cores (MMAY).
  *
  * Inputs of a chunk of TS tokens are staged in shared memory with cp.async one chunk ahead.
  *
