@@ -11,7 +11,7 @@ CUDA_PLUGIN_FILES = \
 	accel/cuda/common.cuh \
 	accel/cuda/recurrence_general.cuh \
 	accel/cuda/recurrence_v16.cuh
-EXTRA_DIST += $(CUDA_PLUGIN_FILES) accel/cuda/NOTES.md accel/cuda/device_run.sh
+EXTRA_DIST += $(CUDA_PLUGIN_FILES) accel/cuda/NOTES.md accel/cuda/device_run.sh accel/cuda/device_variants.sh
 
 if HAVE_CUDA
 CUDA_PLUGIN = accel/cuda/libm2rnn-cuda.so
