@@ -180,26 +180,11 @@ static bool acts_allocated(const acts *a)
            a->y3 && a->y4;
 }
 
-/* An F64 tensor over a per-token buffer: the token axes of x (B,S or T), then `trail` dims. */
+/* An F64 tensor over a per-token buffer: the token axes of x (B,S or T), then `ntrail` dims. */
 static m2rnn_tensor tok(const m2rnn_block_dims *m, double *data, int ntrail, int64_t d0, int64_t d1)
 {
-    int64_t shape[4];
-    int r = 0;
-    if (m->varlen) shape[r++] = m->tokens;
-    else { shape[r++] = m->batch; shape[r++] = m->seqlen; }
-    shape[r++] = d0;
-    if (ntrail == 2) shape[r++] = d1;
-    return lu_f64(data, r, shape);
-}
-
-/* Copy columns [c0, c0+n) of a T×width matrix into a dense T×n one (and back, for gradients). */
-static void take_columns(const double *src, int64_t T, int64_t width, int64_t c0, int64_t n, double *dst)
-{
-    for (int64_t t = 0; t < T; t++) memcpy(dst + t * n, src + t * width + c0, (size_t)n * sizeof(double));
-}
-static void put_columns(const double *src, int64_t T, int64_t width, int64_t c0, int64_t n, double *dst)
-{
-    for (int64_t t = 0; t < T; t++) memcpy(dst + t * width + c0, src + t * n, (size_t)n * sizeof(double));
+    lu_tokens L = {.batch = m->batch, .seqlen = m->seqlen, .tokens = m->tokens, .varlen = m->varlen};
+    return lu_tok(&L, data, ntrail, d0, d1);
 }
 
 /* Run the forward up to y4 (before the output projection), writing ht and conv_state_out. */
@@ -232,9 +217,9 @@ static m2rnn_status forward_acts(const m2rnn_block_inputs *in, const m2rnn_block
     /* 1. P = x W_inᵀ, split into [qkv_raw | f_raw | g] */
     m2rnn_linear_forward_args lin = {.in = {.x = in->x, .W = in->W_in}, .y = tok(m, a->proj, 1, P, 0)};
     if ((st = m2rnn_linear_forward_ref(&lin))) goto fail;
-    take_columns(a->proj, T, P, 0, C, a->qkv_raw);
-    take_columns(a->proj, T, P, C, Nf, a->f_raw);
-    take_columns(a->proj, T, P, C + Nf, NV, a->g);
+    lu_take_columns(a->proj, T, P, 0, C, a->qkv_raw);
+    lu_take_columns(a->proj, T, P, C, Nf, a->f_raw);
+    lu_take_columns(a->proj, T, P, C + Nf, NV, a->g);
     /* 2. f = decay_gate(f_raw) */
     m2rnn_decay_gate_forward_args gate = {
         .in = {.x = tok(m, a->f_raw, 1, Nf, 0), .A_log = in->A_log, .dt_bias = in->dt_bias}, .f = tok(m, a->f, 1, Nf, 0)};
@@ -245,9 +230,9 @@ static m2rnn_status forward_acts(const m2rnn_block_inputs *in, const m2rnn_block
                .activation = M2RNN_ACT_SILU},
         .y = tok(m, a->qkv, 1, C, 0), .state_out = conv_state_out};
     if ((st = m2rnn_conv1d_forward_ref(&conv))) goto fail;
-    take_columns(a->qkv, T, C, 0, Cq, a->q);
-    take_columns(a->qkv, T, C, Cq, Ck, a->k);
-    take_columns(a->qkv, T, C, Cq + Ck, NV, a->v);
+    lu_take_columns(a->qkv, T, C, 0, Cq, a->q);
+    lu_take_columns(a->qkv, T, C, Cq, Ck, a->k);
+    lu_take_columns(a->qkv, T, C, Cq + Ck, NV, a->v);
     /* 4. y, ht = m2rnn(q, k, v, W, f, h0) */
     m2rnn_recurrence_forward_args rec = {
         .in = {.q = tok(m, a->q, 2, m->q_heads, K), .k = tok(m, a->k, 2, m->k_heads, K), .v = tok(m, a->v, 2, N, V),
@@ -348,9 +333,9 @@ m2rnn_status m2rnn_block_backward_ref(const m2rnn_block_backward_args *args)
     if ((st = m2rnn_recurrence_backward_ref(&rec))) goto done;
     for (int64_t t = 0; t < T; t++)
         for (int64_t e = 0; e < NV; e++) dv[t * NV + e] += dy2[t * NV + e] * D[e];
-    put_columns(dq, T, C, 0, Cq, dqkv);
-    put_columns(dk, T, C, Cq, Ck, dqkv);
-    put_columns(dv, T, C, Cq + Ck, NV, dqkv);
+    lu_put_columns(dq, T, C, 0, Cq, dqkv);
+    lu_put_columns(dk, T, C, Cq, Ck, dqkv);
+    lu_put_columns(dv, T, C, Cq + Ck, NV, dqkv);
     /* 3. qkv = SiLU(conv(qkv_raw)) */
     m2rnn_conv1d_backward_args conv = {
         .in = {.x = tok(&m, a.qkv_raw, 1, C, 0), .w = in->conv_w, .state0 = in->conv_state0, .cu_seqlens = in->cu_seqlens,
@@ -364,9 +349,9 @@ m2rnn_status m2rnn_block_backward_ref(const m2rnn_block_backward_args *args)
         .dx = tok(&m, df_raw, 1, Nf, 0), .dA_log = args->dA_log, .ddt_bias = args->ddt_bias};
     if ((st = m2rnn_decay_gate_backward_ref(&gate))) goto done;
     /* 1. P = x W_inᵀ with dP = [dqkv_raw | df_raw | dg] */
-    put_columns(dqkv_raw, T, P, 0, C, dproj);
-    put_columns(df_raw, T, P, C, Nf, dproj);
-    put_columns(dg, T, P, C + Nf, NV, dproj);
+    lu_put_columns(dqkv_raw, T, P, 0, C, dproj);
+    lu_put_columns(df_raw, T, P, C, Nf, dproj);
+    lu_put_columns(dg, T, P, C + Nf, NV, dproj);
     m2rnn_linear_backward_args lin_in = {.in = {.x = in->x, .W = in->W_in}, .dy = tok(&m, dproj, 1, P, 0), .dx = args->dx,
                                          .dW = args->dW_in};
     st = m2rnn_linear_backward_ref(&lin_in);
