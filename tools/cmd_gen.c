@@ -234,7 +234,7 @@ static m2rnn_status calibrate_op(const vec_opcase *c, const vec_op_spec *s, cJSO
         observed obs[VEC_MAX_TENSORS] = {{0}};
         for (int v = 0; v < N_VARIANTS; v++) {
             double *out[VEC_MAX_TENSORS] = {0};
-            m2rnn_status st = vec_opcase_emulate(c, v == 0 ? 0.0 : rel, (uint64_t)(1000 * cls + v), vec_class_output_dtype(cls), out);
+            m2rnn_status st = vec_opcase_emulate(c, cls, v == 0 ? 0.0 : rel, (uint64_t)(1000 * cls + v), vec_class_output_dtype(cls), out);
             for (int o = 0; o < c->n_out && !st; o++) {
                 m2rnn_tensor t = m2rnn_tensor_make(out[o], M2RNN_F64, c->out[o].t.rank, c->out[o].t.shape);
                 vec_errors e = vec_measure(&t, c->out[o].t.data, m2rnn_tensor_numel(&t));
@@ -263,7 +263,14 @@ static m2rnn_status calibrate_op(const vec_opcase *c, const vec_op_spec *s, cJSO
             cJSON_AddNumberToObject(t, "max_norm", round_up_2(fmax(SAFETY * obs[o].max_norm, FLOOR[cls])));
             cJSON_AddNumberToObject(t, "observed_rel_l2", round_up_2(obs[o].rel_l2));
             cJSON_AddNumberToObject(t, "observed_max_norm", round_up_2(obs[o].max_norm));
-            char prov[600];
+            char prov[1200];
+            if (c->op->emulation)
+                snprintf(prov, sizeof prov,
+                         "calibrated: %g x the worst of %d emulated %s variants (%s; u = %s, depth %d, in 3 seeded variants, plus "
+                         "the unperturbed one; outputs rounded to %s), floor %.1e",
+                         SAFETY, N_VARIANTS, vec_class_names[cls], c->op->emulation, UNIT_TEXT[cls], s->depth > 0 ? s->depth : 1,
+                         m2rnn_dtype_name(vec_class_output_dtype(cls)), FLOOR[cls]);
+            else
             snprintf(prov, sizeof prov,
                      "calibrated: %g x the worst of %d emulated %s variants (generic emulation: the double reference on inputs "
                      "perturbed by relative u*sqrt(depth), u = %s, depth %d, in 3 seeded variants, plus the unperturbed one; "

@@ -39,6 +39,8 @@ static const vec_op_spec catalogue[] = {
      .flags = "SOFTPLUS_BOTH_SIGNS EXP_A_LOG", .comment = "x + dt_bias on both sides of 0, A_log spread so exp(A_log) != A_log: sigmoid for softplus or a missing exp both fail"},
     {.op = "decay_gate", .tag = "gate-large", .storage = F32, .batch = 1, .seqlen = 16, .heads = 3, .data_scale = 20.0, .depth = 4,
      .flags = "SOFTPLUS_LARGE", .comment = "|x| up to ~60: a naive log(1+exp(u)) overflows or loses everything"},
+    {.op = "decay_gate", .tag = "gate", .storage = BF16, .batch = 2, .seqlen = 9, .heads = 4, .depth = 4,
+     .flags = "SOFTPLUS_BOTH_SIGNS EXP_A_LOG", .comment = "the gate case with bf16 storage (x, A_log, dt_bias, df bf16-representable)"},
     /* depthwise causal conv1d */
     {.op = "conv1d", .tag = "k4", .storage = F32, .batch = 2, .seqlen = 9, .dim = 6, .kernel = 4, .bias = true,
      .params = {.activation = 1}, .depth = 4, .flags = "KERNEL_4 BIAS SILU", .comment = "the model's conv: kernel 4, bias, SiLU; an asymmetric kernel so a flipped one fails"},
@@ -53,6 +55,8 @@ static const vec_op_spec catalogue[] = {
      .comment = "packed sequences of 5, 2 (shorter than the kernel), 0 and 9 tokens: no window crosses a sequence start"},
     {.op = "conv1d", .tag = "varlen-state", .storage = F32, .n_seqs = 3, .seqs = {1, 6, 3}, .dim = 3, .kernel = 4, .state = true,
      .depth = 4, .flags = "VARLEN STATE VARLEN_SHORTER_THAN_KERNEL", .comment = "packed, each sequence with its own state in and out, one of 1 token"},
+    {.op = "conv1d", .tag = "k4-state", .storage = BF16, .batch = 2, .seqlen = 6, .dim = 4, .kernel = 4, .bias = true, .state = true,
+     .params = {.activation = 1}, .depth = 4, .flags = "KERNEL_4 STATE BIAS SILU", .comment = "the model's conv (kernel 4, bias, SiLU) with the state in/out, bf16 storage"},
     /* linear y = x Wᵀ + b */
     {.op = "linear", .tag = "rect", .storage = F32, .batch = 2, .seqlen = 5, .dim = 7, .dim2 = 5, .bias = true, .depth = 7,
      .flags = "BIAS", .comment = "in 7, out 5, bias"},
@@ -96,15 +100,21 @@ static const vec_op_spec catalogue[] = {
      .params = {.scale = 0.5}, .depth = 60, .data_scale = 0.4, .flags = "NO_L2NORM SCALE", .comment = "q/k not normalised in the op, explicit scale 0.5, no state"},
     {.op = "gdn", .tag = "gdn-varlen", .storage = F32, .n_seqs = 3, .seqs = {4, 0, 7}, .heads = 2, .dim = 4, .dim2 = 3, .state = true,
      .params = {.l2norm_qk = 1}, .depth = 40, .flags = "VARLEN VARLEN_EMPTY_SEQ H0", .comment = "packed sequences of 4, 0 and 7 tokens, each from its own h0"},
+    {.op = "gdn", .tag = "gdn", .storage = BF16, .batch = 1, .seqlen = 8, .heads = 2, .dim = 4, .dim2 = 3, .state = true,
+     .params = {.l2norm_qk = 1}, .depth = 40, .flags = "L2NORM_QK H0 DHT", .comment = "bf16 storage, L2-normalised q/k, h0 and dht"},
     /* the M²RNN block, tiny */
     {.op = "block", .tag = "tiny", .storage = F32, .batch = 2, .seqlen = 6, .dim = 8, .kernel = 4, .state = true,
      .params = BLOCK_TINY, .depth = 64, .flags = "BLOCK H0 CONV_STATE SHARED_QK",
      .comment = "N=2, Nq=Nk=1, K=4, V=3, d=8: projection split, gate, conv+SiLU on q/k/v, recurrence, D skip, SiLU(g), RMSNorm, W_o; states in and out"},
     {.op = "block", .tag = "tiny-varlen", .storage = F32, .n_seqs = 3, .seqs = {3, 1, 5}, .dim = 8, .kernel = 4,
      .params = BLOCK_TINY, .depth = 64, .flags = "BLOCK VARLEN", .comment = "the tiny block on packed sequences of 3, 1 and 5 tokens"},
+    {.op = "block", .tag = "tiny", .storage = BF16, .batch = 1, .seqlen = 5, .dim = 8, .kernel = 4, .state = true,
+     .params = BLOCK_TINY, .depth = 64, .flags = "BLOCK H0 CONV_STATE SHARED_QK", .comment = "the tiny block with bf16 storage, states in and out"},
     /* embedding + cross-entropy */
     {.op = "embedding", .tag = "emb", .storage = F32, .batch = 2, .seqlen = 7, .dim = 5, .vocab = 6, .depth = 14,
      .flags = "REPEATED_IDS", .comment = "14 ids over a vocabulary of 6: repeated ids must add in dtable"},
+    {.op = "embedding", .tag = "emb", .storage = BF16, .batch = 2, .seqlen = 7, .dim = 5, .vocab = 6, .depth = 14,
+     .flags = "REPEATED_IDS", .comment = "bf16 table and dy; repeated ids add in dtable"},
     {.op = "cross_entropy", .tag = "ce", .storage = F32, .batch = 2, .seqlen = 6, .vocab = 7, .depth = 14,
      .comment = "mean over every token"},
     {.op = "cross_entropy", .tag = "ce-ignore", .storage = F32, .batch = 2, .seqlen = 8, .vocab = 7, .ignore_every = 3,
@@ -515,7 +525,116 @@ m2rnn_status vec_opcase_generate(const vec_op_spec *s, vec_opcase *c)
     return run_both(m2rnn_backend_reference(), c, c->in, c->out);
 }
 
-m2rnn_status vec_opcase_emulate(const vec_opcase *c, double rel, uint64_t seed, m2rnn_dtype out_dtype, double **out)
+/* ---- the stepped emulation of the Gated DeltaNet recurrence ------------------------------ */
+
+/* x rounded to tf32 (10 fraction bits, round to nearest even); Inf/NaN kept. */
+static double tf32_round(double x)
+{
+    float f = (float)x;
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7f800000u) != 0x7f800000u) {
+        u += 0xFFFu + ((u >> 13) & 1u);
+        u &= ~0x1FFFu;
+    }
+    memcpy(&f, &u, sizeof f);
+    return (double)f;
+}
+
+/* The value a kernel of class cls holds between steps. */
+static double step_round(int cls, double x)
+{
+    switch (cls) {
+    case 1: return (double)(float)x;
+    case 2: return tf32_round(x);
+    case 3: return m2rnn_round_to(M2RNN_BF16, x);
+    default: return x;
+    }
+}
+
+static const double *io_data(const vec_named *v, int n, const char *name, m2rnn_tensor *t)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(v[i].name, name) == 0) { if (t) *t = v[i].t; return v[i].t.data; }
+    if (t) memset(t, 0, sizeof *t);
+    return NULL;
+}
+
+/* The GDN recurrence run one token at a time by the double reference, the state S (forward) and
+ * the carried gradient G = dL/dS (backward) rounded to what the class holds between steps after
+ * every token: bf16 in the bf16 class (a state kept in the storage dtype, SPEC.md §7), tf32 in
+ * the tf32 class (every step's products read the state as tf32 operands; keeping it rounded is
+ * the pessimistic side of that), fp32 in the f32 class. ins are F64 (already perturbed), outs
+ * F64 buffers parallel to c->out. */
+m2rnn_status vec_gdn_emulate_steps(const vec_opcase *c, const vec_named *ins, const vec_named *outs, int cls)
+{
+    m2rnn_tensor tq, tcu;
+    const double *q = io_data(ins, c->n_in, "q", &tq), *k = io_data(ins, c->n_in, "k", NULL), *v = io_data(ins, c->n_in, "v", NULL);
+    const double *g = io_data(ins, c->n_in, "g", NULL), *beta = io_data(ins, c->n_in, "beta", NULL);
+    const double *h0 = io_data(ins, c->n_in, "h0", NULL), *dout = io_data(ins, c->n_in, "dout", NULL);
+    const double *dht = io_data(ins, c->n_in, "dht", NULL);
+    (void)io_data(ins, c->n_in, "cu_seqlens", &tcu);
+    double *o = (double *)io_data(outs, c->n_out, "o", NULL), *ht = (double *)io_data(outs, c->n_out, "ht", NULL);
+    double *dq = (double *)io_data(outs, c->n_out, "dq", NULL), *dk = (double *)io_data(outs, c->n_out, "dk", NULL);
+    double *dv = (double *)io_data(outs, c->n_out, "dv", NULL), *dg = (double *)io_data(outs, c->n_out, "dg", NULL);
+    double *dbeta = (double *)io_data(outs, c->n_out, "dbeta", NULL), *dh0 = (double *)io_data(outs, c->n_out, "dh0", NULL);
+    if (!q || !k || !v || !g || !beta || !dout || !o || !ht || !dq || !dk || !dv || !dg || !dbeta || !dh0)
+        return m2rnn_set_error(M2RNN_ERR_ARG, "gdn emulation: %s lacks a tensor", c->id);
+    const bool varlen = tcu.data != NULL;
+    const int64_t H = tq.shape[tq.rank - 2], K = tq.shape[tq.rank - 1];
+    const int64_t V = m2rnn_tensor_numel(&outs[0].t) / (m2rnn_tensor_numel(&tq) / K); /* o is (tokens, H, V) */
+    const int64_t B = varlen ? m2rnn_tensor_numel(&tcu) - 1 : tq.shape[0], Sd = varlen ? 0 : tq.shape[1];
+    const int64_t HKV = H * K * V, T = m2rnn_tensor_numel(&tq) / (H * K);
+    if (strcmp(c->out[0].name, "o") != 0) return m2rnn_set_error(M2RNN_ERR_ARG, "gdn emulation: o must be the first output");
+    double *states = malloc((size_t)((T + 1) * HKV) * sizeof(double)), *G = malloc((size_t)(2 * HKV) * sizeof(double));
+    m2rnn_status st = states && G ? M2RNN_OK : m2rnn_set_error(M2RNN_ERR_NOMEM, "gen: out of memory");
+    const int64_t sk[4] = {1, 1, H, K}, sv[4] = {1, 1, H, V}, sg[3] = {1, 1, H}, ss[4] = {1, H, K, V};
+    const m2rnn_backend *be = m2rnn_backend_reference();
+    for (int64_t b = 0; b < B && !st; b++) {
+        const int64_t t0 = varlen ? (int64_t)m2rnn_tensor_get(&tcu, b) : b * Sd;
+        const int64_t t1 = varlen ? (int64_t)m2rnn_tensor_get(&tcu, b + 1) : (b + 1) * Sd;
+        double *S0 = states; /* states[i]: the state before token t0 + i */
+        for (int64_t i = 0; i < HKV; i++) S0[i] = h0 ? h0[b * HKV + i] : 0.0;
+        for (int64_t t = t0; t < t1 && !st; t++) {
+            double *Sin = states + (t - t0) * HKV, *Sout = Sin + HKV;
+            m2rnn_gdn_forward_args a = {
+                .in = {.q = m2rnn_tensor_make((void *)(q + t * H * K), M2RNN_F64, 4, sk),
+                       .k = m2rnn_tensor_make((void *)(k + t * H * K), M2RNN_F64, 4, sk),
+                       .v = m2rnn_tensor_make((void *)(v + t * H * V), M2RNN_F64, 4, sv),
+                       .g = m2rnn_tensor_make((void *)(g + t * H), M2RNN_F64, 3, sg),
+                       .beta = m2rnn_tensor_make((void *)(beta + t * H), M2RNN_F64, 3, sg),
+                       .h0 = m2rnn_tensor_make(Sin, M2RNN_F64, 4, ss), .l2norm_qk = c->params.l2norm_qk != 0, .scale = c->params.scale},
+                .o = m2rnn_tensor_make(o + t * H * V, M2RNN_F64, 4, sv), .ht = m2rnn_tensor_make(Sout, M2RNN_F64, 4, ss)};
+            st = m2rnn_gdn_forward(be, &a);
+            for (int64_t i = 0; i < HKV; i++) Sout[i] = step_round(cls, Sout[i]);
+        }
+        for (int64_t i = 0; i < HKV; i++) ht[b * HKV + i] = states[(t1 - t0) * HKV + i];
+        double *Gc = G, *Gn = G + HKV;
+        for (int64_t i = 0; i < HKV; i++) Gc[i] = step_round(cls, dht ? dht[b * HKV + i] : 0.0);
+        for (int64_t t = t1 - 1; t >= t0 && !st; t--) {
+            m2rnn_gdn_backward_args a = {
+                .in = {.q = m2rnn_tensor_make((void *)(q + t * H * K), M2RNN_F64, 4, sk),
+                       .k = m2rnn_tensor_make((void *)(k + t * H * K), M2RNN_F64, 4, sk),
+                       .v = m2rnn_tensor_make((void *)(v + t * H * V), M2RNN_F64, 4, sv),
+                       .g = m2rnn_tensor_make((void *)(g + t * H), M2RNN_F64, 3, sg),
+                       .beta = m2rnn_tensor_make((void *)(beta + t * H), M2RNN_F64, 3, sg),
+                       .h0 = m2rnn_tensor_make(states + (t - t0) * HKV, M2RNN_F64, 4, ss), .l2norm_qk = c->params.l2norm_qk != 0,
+                       .scale = c->params.scale},
+                .dout = m2rnn_tensor_make((void *)(dout + t * H * V), M2RNN_F64, 4, sv), .dht = m2rnn_tensor_make(Gc, M2RNN_F64, 4, ss),
+                .dq = m2rnn_tensor_make(dq + t * H * K, M2RNN_F64, 4, sk), .dk = m2rnn_tensor_make(dk + t * H * K, M2RNN_F64, 4, sk),
+                .dv = m2rnn_tensor_make(dv + t * H * V, M2RNN_F64, 4, sv), .dg = m2rnn_tensor_make(dg + t * H, M2RNN_F64, 3, sg),
+                .dbeta = m2rnn_tensor_make(dbeta + t * H, M2RNN_F64, 3, sg), .dh0 = m2rnn_tensor_make(Gn, M2RNN_F64, 4, ss)};
+            st = m2rnn_gdn_backward(be, &a);
+            for (int64_t i = 0; i < HKV; i++) Gc[i] = step_round(cls, Gn[i]);
+        }
+        for (int64_t i = 0; i < HKV; i++) dh0[b * HKV + i] = Gc[i];
+    }
+    free(states);
+    free(G);
+    return st;
+}
+
+m2rnn_status vec_opcase_emulate(const vec_opcase *c, int cls, double rel, uint64_t seed, m2rnn_dtype out_dtype, double **out)
 {
     vec_named ins[VEC_MAX_TENSORS], outs[VEC_MAX_TENSORS];
     void *bufs[2 * VEC_MAX_TENSORS] = {0};
@@ -540,7 +659,7 @@ m2rnn_status vec_opcase_emulate(const vec_opcase *c, double rel, uint64_t seed, 
         if (!out[i]) { st = m2rnn_set_error(M2RNN_ERR_NOMEM, "gen: out of memory"); goto done; }
         outs[i].t.data = out[i];
     }
-    st = run_both(m2rnn_backend_reference(), c, ins, outs);
+    st = c->op->emulate_steps && cls >= 0 ? c->op->emulate_steps(c, ins, outs, cls) : run_both(m2rnn_backend_reference(), c, ins, outs);
     for (int i = 0; i < c->n_out && !st; i++) {
         int64_t n = m2rnn_tensor_numel(&c->out[i].t);
         for (int64_t e = 0; e < n; e++) out[i][e] = m2rnn_round_to(out_dtype, out[i][e]);

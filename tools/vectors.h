@@ -195,6 +195,8 @@ typedef struct {
 } vec_io;
 m2rnn_tensor vec_io_get(const vec_io *io, const char *name);
 
+struct vec_opcase;
+
 typedef struct vec_opdesc {
     const char *name;            /* "conv1d", "rmsnorm", ... (the manifest's "op") */
     m2rnn_op forward_op, backward_op;
@@ -209,6 +211,10 @@ typedef struct vec_opdesc {
      * the manifest says why the others are not checked. */
     unsigned classes;
     const char *not_emulated;    /* why, for the classes outside the mask */
+    /* NULL: the generic emulation; else the op's own, run on the perturbed F64 inputs into F64
+     * outputs (parallel to c->out) for class cls, and what it does (for the provenance). */
+    m2rnn_status (*emulate_steps)(const struct vec_opcase *c, const vec_named *ins, const vec_named *outs, int cls);
+    const char *emulation;
 } vec_opdesc;
 
 const vec_opdesc *vec_opdesc_find(const char *name);   /* NULL if unknown */
@@ -233,7 +239,7 @@ void vec_op_case_id(const vec_op_spec *s, char *buf, size_t size);
 void vec_op_case_flags(const vec_op_spec *s, char *buf, size_t size);
 void vec_op_case_file(const vec_op_spec *s, char *buf, size_t size);
 
-typedef struct {
+typedef struct vec_opcase {
     char id[256];
     const vec_opdesc *op;
     vec_params params;
@@ -252,7 +258,11 @@ void vec_opcase_free(vec_opcase *c);
 /* The case's op run by the reference in double on F64 copies of its inputs, each float input
  * element multiplied by (1 + δ), δ uniform in [-rel, rel] (seeded; rel 0: no perturbation);
  * outputs (same names/order as c->out) rounded to out_dtype and returned widened, in out[]. */
-m2rnn_status vec_opcase_emulate(const vec_opcase *c, double rel, uint64_t seed, m2rnn_dtype out_dtype, double **out);
+m2rnn_status vec_opcase_emulate(const vec_opcase *c, int cls, double rel, uint64_t seed, m2rnn_dtype out_dtype, double **out);
+/* With cls >= 0 and an op that has emulate_steps (GDN), that runs instead of the plain reference
+ * on the perturbed inputs: the recurrence token by token, its state rounded as class cls holds it
+ * between steps (cls < 0: the plain reference). */
+m2rnn_status vec_gdn_emulate_steps(const vec_opcase *c, const vec_named *ins, const vec_named *outs, int cls);
 /* Whether output i of the case belongs to the backward. */
 bool vec_opcase_is_backward(const vec_opcase *c, int i);
 
