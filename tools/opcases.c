@@ -634,6 +634,106 @@ m2rnn_status vec_gdn_emulate_steps(const vec_opcase *c, const vec_named *ins, co
     return st;
 }
 
+/* ---- the stepped emulation of the M²RNN block -------------------------------------------- */
+
+/* The block run one token at a time by the double reference (m2rnn_block.h: ht and
+ * conv_state_out passed back in as h0 and conv_state0), the recurrent state and the conv state
+ * rounded to what class cls holds between steps (step_round) after every token; the backward run
+ * token by token in reverse from the (rounded) states the forward kept, the carried dht and
+ * dconv_state rounded after every token the same way, the parameter gradients summed over the
+ * tokens in double. ins are F64 (already perturbed), outs F64 buffers parallel to c->out. */
+m2rnn_status vec_block_emulate_steps(const vec_opcase *c, const vec_named *ins, const vec_named *outs, int cls)
+{
+    static const char *const params[] = {"W_in", "conv_w", "A_log", "dt_bias", "W", "D", "norm_w", "W_o"};
+    static const char *const dparams[] = {"dW_in", "dconv_w", "dA_log", "ddt_bias", "dW", "dD", "dnorm_w", "dW_o"};
+    enum { NP = 8 };
+    const vec_params *p = &c->params;
+    m2rnn_tensor tx, tcw, tcu, tp[NP];
+    const double *x = io_data(ins, c->n_in, "x", &tx), *h0 = io_data(ins, c->n_in, "h0", NULL);
+    const double *cs0 = io_data(ins, c->n_in, "conv_state0", NULL), *dout = io_data(ins, c->n_in, "dout", NULL);
+    const double *dht = io_data(ins, c->n_in, "dht", NULL), *dcs = io_data(ins, c->n_in, "dconv_state_out", NULL);
+    (void)io_data(ins, c->n_in, "cu_seqlens", &tcu);
+    (void)io_data(ins, c->n_in, "conv_w", &tcw);
+    double *o = (double *)io_data(outs, c->n_out, "o", NULL), *ht = (double *)io_data(outs, c->n_out, "ht", NULL);
+    double *cso = (double *)io_data(outs, c->n_out, "conv_state_out", NULL), *dx = (double *)io_data(outs, c->n_out, "dx", NULL);
+    double *dh0 = (double *)io_data(outs, c->n_out, "dh0", NULL), *dcs0 = (double *)io_data(outs, c->n_out, "dconv_state0", NULL);
+    double *dp[NP];
+    bool missing = !x || !dout || !o || !ht || !cso || !dx || !dh0 || !dcs0;
+    for (int i = 0; i < NP; i++) {
+        missing |= !io_data(ins, c->n_in, params[i], &tp[i]);
+        missing |= !(dp[i] = (double *)io_data(outs, c->n_out, dparams[i], NULL));
+    }
+    if (missing) return m2rnn_set_error(M2RNN_ERR_ARG, "block emulation: %s lacks a tensor", c->id);
+    const bool varlen = tcu.data != NULL;
+    const int64_t d = tx.shape[tx.rank - 1], T = m2rnn_tensor_numel(&tx) / d;
+    const int64_t B = varlen ? m2rnn_tensor_numel(&tcu) - 1 : tx.shape[0], Sd = varlen ? 0 : tx.shape[1];
+    const int64_t N = p->heads, K = p->key_dim, V = p->value_dim, C = tcw.shape[0], Kc1 = tcw.shape[1] - 1;
+    const int64_t NKV = N * K * V, CS = C * Kc1;
+    const int64_t sx[3] = {1, 1, d}, sh[4] = {1, N, K, V}, scs[3] = {1, C, Kc1};
+    double *hs = malloc((size_t)((T + 1) * NKV + 1) * sizeof(double)), *cs = malloc((size_t)((T + 1) * CS + 1) * sizeof(double));
+    double *G = malloc((size_t)(2 * (NKV + CS) + 1) * sizeof(double)), *gp[NP] = {0};
+    m2rnn_status st = hs && cs && G ? M2RNN_OK : m2rnn_set_error(M2RNN_ERR_NOMEM, "gen: out of memory");
+    for (int i = 0; i < NP && !st; i++) {
+        int64_t n = m2rnn_tensor_numel(&tp[i]);
+        memset(dp[i], 0, (size_t)n * sizeof(double));
+        if (!(gp[i] = malloc((size_t)(n ? n : 1) * sizeof(double)))) st = m2rnn_set_error(M2RNN_ERR_NOMEM, "gen: out of memory");
+    }
+    m2rnn_block_inputs in = {
+        .cfg = {.heads = p->heads, .q_heads = p->q_heads, .k_heads = p->k_heads, .f_heads = p->f_heads, .w_heads = p->w_heads,
+                .key_dim = p->key_dim, .value_dim = p->value_dim, .eps = p->eps},
+        .W_in = tp[0], .conv_w = tp[1], .A_log = tp[2], .dt_bias = tp[3], .W = tp[4], .D = tp[5], .norm_w = tp[6], .W_o = tp[7]};
+    const m2rnn_backend *be = m2rnn_backend_reference();
+    for (int64_t b = 0; b < B && !st; b++) {
+        const int64_t t0 = varlen ? (int64_t)m2rnn_tensor_get(&tcu, b) : b * Sd;
+        const int64_t t1 = varlen ? (int64_t)m2rnn_tensor_get(&tcu, b + 1) : (b + 1) * Sd;
+        /* hs/cs + i: the states before token t0 + i */
+        for (int64_t i = 0; i < NKV; i++) hs[i] = h0 ? h0[b * NKV + i] : 0.0;
+        for (int64_t i = 0; i < CS; i++) cs[i] = cs0 ? cs0[b * CS + i] : 0.0;
+        for (int64_t t = t0; t < t1 && !st; t++) {
+            double *hin = hs + (t - t0) * NKV, *cin = cs + (t - t0) * CS;
+            m2rnn_block_forward_args a = {.in = in, .o = m2rnn_tensor_make(o + t * d, M2RNN_F64, 3, sx),
+                                          .ht = m2rnn_tensor_make(hin + NKV, M2RNN_F64, 4, sh),
+                                          .conv_state_out = m2rnn_tensor_make(cin + CS, M2RNN_F64, 3, scs)};
+            a.in.x = m2rnn_tensor_make((void *)(x + t * d), M2RNN_F64, 3, sx);
+            a.in.h0 = m2rnn_tensor_make(hin, M2RNN_F64, 4, sh);
+            a.in.conv_state0 = m2rnn_tensor_make(cin, M2RNN_F64, 3, scs);
+            st = m2rnn_block_forward(be, &a);
+            for (int64_t i = 0; i < NKV; i++) hin[NKV + i] = step_round(cls, hin[NKV + i]);
+            for (int64_t i = 0; i < CS; i++) cin[CS + i] = step_round(cls, cin[CS + i]);
+        }
+        for (int64_t i = 0; i < NKV; i++) ht[b * NKV + i] = hs[(t1 - t0) * NKV + i];
+        for (int64_t i = 0; i < CS; i++) cso[b * CS + i] = cs[(t1 - t0) * CS + i];
+        double *Gh = G, *Gc = G + NKV, *Gh_n = G + NKV + CS, *Gc_n = Gh_n + NKV;
+        for (int64_t i = 0; i < NKV; i++) Gh[i] = step_round(cls, dht ? dht[b * NKV + i] : 0.0);
+        for (int64_t i = 0; i < CS; i++) Gc[i] = step_round(cls, dcs ? dcs[b * CS + i] : 0.0);
+        for (int64_t t = t1 - 1; t >= t0 && !st; t--) {
+            m2rnn_block_backward_args a = {
+                .in = in, .dout = m2rnn_tensor_make((void *)(dout + t * d), M2RNN_F64, 3, sx),
+                .dht = m2rnn_tensor_make(Gh, M2RNN_F64, 4, sh), .dconv_state_out = m2rnn_tensor_make(Gc, M2RNN_F64, 3, scs),
+                .clip_mode = (m2rnn_clip_mode)p->clip_mode, .clip = p->clip,
+                .dx = m2rnn_tensor_make(dx + t * d, M2RNN_F64, 3, sx), .dh0 = m2rnn_tensor_make(Gh_n, M2RNN_F64, 4, sh),
+                .dconv_state0 = m2rnn_tensor_make(Gc_n, M2RNN_F64, 3, scs)};
+            a.in.x = m2rnn_tensor_make((void *)(x + t * d), M2RNN_F64, 3, sx);
+            a.in.h0 = m2rnn_tensor_make(hs + (t - t0) * NKV, M2RNN_F64, 4, sh);
+            a.in.conv_state0 = m2rnn_tensor_make(cs + (t - t0) * CS, M2RNN_F64, 3, scs);
+            m2rnn_tensor *gt[NP] = {&a.dW_in, &a.dconv_w, &a.dA_log, &a.ddt_bias, &a.dW, &a.dD, &a.dnorm_w, &a.dW_o};
+            for (int i = 0; i < NP; i++) *gt[i] = m2rnn_tensor_make(gp[i], M2RNN_F64, tp[i].rank, tp[i].shape);
+            st = m2rnn_block_backward(be, &a);
+            for (int i = 0; i < NP && !st; i++)
+                for (int64_t e = 0; e < m2rnn_tensor_numel(&tp[i]); e++) dp[i][e] += gp[i][e];
+            for (int64_t i = 0; i < NKV; i++) Gh[i] = step_round(cls, Gh_n[i]);
+            for (int64_t i = 0; i < CS; i++) Gc[i] = step_round(cls, Gc_n[i]);
+        }
+        for (int64_t i = 0; i < NKV; i++) dh0[b * NKV + i] = Gh[i];
+        for (int64_t i = 0; i < CS; i++) dcs0[b * CS + i] = Gc[i];
+    }
+    free(hs);
+    free(cs);
+    free(G);
+    for (int i = 0; i < NP; i++) free(gp[i]);
+    return st;
+}
+
 m2rnn_status vec_opcase_emulate(const vec_opcase *c, int cls, double rel, uint64_t seed, m2rnn_dtype out_dtype, double **out)
 {
     vec_named ins[VEC_MAX_TENSORS], outs[VEC_MAX_TENSORS];

@@ -259,10 +259,14 @@ void vec_opcase_free(vec_opcase *c);
  * element multiplied by (1 + δ), δ uniform in [-rel, rel] (seeded; rel 0: no perturbation);
  * outputs (same names/order as c->out) rounded to out_dtype and returned widened, in out[]. */
 m2rnn_status vec_opcase_emulate(const vec_opcase *c, int cls, double rel, uint64_t seed, m2rnn_dtype out_dtype, double **out);
-/* With cls >= 0 and an op that has emulate_steps (GDN), that runs instead of the plain reference
+/* With cls >= 0 and an op that has emulate_steps (GDN, the block), that runs instead of the plain reference
  * on the perturbed inputs: the recurrence token by token, its state rounded as class cls holds it
  * between steps (cls < 0: the plain reference). */
 m2rnn_status vec_gdn_emulate_steps(const vec_opcase *c, const vec_named *ins, const vec_named *outs, int cls);
+/* The same for the M²RNN block: the block token by token (ht / conv_state_out fed back as h0 /
+ * conv_state0), the recurrent state and the conv state rounded after every token (forward), the
+ * carried dht and dconv_state after every token (backward), the parameter gradients summed. */
+m2rnn_status vec_block_emulate_steps(const vec_opcase *c, const vec_named *ins, const vec_named *outs, int cls);
 /* Whether output i of the case belongs to the backward. */
 bool vec_opcase_is_backward(const vec_opcase *c, int i);
 
