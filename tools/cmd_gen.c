@@ -372,7 +372,9 @@ int cmd_gen(int argc, char **argv)
                             "multiplied by (1 + d), d uniform in [-u*sqrt(depth), u*sqrt(depth)] (u: 2^-53 f64, 2^-24 f32, 2^-11 tf32, "
                             "2^-9 bf16; depth: the case's rounding_depth), in 3 seeded variants plus the unperturbed one, every output "
                             "rounded to the class's output dtype; then the same safety factor, floors and rounding as the recurrence. "
-                            "Ops that carry a state over time (gdn, block) are checked in f64 and f32 only");
+                            "Ops that carry a state over time (gdn, block) use a stepped variant: the reference run token by token, "
+                            "the state and the carried state gradient rounded after every token to the class's storage "
+                            "(fp32, tf32, bf16); a class whose tolerance would exceed 0.1 is not checked, and the case says why");
     cJSON_AddStringToObject(cal, "method", "each tolerance = max(safety_factor x the largest error of the class's emulated variants "
                             "(ref/m2rnn_emulated.c) on this case's stored inputs, floor), rounded up to 2 significant digits");
     cJSON *jcases = cJSON_AddArrayToObject(root, "cases");
