@@ -208,13 +208,15 @@ static m2rnn_status calibrate(const vec_case *c, cJSON *jcase, bool verbose)
 
 /* ---- the layer ops ---------------------------------------------------------------------- */
 
-/* The unit roundoff a kernel of each class works at (opcases.c: the generic emulation). */
-static const double UNIT[VEC_N_CLASSES] = {0x1p-53, 0x1p-24, 0x1p-11, 0x1p-9};
-static const char *const UNIT_TEXT[VEC_N_CLASSES] = {"2^-53", "2^-24", "2^-11 (tf32 product operands)", "2^-9 (bf16 intermediates)"};
+/* How each class's perturbation is made up (opcases.c: the rule, vec_rounding_rel). */
+static const char *const UNIT_TEXT[VEC_N_CLASSES] = {
+    "2^-53*sqrt(R+S)", "2^-24*sqrt(R+S)", "sqrt(L*(2^-11)^2 + (R+S)*(2^-24)^2): tf32 product operands and approximate transcendentals, fp32 else",
+    "sqrt((S-1)*(2^-9)^2 + (R+S)*(2^-24)^2): bf16 intermediates, fp32 accumulation"};
 
 /* Calibrate a layer case: run the generic emulation of each class it is checked in (one
  * unperturbed variant: the exact answer rounded to the class's output dtype; three with the
- * inputs perturbed at u·√depth), set each tolerance from the worst error as for the recurrence. */
+ * inputs perturbed at the case's computed rel, vec_rounding_rel), set each tolerance from the
+ * worst error as for the recurrence. */
 static m2rnn_status calibrate_op(const vec_opcase *c, const vec_op_spec *s, cJSON *jcase)
 {
     cJSON *tols = cJSON_AddObjectToObject(jcase, "tolerances");
@@ -230,7 +232,9 @@ static m2rnn_status calibrate_op(const vec_opcase *c, const vec_op_spec *s, cJSO
             cJSON_AddStringToObject(notc, vec_class_names[cls], c->op->not_emulated);
             continue;
         }
-        const double rel = UNIT[cls] * sqrt((double)(s->depth > 0 ? s->depth : 1));
+        vec_rounding rnd;
+        vec_op_rounding(s, &rnd);
+        const double rel = vec_rounding_rel(&rnd, cls);
         observed obs[VEC_MAX_TENSORS] = {{0}};
         for (int v = 0; v < N_VARIANTS; v++) {
             double *out[VEC_MAX_TENSORS] = {0};
@@ -266,16 +270,17 @@ static m2rnn_status calibrate_op(const vec_opcase *c, const vec_op_spec *s, cJSO
             char prov[1200];
             if (c->op->emulation)
                 snprintf(prov, sizeof prov,
-                         "calibrated: %g x the worst of %d emulated %s variants (%s; u = %s, depth %d, in 3 seeded variants, plus "
-                         "the unperturbed one; outputs rounded to %s), floor %.1e",
-                         SAFETY, N_VARIANTS, vec_class_names[cls], c->op->emulation, UNIT_TEXT[cls], s->depth > 0 ? s->depth : 1,
+                         "calibrated: %g x the worst of %d emulated %s variants (%s; rel = %s = %.3g, R %d, S %d, L %d, in 3 seeded "
+                         "variants, plus the unperturbed one; outputs rounded to %s), floor %.1e",
+                         SAFETY, N_VARIANTS, vec_class_names[cls], c->op->emulation, UNIT_TEXT[cls], rel, rnd.reduction, rnd.stages,
+                         rnd.low_stages,
                          m2rnn_dtype_name(vec_class_output_dtype(cls)), FLOOR[cls]);
             else
             snprintf(prov, sizeof prov,
                      "calibrated: %g x the worst of %d emulated %s variants (generic emulation: the double reference on inputs "
-                     "perturbed by relative u*sqrt(depth), u = %s, depth %d, in 3 seeded variants, plus the unperturbed one; "
+                     "perturbed by relative rel = %s = %.3g, R %d, S %d, L %d, in 3 seeded variants, plus the unperturbed one; "
                      "outputs rounded to %s), floor %.1e",
-                     SAFETY, N_VARIANTS, vec_class_names[cls], UNIT_TEXT[cls], s->depth > 0 ? s->depth : 1,
+                     SAFETY, N_VARIANTS, vec_class_names[cls], UNIT_TEXT[cls], rel, rnd.reduction, rnd.stages, rnd.low_stages,
                      m2rnn_dtype_name(vec_class_output_dtype(cls)), FLOOR[cls]);
             cJSON_AddStringToObject(t, "provenance", prov);
         }
@@ -369,12 +374,23 @@ int cmd_gen(int argc, char **argv)
     }
     cJSON_AddStringToObject(cal, "layer_method", "layer ops (every case whose op is not 'recurrence'): the generic emulation of "
                             "tools/opcases.c -- the op's double reference on F64 copies of the stored inputs, each float element "
-                            "multiplied by (1 + d), d uniform in [-u*sqrt(depth), u*sqrt(depth)] (u: 2^-53 f64, 2^-24 f32, 2^-11 tf32, "
-                            "2^-9 bf16; depth: the case's rounding_depth), in 3 seeded variants plus the unperturbed one, every output "
+                            "multiplied by (1 + d), d uniform in [-rel, rel], in 3 seeded variants plus the unperturbed one, every output "
                             "rounded to the class's output dtype; then the same safety factor, floors and rounding as the recurrence. "
                             "Ops that carry a state over time (gdn, block) use a stepped variant: the reference run token by token, "
                             "the state and the carried state gradient rounded after every token to the class's storage "
-                            "(fp32, tf32, bf16); a class whose tolerance would exceed 0.1 is not checked, and the case says why");
+                            "(fp32, tf32, bf16), rel then covering one token; a class whose tolerance would exceed 0.1 is not "
+                            "checked, and the case says why. rel is computed from the case's op and parameters, never set by hand "
+                            "(the rule, tools/opcases.c): independent roundings add in quadrature along the longest dependency path "
+                            "to an output; R = the longest reduction into one output value (dot product, normalisation, softmax, "
+                            "conv window, or a parameter gradient's sum over the tokens), accumulated in fp32; S = 2*S_fwd - 1 "
+                            "rounding stages (the op's forward stages -- each a product, a reduction or an elementwise function "
+                            "giving one intermediate -- then the adjoints of all but the last); L = min(2*L_fwd, S) of them that "
+                            "round at tf32's u in the tf32 class (matrix products, their operands rounded to tf32 once; "
+                            "transcendental functions, approximate there); rounding_depth = R + S. "
+                            "rel: f64 2^-53*sqrt(R+S); f32 2^-24*sqrt(R+S); tf32 sqrt(L*(2^-11)^2 + (R+S)*(2^-24)^2); "
+                            "bf16 sqrt((S-1)*(2^-9)^2 + (R+S)*(2^-24)^2) (every intermediate between stages held in bf16, "
+                            "fp32 accumulation; the inputs are bf16 already and the output is rounded by the emulation). "
+                            "Each case lists its R, S, L and stage chain under 'rounding'");
     cJSON_AddStringToObject(cal, "method", "each tolerance = max(safety_factor x the largest error of the class's emulated variants "
                             "(ref/m2rnn_emulated.c) on this case's stored inputs, floor), rounded up to 2 significant digits");
     cJSON *jcases = cJSON_AddArrayToObject(root, "cases");
@@ -459,7 +475,7 @@ int cmd_gen(int argc, char **argv)
         cJSON *jc = NULL;
         if (!st) {
             jc = cJSON_CreateObject();
-            char flags[512], params[64];
+            char flags[512];
             vec_op_case_flags(&ocat[i], flags, sizeof flags);
             cJSON_AddStringToObject(jc, "id", id);
             cJSON_AddStringToObject(jc, "op", ocat[i].op);
@@ -473,8 +489,14 @@ int cmd_gen(int argc, char **argv)
             cJSON *fo = cJSON_AddArrayToObject(jc, "forward_outputs"), *bo = cJSON_AddArrayToObject(jc, "backward_outputs");
             for (int k = 0; k < c.n_out; k++)
                 cJSON_AddItemToArray(vec_opcase_is_backward(&c, k) ? bo : fo, cJSON_CreateString(c.out[k].name));
-            snprintf(params, sizeof params, "%d", ocat[i].depth);
-            cJSON_AddNumberToObject(jc, "rounding_depth", ocat[i].depth);
+            vec_rounding rnd;
+            vec_op_rounding(&ocat[i], &rnd);
+            cJSON_AddNumberToObject(jc, "rounding_depth", vec_rounding_depth(&rnd));
+            cJSON *jr = cJSON_AddObjectToObject(jc, "rounding");
+            cJSON_AddNumberToObject(jr, "reduction", rnd.reduction);
+            cJSON_AddNumberToObject(jr, "stages", rnd.stages);
+            cJSON_AddNumberToObject(jr, "tf32_stages", rnd.low_stages);
+            cJSON_AddStringToObject(jr, "chain", rnd.chain);
             st = calibrate_op(&c, &ocat[i], jc);
         }
         if (st) {

@@ -10,16 +10,38 @@
  *
  * The generic emulation of a precision class (vec_opcase_emulate): run the double reference on
  * F64 copies of the inputs whose every float element is multiplied by (1 + δ), δ uniform in
- * [−u·√depth, u·√depth] (u: the class's unit roundoff — 2^-53 f64, 2^-24 f32, 2^-11 tf32 (the
- * products' operands), 2^-9 bf16 (intermediates kept in bf16); depth: the case's longest chain of
- * roundings into one output, stated per case), and round every output to the class's output
- * dtype. That is the backward-error model of a stable kernel of the class: its result is the
- * exact result on inputs perturbed at about u·√depth, rounded once. gen runs one unperturbed and
- * three perturbed variants and sets tolerance = safety × the worst error (cmd_gen.c).
+ * [−rel, rel], and round every output to the class's output dtype. That is the backward-error
+ * model of a stable kernel of the class: its result is the exact result on inputs perturbed at
+ * about the accumulated relative rounding error of its longest chain, rounded once. gen runs one
+ * unperturbed and three perturbed variants and sets tolerance = safety × the worst error
+ * (cmd_gen.c). Stateful ops (gdn, block) run stepped (vec_*_emulate_steps): the state carried
+ * across tokens is rounded after every token, so rel below covers one token only.
+ *
+ * THE RULE for rel (vec_op_rounding, vec_rounding_rel), computed from the case's op and
+ * parameters, never set by hand. Independent roundings add in quadrature, so
+ *     rel² = Σ over the roundings on the longest dependency path to an output of u_i²
+ * with, per case:
+ *   R  = the longest reduction into one output value (dot-product, normalisation, softmax,
+ *        window or over-token sum, e.g. dW = Σ_t dy_t x_tᵀ); a kernel accumulates it in fp32:
+ *        √R·u_f32 for random rounding;
+ *   S  = the rounding stages on the longest path to an output: the op's forward stages (each a
+ *        product, a reduction or an elementwise function whose result is one intermediate)
+ *        S_fwd, then the adjoints of all but the last for the gradients: S = 2·S_fwd − 1;
+ *   L  = how many of those S stages round at the class's low precision in the tf32 class: the
+ *        matrix products (their operands rounded to tf32 once) and the transcendental functions
+ *        (exp, log, softplus, SiLU, tanh, rsqrt, sin/cos: approximate there), L_fwd forward,
+ *        L = min(2·L_fwd, S).
+ *   depth = R + S, and per class (u: 2^-53 f64, 2^-24 f32, 2^-11 tf32, 2^-9 bf16)
+ *     f64, f32:  rel = u·√(R + S)                   every rounding in the class's arithmetic;
+ *     tf32:      rel = √(L·u_tf32² + (R + S)·u_f32²) tf32 operands/approximations, fp32 else;
+ *     bf16:      rel = √((S − 1)·u_bf16² + (R + S)·u_f32²)  every intermediate between stages
+ *                held in bf16 (the storage dtype; the inputs are bf16 already and the last
+ *                stage's result is the output, rounded by the emulation), fp32 accumulation.
  */
 #include "config.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,92 +57,92 @@
 
 static const vec_op_spec catalogue[] = {
     /* decay gate f = exp(-exp(A_log) softplus(x + dt_bias)) */
-    {.op = "decay_gate", .tag = "gate", .storage = F32, .batch = 2, .seqlen = 9, .heads = 4, .depth = 4,
+    {.op = "decay_gate", .tag = "gate", .storage = F32, .batch = 2, .seqlen = 9, .heads = 4,
      .flags = "SOFTPLUS_BOTH_SIGNS EXP_A_LOG", .comment = "x + dt_bias on both sides of 0, A_log spread so exp(A_log) != A_log: sigmoid for softplus or a missing exp both fail"},
-    {.op = "decay_gate", .tag = "gate-large", .storage = F32, .batch = 1, .seqlen = 16, .heads = 3, .data_scale = 20.0, .depth = 4,
+    {.op = "decay_gate", .tag = "gate-large", .storage = F32, .batch = 1, .seqlen = 16, .heads = 3, .data_scale = 20.0,
      .flags = "SOFTPLUS_LARGE", .comment = "|x| up to ~60: a naive log(1+exp(u)) overflows or loses everything"},
-    {.op = "decay_gate", .tag = "gate", .storage = BF16, .batch = 2, .seqlen = 9, .heads = 4, .depth = 4,
+    {.op = "decay_gate", .tag = "gate", .storage = BF16, .batch = 2, .seqlen = 9, .heads = 4,
      .flags = "SOFTPLUS_BOTH_SIGNS EXP_A_LOG", .comment = "the gate case with bf16 storage (x, A_log, dt_bias, df bf16-representable)"},
     /* depthwise causal conv1d */
     {.op = "conv1d", .tag = "k4", .storage = F32, .batch = 2, .seqlen = 9, .dim = 6, .kernel = 4, .bias = true,
-     .params = {.activation = 1}, .depth = 4, .flags = "KERNEL_4 BIAS SILU", .comment = "the model's conv: kernel 4, bias, SiLU; an asymmetric kernel so a flipped one fails"},
-    {.op = "conv1d", .tag = "k1", .storage = F32, .batch = 2, .seqlen = 5, .dim = 3, .kernel = 1, .depth = 1,
+     .params = {.activation = 1}, .flags = "KERNEL_4 BIAS SILU", .comment = "the model's conv: kernel 4, bias, SiLU; an asymmetric kernel so a flipped one fails"},
+    {.op = "conv1d", .tag = "k1", .storage = F32, .batch = 2, .seqlen = 5, .dim = 3, .kernel = 1,
      .flags = "KERNEL_1 NO_BIAS NO_ACTIVATION", .comment = "kernel 1 (no state), no bias, no activation: a per-channel scale"},
     {.op = "conv1d", .tag = "k3", .storage = F32, .batch = 1, .seqlen = 7, .dim = 5, .kernel = 3, .state = true,
-     .params = {.activation = 1}, .depth = 3, .flags = "KERNEL_ODD STATE SILU", .comment = "odd kernel, streaming state in and out, SiLU, no bias"},
+     .params = {.activation = 1}, .flags = "KERNEL_ODD STATE SILU", .comment = "odd kernel, streaming state in and out, SiLU, no bias"},
     {.op = "conv1d", .tag = "k4-state", .storage = F32, .batch = 2, .seqlen = 6, .dim = 4, .kernel = 4, .bias = true, .state = true,
-     .depth = 4, .flags = "KERNEL_4 STATE BIAS", .comment = "kernel 4 with the state in/out and its gradients, bias, no activation"},
+     .flags = "KERNEL_4 STATE BIAS", .comment = "kernel 4 with the state in/out and its gradients, bias, no activation"},
     {.op = "conv1d", .tag = "varlen", .storage = F32, .n_seqs = 4, .seqs = {5, 2, 0, 9}, .dim = 4, .kernel = 4, .bias = true,
-     .params = {.activation = 1}, .depth = 4, .flags = "VARLEN VARLEN_SHORTER_THAN_KERNEL VARLEN_EMPTY_SEQ",
+     .params = {.activation = 1}, .flags = "VARLEN VARLEN_SHORTER_THAN_KERNEL VARLEN_EMPTY_SEQ",
      .comment = "packed sequences of 5, 2 (shorter than the kernel), 0 and 9 tokens: no window crosses a sequence start"},
     {.op = "conv1d", .tag = "varlen-state", .storage = F32, .n_seqs = 3, .seqs = {1, 6, 3}, .dim = 3, .kernel = 4, .state = true,
-     .depth = 4, .flags = "VARLEN STATE VARLEN_SHORTER_THAN_KERNEL", .comment = "packed, each sequence with its own state in and out, one of 1 token"},
+     .flags = "VARLEN STATE VARLEN_SHORTER_THAN_KERNEL", .comment = "packed, each sequence with its own state in and out, one of 1 token"},
     {.op = "conv1d", .tag = "k4-state", .storage = BF16, .batch = 2, .seqlen = 6, .dim = 4, .kernel = 4, .bias = true, .state = true,
-     .params = {.activation = 1}, .depth = 4, .flags = "KERNEL_4 STATE BIAS SILU", .comment = "the model's conv (kernel 4, bias, SiLU) with the state in/out, bf16 storage"},
+     .params = {.activation = 1}, .flags = "KERNEL_4 STATE BIAS SILU", .comment = "the model's conv (kernel 4, bias, SiLU) with the state in/out, bf16 storage"},
     /* linear y = x Wᵀ + b */
-    {.op = "linear", .tag = "rect", .storage = F32, .batch = 2, .seqlen = 5, .dim = 7, .dim2 = 5, .bias = true, .depth = 7,
+    {.op = "linear", .tag = "rect", .storage = F32, .batch = 2, .seqlen = 5, .dim = 7, .dim2 = 5, .bias = true,
      .flags = "BIAS", .comment = "in 7, out 5, bias"},
-    {.op = "linear", .tag = "square", .storage = F32, .batch = 2, .seqlen = 5, .dim = 8, .dim2 = 8, .depth = 8,
+    {.op = "linear", .tag = "square", .storage = F32, .batch = 2, .seqlen = 5, .dim = 8, .dim2 = 8,
      .flags = "SQUARE", .comment = "square W: using W instead of Wᵀ runs and must fail"},
-    {.op = "linear", .tag = "square", .storage = BF16, .batch = 2, .seqlen = 5, .dim = 8, .dim2 = 8, .depth = 8,
+    {.op = "linear", .tag = "square", .storage = BF16, .batch = 2, .seqlen = 5, .dim = 8, .dim2 = 8,
      .flags = "SQUARE", .comment = "square W, bf16 storage"},
     /* RMSNorm y = x w / sqrt(mean(x²) + eps) */
     {.op = "rmsnorm", .tag = "eps", .storage = F32, .batch = 2, .seqlen = 4, .dim = 8, .data_scale = 0.01,
-     .params = {.eps = 1e-3}, .depth = 8, .flags = "EPS_MATTERS", .comment = "mean(x²) ~ 1e-4 against eps 1e-3: eps outside the root fails"},
-    {.op = "rmsnorm", .tag = "plain", .storage = F32, .batch = 2, .seqlen = 5, .dim = 16, .params = {.eps = 1e-5}, .depth = 16,
+     .params = {.eps = 1e-3}, .flags = "EPS_MATTERS", .comment = "mean(x²) ~ 1e-4 against eps 1e-3: eps outside the root fails"},
+    {.op = "rmsnorm", .tag = "plain", .storage = F32, .batch = 2, .seqlen = 5, .dim = 16, .params = {.eps = 1e-5},
      .comment = "unit-scale rows, eps 1e-5 as trained"},
-    {.op = "rmsnorm", .tag = "plain", .storage = BF16, .batch = 2, .seqlen = 5, .dim = 16, .params = {.eps = 1e-5}, .depth = 16,
+    {.op = "rmsnorm", .tag = "plain", .storage = BF16, .batch = 2, .seqlen = 5, .dim = 16, .params = {.eps = 1e-5},
      .comment = "bf16 storage"},
     /* SiLU, SwiGLU MLP */
-    {.op = "silu", .tag = "silu", .storage = F32, .batch = 2, .seqlen = 8, .dim = 8, .data_scale = 4.0, .depth = 2,
+    {.op = "silu", .tag = "silu", .storage = F32, .batch = 2, .seqlen = 8, .dim = 8, .data_scale = 4.0,
      .comment = "x over ±12: SiLU, not the sigmoid"},
-    {.op = "silu", .tag = "silu", .storage = BF16, .batch = 2, .seqlen = 8, .dim = 8, .data_scale = 4.0, .depth = 2,
+    {.op = "silu", .tag = "silu", .storage = BF16, .batch = 2, .seqlen = 8, .dim = 8, .data_scale = 4.0,
      .comment = "bf16 storage"},
-    {.op = "mlp", .tag = "swiglu", .storage = F32, .batch = 2, .seqlen = 5, .dim = 6, .dim2 = 10, .depth = 16,
+    {.op = "mlp", .tag = "swiglu", .storage = F32, .batch = 2, .seqlen = 5, .dim = 6, .dim2 = 10,
      .comment = "SwiGLU: W_down (SiLU(x W_gateᵀ) ⊙ x W_upᵀ)"},
-    {.op = "mlp", .tag = "swiglu", .storage = BF16, .batch = 2, .seqlen = 5, .dim = 6, .dim2 = 10, .depth = 16,
+    {.op = "mlp", .tag = "swiglu", .storage = BF16, .batch = 2, .seqlen = 5, .dim = 6, .dim2 = 10,
      .comment = "SwiGLU, bf16 storage"},
     /* causal softmax attention */
     {.op = "attention", .tag = "mha", .storage = F32, .batch = 2, .seqlen = 9, .heads = 2, .kv_heads = 2, .head_dim = 8,
-     .depth = 17, .flags = "MHA CAUSAL", .comment = "plain causal MHA, NoPE"},
+     .flags = "MHA CAUSAL", .comment = "plain causal MHA, NoPE"},
     {.op = "attention", .tag = "gqa", .storage = F32, .batch = 1, .seqlen = 9, .heads = 4, .kv_heads = 2, .head_dim = 8,
-     .depth = 17, .flags = "GQA", .comment = "4 query heads on 2 kv heads: query head n reads kv head n / 2, not n % 2"},
+     .flags = "GQA", .comment = "4 query heads on 2 kv heads: query head n reads kv head n / 2, not n % 2"},
     {.op = "attention", .tag = "rope", .storage = F32, .batch = 1, .seqlen = 12, .heads = 2, .kv_heads = 1, .head_dim = 8,
-     .params = {.rope = 1}, .depth = 20, .flags = "ROPE GQA", .comment = "half-split RoPE, theta 10000, on 2 query heads sharing 1 kv head"},
+     .params = {.rope = 1}, .flags = "ROPE GQA", .comment = "half-split RoPE, theta 10000, on 2 query heads sharing 1 kv head"},
     {.op = "attention", .tag = "overflow", .storage = F32, .batch = 1, .seqlen = 8, .heads = 2, .kv_heads = 2, .head_dim = 8,
-     .data_scale = 20.0, .depth = 16, .flags = "SOFTMAX_OVERFLOW", .comment = "scores up to ~1000 (> 709, where exp overflows in double): without max subtraction exp overflows"},
+     .data_scale = 20.0, .flags = "SOFTMAX_OVERFLOW", .comment = "scores up to ~1000 (> 709, where exp overflows in double): without max subtraction exp overflows"},
     {.op = "attention", .tag = "long", .storage = F32, .batch = 1, .seqlen = 96, .heads = 2, .kv_heads = 1, .head_dim = 8,
-     .depth = 104, .flags = "LONG CAUSAL GQA", .comment = "96 tokens: the causal mask over many tiles"},
+     .flags = "LONG CAUSAL GQA", .comment = "96 tokens: the causal mask over many tiles"},
     {.op = "attention", .tag = "gqa", .storage = BF16, .batch = 1, .seqlen = 9, .heads = 4, .kv_heads = 2, .head_dim = 8,
-     .depth = 17, .flags = "GQA", .comment = "GQA, bf16 storage"},
+     .flags = "GQA", .comment = "GQA, bf16 storage"},
     /* Gated DeltaNet recurrence */
     {.op = "gdn", .tag = "gdn", .storage = F32, .batch = 2, .seqlen = 9, .heads = 2, .dim = 4, .dim2 = 3, .state = true,
-     .params = {.l2norm_qk = 1}, .depth = 40, .flags = "L2NORM_QK H0 DHT", .comment = "FLA convention, q/k L2-normalised in the op, h0 and dht"},
+     .params = {.l2norm_qk = 1}, .flags = "L2NORM_QK H0 DHT", .comment = "FLA convention, q/k L2-normalised in the op, h0 and dht"},
     {.op = "gdn", .tag = "gdn-raw", .storage = F32, .batch = 1, .seqlen = 12, .heads = 2, .dim = 5, .dim2 = 4,
-     .params = {.scale = 0.5}, .depth = 60, .data_scale = 0.4, .flags = "NO_L2NORM SCALE", .comment = "q/k not normalised in the op, explicit scale 0.5, no state"},
+     .params = {.scale = 0.5}, .data_scale = 0.4, .flags = "NO_L2NORM SCALE", .comment = "q/k not normalised in the op, explicit scale 0.5, no state"},
     {.op = "gdn", .tag = "gdn-varlen", .storage = F32, .n_seqs = 3, .seqs = {4, 0, 7}, .heads = 2, .dim = 4, .dim2 = 3, .state = true,
-     .params = {.l2norm_qk = 1}, .depth = 40, .flags = "VARLEN VARLEN_EMPTY_SEQ H0", .comment = "packed sequences of 4, 0 and 7 tokens, each from its own h0"},
+     .params = {.l2norm_qk = 1}, .flags = "VARLEN VARLEN_EMPTY_SEQ H0", .comment = "packed sequences of 4, 0 and 7 tokens, each from its own h0"},
     {.op = "gdn", .tag = "gdn", .storage = BF16, .batch = 1, .seqlen = 8, .heads = 2, .dim = 4, .dim2 = 3, .state = true,
-     .params = {.l2norm_qk = 1}, .depth = 40, .flags = "L2NORM_QK H0 DHT", .comment = "bf16 storage, L2-normalised q/k, h0 and dht"},
+     .params = {.l2norm_qk = 1}, .flags = "L2NORM_QK H0 DHT", .comment = "bf16 storage, L2-normalised q/k, h0 and dht"},
     /* the M²RNN block, tiny */
     {.op = "block", .tag = "tiny", .storage = F32, .batch = 2, .seqlen = 6, .dim = 8, .kernel = 4, .state = true,
-     .params = BLOCK_TINY, .depth = 64, .flags = "BLOCK H0 CONV_STATE SHARED_QK",
+     .params = BLOCK_TINY, .flags = "BLOCK H0 CONV_STATE SHARED_QK",
      .comment = "N=2, Nq=Nk=1, K=4, V=3, d=8: projection split, gate, conv+SiLU on q/k/v, recurrence, D skip, SiLU(g), RMSNorm, W_o; states in and out"},
     {.op = "block", .tag = "tiny-varlen", .storage = F32, .n_seqs = 3, .seqs = {3, 1, 5}, .dim = 8, .kernel = 4,
-     .params = BLOCK_TINY, .depth = 64, .flags = "BLOCK VARLEN", .comment = "the tiny block on packed sequences of 3, 1 and 5 tokens"},
+     .params = BLOCK_TINY, .flags = "BLOCK VARLEN", .comment = "the tiny block on packed sequences of 3, 1 and 5 tokens"},
     {.op = "block", .tag = "tiny", .storage = BF16, .batch = 1, .seqlen = 5, .dim = 8, .kernel = 4, .state = true,
-     .params = BLOCK_TINY, .depth = 64, .flags = "BLOCK H0 CONV_STATE SHARED_QK", .comment = "the tiny block with bf16 storage, states in and out"},
+     .params = BLOCK_TINY, .flags = "BLOCK H0 CONV_STATE SHARED_QK", .comment = "the tiny block with bf16 storage, states in and out"},
     /* embedding + cross-entropy */
-    {.op = "embedding", .tag = "emb", .storage = F32, .batch = 2, .seqlen = 7, .dim = 5, .vocab = 6, .depth = 14,
+    {.op = "embedding", .tag = "emb", .storage = F32, .batch = 2, .seqlen = 7, .dim = 5, .vocab = 6,
      .flags = "REPEATED_IDS", .comment = "14 ids over a vocabulary of 6: repeated ids must add in dtable"},
-    {.op = "embedding", .tag = "emb", .storage = BF16, .batch = 2, .seqlen = 7, .dim = 5, .vocab = 6, .depth = 14,
+    {.op = "embedding", .tag = "emb", .storage = BF16, .batch = 2, .seqlen = 7, .dim = 5, .vocab = 6,
      .flags = "REPEATED_IDS", .comment = "bf16 table and dy; repeated ids add in dtable"},
-    {.op = "cross_entropy", .tag = "ce", .storage = F32, .batch = 2, .seqlen = 6, .vocab = 7, .depth = 14,
+    {.op = "cross_entropy", .tag = "ce", .storage = F32, .batch = 2, .seqlen = 6, .vocab = 7,
      .comment = "mean over every token"},
     {.op = "cross_entropy", .tag = "ce-ignore", .storage = F32, .batch = 2, .seqlen = 8, .vocab = 7, .ignore_every = 3,
-     .params = {.has_ignore = 1, .ignore_index = -100}, .depth = 14, .flags = "IGNORE_INDEX",
+     .params = {.has_ignore = 1, .ignore_index = -100}, .flags = "IGNORE_INDEX",
      .comment = "every third target is -100 (ignored): the mean is over the counted tokens only"},
-    {.op = "cross_entropy", .tag = "ce", .storage = BF16, .batch = 2, .seqlen = 6, .vocab = 7, .depth = 14,
+    {.op = "cross_entropy", .tag = "ce", .storage = BF16, .batch = 2, .seqlen = 6, .vocab = 7,
      .comment = "bf16 logits"},
 };
 
@@ -128,6 +150,90 @@ const vec_op_spec *vec_op_catalogue(size_t *n)
 {
     *n = sizeof catalogue / sizeof catalogue[0];
     return catalogue;
+}
+
+/* ---- the rounding model (the rule: top of this file) ------------------------------------ */
+
+static int imax(int a, int b) { return a > b ? a : b; }
+
+static int n_tokens(const vec_op_spec *s)
+{
+    if (s->n_seqs <= 0) return s->batch * s->seqlen;
+    int n = 0;
+    for (int i = 0; i < s->n_seqs; i++) n += s->seqs[i];
+    return n;
+}
+
+void vec_op_rounding(const vec_op_spec *s, vec_rounding *r)
+{
+    const int T = n_tokens(s);
+    int R = 1, S = 1, L = 0; /* forward stages S, low-precision (tf32) ones L */
+    const char *chain = "";
+    char buf[sizeof r->chain];
+    if (strcmp(s->op, "decay_gate") == 0) {
+        R = T; /* dA_log, ddt_bias: sums over the tokens */
+        S = 4, L = 3, chain = "x+dt_bias, softplus*, *exp(A_log)*, exp*; R: dA_log/ddt_bias over the tokens";
+    } else if (strcmp(s->op, "conv1d") == 0) {
+        R = imax(s->kernel + (s->bias ? 1 : 0), T); /* the window (+ bias); dw, dbias over the tokens */
+        S = 1 + (s->params.activation ? 1 : 0), L = s->params.activation ? 1 : 0;
+        chain = s->params.activation ? "window sum (+bias), SiLU*; R: max(window, dw/dbias over the tokens)"
+                                     : "window sum (+bias); R: max(window, dw/dbias over the tokens)";
+    } else if (strcmp(s->op, "linear") == 0) {
+        R = imax(imax(s->dim + (s->bias ? 1 : 0), s->dim2), T);
+        S = 1, L = 1, chain = "x W^T (+b)*; R: max(in, out, dW over the tokens)";
+    } else if (strcmp(s->op, "rmsnorm") == 0) {
+        R = imax(s->dim, T);
+        S = 3, L = 1, chain = "mean(x^2), rsqrt*, scale by w; R: max(width, dw over the tokens)";
+    } else if (strcmp(s->op, "silu") == 0) {
+        R = 1, S = 1, L = 1, chain = "SiLU*; no reduction";
+    } else if (strcmp(s->op, "mlp") == 0) {
+        R = imax(imax(s->dim, s->dim2), T);
+        S = 3, L = 3, chain = "x W_gate^T | x W_up^T*, SiLU*(.)*(.), W_down^T*; R: max(d, hidden, dW over the tokens)";
+    } else if (strcmp(s->op, "attention") == 0) {
+        const int group = s->kv_heads > 0 ? s->heads / s->kv_heads : 1;
+        R = imax(s->head_dim, s->seqlen * group); /* q.k, softmax sum and P V over <= seqlen keys; dk, dv over the group's queries */
+        S = 5 + (s->params.rope ? 1 : 0), L = 3 + (s->params.rope ? 1 : 0);
+        chain = s->params.rope ? "RoPE*, q k^T*, exp(.-max)*, row sum, normalise, P V*; R: max(head_dim, seqlen x group)"
+                               : "q k^T*, exp(.-max)*, row sum, normalise, P V*; R: max(head_dim, seqlen x group)";
+    } else if (strcmp(s->op, "gdn") == 0) {
+        R = imax(imax(s->dim, s->dim2), s->dim * s->dim2); /* per token: k.S, q.S over K, dq over V, dg over the K x V state */
+        const int norm = s->params.l2norm_qk ? 2 : 1;
+        S = norm + 5, L = (s->params.l2norm_qk ? 1 : 0) + 4;
+        chain = s->params.l2norm_qk ? "per token: sum k^2, rsqrt* scale, exp(g)* decay, k^T S*, beta(v - .), S + k u^T*, q^T S*; R: K x V (dg)"
+                                    : "per token: scale q, exp(g)* decay, k^T S*, beta(v - .), S + k u^T*, q^T S*; R: K x V (dg)";
+    } else if (strcmp(s->op, "block") == 0) {
+        const vec_params *p = &s->params;
+        const int NV = p->heads * p->value_dim;
+        R = imax(imax(imax(s->dim, NV), imax(p->key_dim, p->value_dim)), imax(s->kernel, T));
+        S = 13, L = 7;
+        chain = "per token: x W_in^T*, conv window, SiLU*, H W + k v^T*, tanh*, f H + (1-f) Z, q^T H*, + v D, * SiLU(g), "
+                "mean square, rsqrt*, scale, W_o^T*; R: max(d, N V, K, V, conv, parameter gradients over the tokens)";
+    } else if (strcmp(s->op, "embedding") == 0) {
+        R = T; /* dtable: a row sums the dy of every token with its id */
+        S = 1, L = 0, chain = "gather; R: dtable over the tokens";
+    } else if (strcmp(s->op, "cross_entropy") == 0) {
+        R = imax(s->vocab, T);
+        S = 5, L = 2, chain = "exp(.-max)*, sum, log*, subtract, mean; R: max(vocab, the tokens)";
+    }
+    r->reduction = R;
+    r->stages = 2 * S - 1;
+    r->low_stages = L * 2 < r->stages ? L * 2 : r->stages;
+    snprintf(buf, sizeof buf, "%s (S_fwd %d, * = tf32-rounded: %d)", chain, S, L);
+    snprintf(r->chain, sizeof r->chain, "%s", buf);
+}
+
+int vec_rounding_depth(const vec_rounding *r) { return r->reduction + r->stages; }
+
+double vec_rounding_rel(const vec_rounding *r, int cls)
+{
+    static const double U[4] = {0x1p-53, 0x1p-24, 0x1p-11, 0x1p-9};
+    const double depth = (double)vec_rounding_depth(r), f32 = U[1] * U[1];
+    switch (cls) {
+    case 0: return U[0] * sqrt(depth);
+    case 1: return U[1] * sqrt(depth);
+    case 2: return sqrt((double)r->low_stages * U[2] * U[2] + depth * f32);
+    default: return sqrt((double)(r->stages - 1) * U[3] * U[3] + depth * f32);
+    }
 }
 
 static const char *storage_name(m2rnn_dtype d) { return d == BF16 ? "bf16" : d == M2RNN_F64 ? "f64" : "f32"; }

@@ -224,14 +224,14 @@ static const char GDN_STEPPED[] =
     "stepped emulation: the double reference run one token at a time, the state (forward) and the carried dL/dS "
     "(backward) rounded after every token to what the class holds between steps (f32: fp32; tf32: tf32, every step's "
     "products reading it as tf32 operands, kept rounded: the pessimistic side; bf16: bf16, a state kept in the storage "
-    "dtype, SPEC.md 7), on inputs perturbed by relative u*sqrt(depth)";
+    "dtype, SPEC.md 7), on inputs perturbed by the relative rel of one token's rounding chain (the rule, tools/opcases.c)";
 
 static const char BLOCK_STEPPED[] =
     "stepped emulation: the block's double reference run one token at a time (ht and conv_state_out fed back as h0 and "
     "conv_state0), the recurrent state and the conv state (forward) and the carried dht and dconv_state (backward) "
     "rounded after every token to what the class holds between steps (f32: fp32; tf32: tf32, kept rounded: the "
     "pessimistic side; bf16: bf16, states kept in the storage dtype, SPEC.md 7), parameter gradients summed over the "
-    "tokens, on inputs perturbed by relative u*sqrt(depth)";
+    "tokens, on inputs perturbed by the relative rel of one token's rounding chain (the rule, tools/opcases.c)";
 
 static const vec_opdesc descs[] = {
     {"decay_gate", M2RNN_OP_DECAY_GATE_FORWARD, M2RNN_OP_DECAY_GATE_BACKWARD, "f", "df", "", decay_gate_call, ALL_CLASSES, NULL, NULL, NULL},

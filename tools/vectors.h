@@ -230,7 +230,6 @@ typedef struct {
     double data_scale;           /* scale of the "x" data (1 if 0): overflow cases */
     int ignore_every;            /* cross-entropy: every n-th target is the ignore index (0: none) */
     vec_params params;
-    int depth;                   /* the longest chain of roundings into one output (calibration) */
     const char *flags, *comment;
 } vec_op_spec;
 
@@ -259,6 +258,21 @@ void vec_opcase_free(vec_opcase *c);
  * element multiplied by (1 + δ), δ uniform in [-rel, rel] (seeded; rel 0: no perturbation);
  * outputs (same names/order as c->out) rounded to out_dtype and returned widened, in out[]. */
 m2rnn_status vec_opcase_emulate(const vec_opcase *c, int cls, double rel, uint64_t seed, m2rnn_dtype out_dtype, double **out);
+
+/* The rounding model of a layer case, computed from its op and parameters (opcases.c states the
+ * rule): the longest reduction into one output, the rounding stages on the longest dependency
+ * path to an output within one token (forward stages, then their adjoints), how many of those
+ * stages round at the class's low precision in the tf32 class (matrix-product operands,
+ * approximate transcendental functions), and the stage chain in words. */
+typedef struct {
+    int reduction, stages, low_stages;
+    char chain[320];
+} vec_rounding;
+void vec_op_rounding(const vec_op_spec *s, vec_rounding *r);
+int vec_rounding_depth(const vec_rounding *r); /* reduction + stages */
+/* The relative input perturbation emulating class cls (0 f64, 1 f32, 2 tf32, 3 bf16). */
+double vec_rounding_rel(const vec_rounding *r, int cls);
+
 /* With cls >= 0 and an op that has emulate_steps (GDN, the block), that runs instead of the plain reference
  * on the perturbed inputs: the recurrence token by token, its state rounded as class cls holds it
  * between steps (cls < 0: the plain reference). */
