@@ -72,6 +72,8 @@ static const rcase cases[] = {
     {"bf16 410M layer B1 S4096 N84", M2RNN_BF16, 1, 4096, 0, {0}, 84, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
     {"bf16 7B layer B2 S4096 N132", M2RNN_BF16, 2, 4096, 0, {0}, 132, 64, 16, 1, 1, 0, 0, 0, false, false, M2RNN_CLIP_NONE, 0},
     {"f32 7B layer B1 S4096 N132", M2RNN_F32, 1, 4096, 0, {0}, 132, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
+    /* 672 lanes: more than 4 blocks per SM on 132 SMs, the case the 80-register backward serves */
+    {"bf16 410M heads B8 S200 (6 blocks/SM)", M2RNN_BF16, 8, 200, 0, {0}, 84, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
     {"bf16 varlen 7B heads 4 seqs", M2RNN_BF16, 4, 0, 4, {1500, 0, 4096, 700}, 132, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_CARRY, 1.0},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))

@@ -199,7 +199,7 @@ RecIn<T> make_in(const m2rnn_recurrence_inputs &in, const int64_t *cu_dev)
 
 /* ---- kernel variants ------------------------------------------------------------------------
  * BF16 storage has several forward and backward kernels (recurrence_v16.cuh's template parameters;
- * NOTES.md has each one's measured time). The default (forward 8, backward 2) is the fastest that
+ * NOTES.md has each one's measured time). The default (forward 8, backward 3) is the fastest that
  * passed every check; variant 0 with backward 0 is v3, the simplest;
  * M2RNN_CUDA_FWD=<index> and M2RNN_CUDA_BWD=<index> pick another (read once, at load), for timing
  * and for the checks of the others. F32 storage has one of each (split products, accurate tanh). */
@@ -223,10 +223,14 @@ const FwdVariant k_fwd_variants[] = {
 };
 const int k_nfwd = (int)(sizeof k_fwd_variants / sizeof k_fwd_variants[0]);
 /* Backward (BF16): 0 dA·Wᵀ and H_{t-1}ᵀ·dA with split operands (v3), 1 unsplit, 2 unsplit and dk, dq,
- * dv on the tensor cores (BMMA). The replay's tanh follows the forward's. */
-const bool k_bwd_split[] = {true, false, false};
-const bool k_bwd_mma[] = {false, false, true};
-const int k_nbwd = 3;
+ * dv on the tensor cores (BMMA), 3 = 2 compiled for 6 blocks per SM (80 registers) when the
+ * problem needs more than 4 blocks per SM and K <= 64 (else 2's kernel), 4 = 3's kernel whenever
+ * K <= 64 (for timing and for the checks: it exercises the 80-register kernel on every case).
+ * The replay's tanh follows the forward's. */
+const bool k_bwd_split[] = {true, false, false, false, false};
+const bool k_bwd_mma[] = {false, false, true, true, true};
+const int k_bwd_occ[] = {0, 0, 0, 1, 2}; /* 6-blocks/SM kernel: 0 never, 1 when needed, 2 always */
+const int k_nbwd = 5;
 int g_fwd_variant = 0, g_bwd_variant = 0;
 
 int env_index(const char *name, int def, int n)
@@ -308,11 +312,11 @@ m2rnn_status launch_forward(Ctx *c, const RecDims &d, const RecIn<T> &in, T *y, 
     return M2RNN_OK;
 }
 
-template <typename T, bool F32MODE, int TM, bool BSPLIT, bool BMMA = false>
+template <typename T, bool F32MODE, int TM, bool BSPLIT, bool BMMA = false, int MINB = 2>
 m2rnn_status launch_bwd_v16(const RecDims &d, const RecIn<T> &in, const T *dy, const T *dht, int clip_mode, float clip,
                             T *dh0, const GradOut &go, const float *ckpt, int C, int nck, size_t smem)
 {
-    auto kern = bwd_v16<T, F32MODE, TM, BSPLIT, BMMA>;
+    auto kern = bwd_v16<T, F32MODE, TM, BSPLIT, BMMA, MINB>;
     m2rnn_status st = set_smem(kern, smem);
     if (st) return st;
     const int MT = (d.K + 15) / 16;
@@ -322,12 +326,18 @@ m2rnn_status launch_bwd_v16(const RecDims &d, const RecIn<T> &in, const T *dy, c
 
 template <typename T>
 m2rnn_status launch_bwd_v16_variant(const RecDims &d, const RecIn<T> &in, const T *dy, const T *dht, int clip_mode,
-                                    float clip, T *dh0, const GradOut &go, const float *ckpt, int C, int nck, size_t smem)
+                                    float clip, T *dh0, const GradOut &go, const float *ckpt, int C, int nck, size_t smem,
+                                    int bps)
 {
     if constexpr (sizeof(T) == 4) {
         return launch_bwd_v16<T, true, TANH_ACCURATE, true>(d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C, nck, smem);
     } else {
         const bool f16 = k_fwd_variants[g_fwd_variant].tm == TANH_F16X2, split = k_bwd_split[g_bwd_variant];
+        const int occ = k_bwd_occ[g_bwd_variant];
+        if (k_bwd_mma[g_bwd_variant] && occ && d.K <= 64 && (occ == 2 || bps > 4)) {
+            if (f16) return launch_bwd_v16<T, false, TANH_F16X2, false, true, 6>(d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C, nck, smem);
+            return launch_bwd_v16<T, false, TANH_F32, false, true, 6>(d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C, nck, smem);
+        }
         if (k_bwd_mma[g_bwd_variant]) {
             if (f16) return launch_bwd_v16<T, false, TANH_F16X2, false, true>(d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C, nck, smem);
             return launch_bwd_v16<T, false, TANH_F32, false, true>(d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C, nck, smem);
@@ -385,8 +395,8 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
      * may have when blocks_per_sm blocks share an SM. General path: a fixed 16 (its chunk lives in
      * the global workspace). */
     int C = 16;
+    const int bps = blocks_per_sm(c, lanes);
     if (fast) {
-        const int bps = blocks_per_sm(c, lanes);
         size_t budget = c->smem_per_sm / bps;
         budget = budget > 1024 ? budget - 1024 : 0;
         if (budget > c->smem_optin) budget = c->smem_optin;
@@ -442,7 +452,7 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
         const float clip = (float)a->clip;
         if (fast) {
             st = launch_bwd_v16_variant<T>(d, in, (const T *)a->dy.data, (const T *)a->dht.data, clip_mode, clip,
-                                           (T *)a->dh0.data, go, ckpt, C, nck, bwd_v16_smem<T>(d.K, MT, C));
+                                           (T *)a->dh0.data, go, ckpt, C, nck, bwd_v16_smem<T>(d.K, MT, C), bps);
             if (st) return st;
         } else {
             const int threads = general_threads(d);
@@ -611,13 +621,17 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
     c->smem_optin = prop.sharedMemPerBlockOptin;
     c->smem_per_sm = prop.sharedMemPerMultiprocessor;
 
-    /* Defaults: measured fastest of those that pass check_cuda and the vectors (NOTES.md, v4). */
+    /* Defaults: measured fastest of those that pass check_cuda and the vectors (NOTES.md, v4, v5). */
     g_fwd_variant = env_index("M2RNN_CUDA_FWD", 8, k_nfwd);
-    g_bwd_variant = env_index("M2RNN_CUDA_BWD", 2, k_nbwd);
+    g_bwd_variant = env_index("M2RNN_CUDA_BWD", 3, k_nbwd);
     snprintf(g_description, sizeof g_description,
              "CUDA on %s (sm_%d%d, %d SMs): fp32 state, bf16 tensor cores; bf16 fwd %d (%s), bwd %s", prop.name,
              prop.major, prop.minor, prop.multiProcessorCount, g_fwd_variant, k_fwd_variants[g_fwd_variant].name,
-             k_bwd_mma[g_bwd_variant] ? "unsplit, dk/dq/dv mma" : k_bwd_split[g_bwd_variant] ? "split" : "unsplit");
+             k_bwd_occ[g_bwd_variant] == 2   ? "unsplit, dk/dq/dv mma, 80 registers"
+             : k_bwd_occ[g_bwd_variant] == 1 ? "unsplit, dk/dq/dv mma, 80 registers above 4 blocks/SM"
+             : k_bwd_mma[g_bwd_variant]      ? "unsplit, dk/dq/dv mma"
+             : k_bwd_split[g_bwd_variant]    ? "split"
+                                             : "unsplit");
     m2rnn_backend t;
     memset(&t, 0, sizeof t);
     t.abi_major = M2RNN_ABI_MAJOR;

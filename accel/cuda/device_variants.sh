@@ -14,7 +14,7 @@ pairs=${1:-"0:0"}
 check=${2:-}
 runs=${3:-20}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.used --format=csv,noheader 2>&1 | tee "$OUT/gpu.txt"
-summ() { awk -v tag="$1" '/^  forward /{f=$2} /^  forward\+backward/{b=$2} /peak device/{p=$4} END{printf "%-28s fwd %8s  fwd+bwd %8s  peak %s MiB\n", tag, f, b, p}'; }
+summ() { awk -v tag="$1" '/^  forward /{f=$2} /^  backward /{k=$2} /^  forward\+backward/{b=$2} /peak device/{p=$4} END{printf "%-28s fwd %8s  bwd %8s  fwd+bwd %8s  peak %s MiB\n", tag, f, k, b, p}'; }
 for pr in $pairs; do
   fv=${pr%:*}; bv=${pr#*:}
   for p in 7b 410m; do

@@ -582,8 +582,12 @@ __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
  * BSPLIT: dA·Wᵀ and H_{t-1}ᵀ·dA with bf16 hi + lo splits (16 significant bits, v1-v3, both dtypes);
  * without it (BF16 storage only) dA and H_{t-1} are rounded once to bf16 as the products' operands.
  * BMMA (BF16, !BSPLIT): dk, dq and dv on the tensor cores too (see the reverse step). */
-template <typename T, bool F32MODE, int TM, bool BSPLIT, bool BMMA>
-__global__ void __launch_bounds__(32 * V16_MAX_WARPS, 2)
+/* MINB: blocks per SM the register allocation must allow. 2 (any K <= 128, 256 threads) leaves
+ * ptxas about 128 registers: 4 blocks of 128 threads per SM. 6 (K <= 64 only, 128 threads) caps
+ * it at 80 registers, so that 410M's 672 lanes (5.09 per SM on 132 SMs) run in one wave instead
+ * of two (v5, NOTES.md). */
+template <typename T, bool F32MODE, int TM, bool BSPLIT, bool BMMA, int MINB = 2>
+__global__ void __launch_bounds__(MINB > 2 ? 128 : 32 * V16_MAX_WARPS, MINB)
     bwd_v16(RecDims d, RecIn<T> in, const T *dy, const T *dht, int clip_mode, float clip, T *dh0, GradOut go,
             const float *ckpt, int C, int nck)
 {
