@@ -156,15 +156,52 @@ static cJSON *json_op_result(const char *backend, const char *cls, const vec_opc
 }
 
 /* One layer case (any op but the recurrence), both directions. */
-static void check_layer_case(const m2rnn_backend *be, const char *dir, const vec_manifest_case *mc, const char *cls_opt, bool json,
-                             cJSON *jres, int *passed, int *failed, int *skipped)
+/* The vector file of a manifest case, with its sha256 verified against the manifest. */
+static m2rnn_status verified_path(const char *dir, const vec_manifest_case *mc, char *path, size_t size)
 {
-    char path[4096], hex[65];
-    snprintf(path, sizeof path, "%s/%s", dir, mc->file);
-    vec_opcase c;
+    char hex[65];
+    snprintf(path, size, "%s/%s", dir, mc->file);
     m2rnn_status st = vec_sha256_file(path, hex);
     if (!st && strcmp(hex, mc->sha256) != 0)
         st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: sha256 %s does not match the manifest's %s", path, hex, mc->sha256);
+    return st;
+}
+
+/* The verdict reached before any op runs: FAIL when the file could not be read, SKIP when the
+ * backend's class has no tolerances. Returns false when the op must be checked. */
+static bool verdict_before_check(m2rnn_status st, int cls, const char *cls_name, vec_verdict *verdict, char *reason,
+                                 size_t size)
+{
+    if (st) {
+        *verdict = VEC_FAIL;
+        snprintf(reason, size, "cannot read the vector: %s", m2rnn_last_error());
+        return true;
+    }
+    if (cls < 0) {
+        *verdict = VEC_SKIP;
+        snprintf(reason, size, "backend declares precision class '%s', which has no tolerances", cls_name);
+        return true;
+    }
+    return false;
+}
+
+typedef struct {
+    int passed, failed, skipped;
+} tally;
+
+static void count(tally *t, vec_verdict v)
+{
+    if (v == VEC_PASS) t->passed++;
+    else if (v == VEC_FAIL) t->failed++;
+    else t->skipped++;
+}
+
+static void check_layer_case(const m2rnn_backend *be, const char *dir, const vec_manifest_case *mc, const char *cls_opt, bool json,
+                             cJSON *jres, tally *t)
+{
+    char path[4096];
+    vec_opcase c;
+    m2rnn_status st = verified_path(dir, mc, path, sizeof path);
     if (!st) st = vec_opcase_load(path, &c);
     if (!st && (strcmp(c.id, mc->id) != 0 || strcmp(c.op->name, mc->op) != 0)) {
         st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: holds case '%s' of op %s, the manifest says '%s' of op %s", path, c.id, c.op->name,
@@ -176,23 +213,41 @@ static void check_layer_case(const m2rnn_backend *be, const char *dir, const vec
     for (int bwd = 0; bwd < 2; bwd++) {
         vec_op_result r;
         memset(&r, 0, sizeof r);
-        if (st) {
-            r.verdict = VEC_FAIL;
-            snprintf(r.reason, sizeof r.reason, "cannot read the vector: %s", m2rnn_last_error());
-        } else if (cls < 0) {
-            r.verdict = VEC_SKIP;
-            snprintf(r.reason, sizeof r.reason, "backend declares precision class '%s', which has no tolerances", cls_name);
-        } else {
+        if (!verdict_before_check(st, cls, cls_name, &r.verdict, r.reason, sizeof r.reason))
             vec_op_check(be, &c, mc, cls, bwd == 1, &r);
-        }
-        if (r.verdict == VEC_PASS) (*passed)++;
-        else if (r.verdict == VEC_FAIL) (*failed)++;
-        else (*skipped)++;
+        count(t, r.verdict);
         if (json) cJSON_AddItemToArray(jres, json_op_result(be->name, cls_name, &c, mc, bwd == 1, &r));
         else print_op_line(be->name, cls_name, &c, mc->id, bwd == 1, &r);
         fflush(stdout);
     }
     if (!st) vec_opcase_free(&c);
+}
+
+/* One recurrence case: its forward and its backward, one line each. */
+static void check_recurrence_case(const m2rnn_backend *be, const char *dir, const vec_manifest_case *mc, const char *cls_opt,
+                                  bool json, cJSON *jres, tally *t)
+{
+    char path[4096];
+    vec_case c;
+    m2rnn_status st = verified_path(dir, mc, path, sizeof path);
+    if (!st) st = vec_case_load(path, &c);
+    if (!st && strcmp(c.id, mc->id) != 0) {
+        st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: holds case '%s', the manifest says '%s'", path, c.id, mc->id);
+        vec_case_free(&c);
+    }
+    const char *cls_name = cls_opt ? cls_opt : m2rnn_backend_precision_class(be, st ? M2RNN_F32 : c.storage);
+    int cls = vec_class_index(cls_name);
+    for (int op = 0; op < 2; op++) {
+        vec_result r;
+        memset(&r, 0, sizeof r);
+        if (!verdict_before_check(st, cls, cls_name, &r.verdict, r.reason, sizeof r.reason))
+            vec_check(be, &c, mc, cls, (vec_op)op, &r);
+        count(t, r.verdict);
+        if (json) cJSON_AddItemToArray(jres, json_result(be->name, cls_name, mc->id, (vec_op)op, &r));
+        else print_line(be->name, cls_name, mc->id, (vec_op)op, &r);
+        fflush(stdout);
+    }
+    if (!st) vec_case_free(&c);
 }
 
 int cmd_check(int argc, char **argv)
@@ -250,7 +305,7 @@ int cmd_check(int argc, char **argv)
         vec_manifest_free(&m);
         return 0;
     }
-    int passed = 0, failed = 0, skipped = 0;
+    tally t = {0, 0, 0};
     cJSON *jroot = json ? cJSON_CreateObject() : NULL;
     cJSON *jres = json ? cJSON_AddArrayToObject(jroot, "results") : NULL;
     for (int bi = 0; bi < n_backends; bi++) {
@@ -261,64 +316,29 @@ int cmd_check(int argc, char **argv)
             fprintf(stderr, "m2rnn check: backend '%s': %s\n", backends[bi], m2rnn_last_error());
             bool asked = false;
             for (int i = 1; i < argc; i++) asked |= strcmp(argv[i], "--backend") == 0;
-            if (asked) failed++;
+            if (asked) t.failed++;
             continue;
         }
         for (size_t ci = 0; ci < m.n_cases; ci++) {
             const vec_manifest_case *mc = &m.cases[ci];
             if (filter && !strstr(mc->id, filter) && strcmp(mc->op, filter) != 0) continue;
             if (op_opt && strcmp(mc->op, op_opt) != 0) continue;
-            if (strcmp(mc->op, "recurrence") != 0) {
-                check_layer_case(be, dir, mc, cls_opt, json, jres, &passed, &failed, &skipped);
-                continue;
-            }
-            char path[4096], hex[65];
-            snprintf(path, sizeof path, "%s/%s", dir, mc->file);
-            vec_case c;
-            m2rnn_status st = vec_sha256_file(path, hex);
-            if (!st && strcmp(hex, mc->sha256) != 0)
-                st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: sha256 %s does not match the manifest's %s", path, hex, mc->sha256);
-            if (!st) st = vec_case_load(path, &c);
-            if (!st && strcmp(c.id, mc->id) != 0) {
-                st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: holds case '%s', the manifest says '%s'", path, c.id, mc->id);
-                vec_case_free(&c);
-            }
-            const char *cls_name = cls_opt ? cls_opt : m2rnn_backend_precision_class(be, st ? M2RNN_F32 : c.storage);
-            int cls = vec_class_index(cls_name);
-            for (int op = 0; op < 2; op++) {
-                vec_result r;
-                memset(&r, 0, sizeof r);
-                if (st) {
-                    r.verdict = VEC_FAIL;
-                    snprintf(r.reason, sizeof r.reason, "cannot read the vector: %s", m2rnn_last_error());
-                } else if (cls < 0) {
-                    r.verdict = VEC_SKIP;
-                    snprintf(r.reason, sizeof r.reason, "backend declares precision class '%s', which has no tolerances", cls_name);
-                } else {
-                    vec_check(be, &c, mc, cls, (vec_op)op, &r);
-                }
-                if (r.verdict == VEC_PASS) passed++;
-                else if (r.verdict == VEC_FAIL) failed++;
-                else skipped++;
-                if (json) cJSON_AddItemToArray(jres, json_result(be->name, cls_name, mc->id, (vec_op)op, &r));
-                else print_line(be->name, cls_name, mc->id, (vec_op)op, &r);
-                fflush(stdout);
-            }
-            if (!st) vec_case_free(&c);
+            if (strcmp(mc->op, "recurrence") == 0) check_recurrence_case(be, dir, mc, cls_opt, json, jres, &t);
+            else check_layer_case(be, dir, mc, cls_opt, json, jres, &t);
         }
     }
     vec_manifest_free(&m);
     if (json) {
-        cJSON_AddNumberToObject(jroot, "passed", passed);
-        cJSON_AddNumberToObject(jroot, "failed", failed);
-        cJSON_AddNumberToObject(jroot, "skipped", skipped);
+        cJSON_AddNumberToObject(jroot, "passed", t.passed);
+        cJSON_AddNumberToObject(jroot, "failed", t.failed);
+        cJSON_AddNumberToObject(jroot, "skipped", t.skipped);
         char *text = cJSON_Print(jroot);
         printf("%s\n", text);
         free(text);
         cJSON_Delete(jroot);
-        fprintf(stderr, "%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+        fprintf(stderr, "%d passed, %d failed, %d skipped\n", t.passed, t.failed, t.skipped);
     } else {
-        printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+        printf("%d passed, %d failed, %d skipped\n", t.passed, t.failed, t.skipped);
     }
-    return failed ? 1 : 0;
+    return t.failed ? 1 : 0;
 }
