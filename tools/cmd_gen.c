@@ -125,6 +125,32 @@ static cJSON *string_array(const char *spaced)
     return a;
 }
 
+/* Write one vector file and its sha256 (hex is filled even if the write fails). */
+static m2rnn_status write_vector(const char *path, const unsigned char *bytes, size_t size, char hex[65])
+{
+    m2rnn_status st = M2RNN_OK;
+    FILE *fp = fopen(path, "wb");
+    if (!fp || fwrite(bytes, 1, size, fp) != size || fclose(fp) != 0)
+        st = m2rnn_set_error(M2RNN_ERR_IO, "%s: cannot write", path);
+    vec_sha256_hex(bytes, size, hex);
+    return st;
+}
+
+/* The manifest fields every case has, in the manifest's order. */
+static cJSON *manifest_entry(const char *id, const char *op, const char *comment, const char *flags, const char *file,
+                             const char *hex, m2rnn_dtype storage)
+{
+    cJSON *jc = cJSON_CreateObject();
+    cJSON_AddStringToObject(jc, "id", id);
+    cJSON_AddStringToObject(jc, "op", op);
+    cJSON_AddStringToObject(jc, "comment", comment);
+    cJSON_AddItemToObject(jc, "flags", string_array(flags));
+    cJSON_AddStringToObject(jc, "file", file);
+    cJSON_AddStringToObject(jc, "sha256", hex);
+    cJSON_AddStringToObject(jc, "storage", m2rnn_dtype_name(storage));
+    return jc;
+}
+
 static bool class_applies(int cls, m2rnn_dtype storage)
 {
     return cls != 3 || storage == M2RNN_BF16; /* the bf16 class is bf16 storage */
@@ -415,25 +441,15 @@ int cmd_gen(int argc, char **argv)
         snprintf(file, sizeof file, "%s.%s.%08x.safetensors", cat[i].tag, cat[i].storage == M2RNN_BF16 ? "bf16" : "f32", h);
         snprintf(path, sizeof path, "%s/%s", dir, file);
         if (!st) {
-            FILE *fp = fopen(path, "wb");
-            if (!fp || fwrite(bytes, 1, size, fp) != size || fclose(fp) != 0)
-                st = m2rnn_set_error(M2RNN_ERR_IO, "%s: cannot write", path);
-            vec_sha256_hex(bytes, size, hex);
+            st = write_vector(path, bytes, size, hex);
             total_bytes += size;
         }
         free(bytes);
         cJSON *jc = NULL;
         if (!st) {
-            jc = cJSON_CreateObject();
             char flags[512];
             vec_case_flags(&cat[i], flags, sizeof flags);
-            cJSON_AddStringToObject(jc, "id", id);
-            cJSON_AddStringToObject(jc, "op", "recurrence");
-            cJSON_AddStringToObject(jc, "comment", cat[i].comment);
-            cJSON_AddItemToObject(jc, "flags", string_array(flags));
-            cJSON_AddStringToObject(jc, "file", file);
-            cJSON_AddStringToObject(jc, "sha256", hex);
-            cJSON_AddStringToObject(jc, "storage", m2rnn_dtype_name(cat[i].storage));
+            jc = manifest_entry(id, "recurrence", cat[i].comment, flags, file, hex, cat[i].storage);
             cJSON_AddStringToObject(jc, "regime", vec_regime_name(cat[i].regime));
             st = calibrate(&c, jc, verbose);
         }
@@ -465,25 +481,15 @@ int cmd_gen(int argc, char **argv)
         vec_op_case_file(&ocat[i], file, sizeof file);
         snprintf(path, sizeof path, "%s/%s", dir, file);
         if (!st) {
-            FILE *fp = fopen(path, "wb");
-            if (!fp || fwrite(bytes, 1, size, fp) != size || fclose(fp) != 0)
-                st = m2rnn_set_error(M2RNN_ERR_IO, "%s: cannot write", path);
-            vec_sha256_hex(bytes, size, hex);
+            st = write_vector(path, bytes, size, hex);
             total_bytes += size;
         }
         free(bytes);
         cJSON *jc = NULL;
         if (!st) {
-            jc = cJSON_CreateObject();
             char flags[512];
             vec_op_case_flags(&ocat[i], flags, sizeof flags);
-            cJSON_AddStringToObject(jc, "id", id);
-            cJSON_AddStringToObject(jc, "op", ocat[i].op);
-            cJSON_AddStringToObject(jc, "comment", ocat[i].comment);
-            cJSON_AddItemToObject(jc, "flags", string_array(flags));
-            cJSON_AddStringToObject(jc, "file", file);
-            cJSON_AddStringToObject(jc, "sha256", hex);
-            cJSON_AddStringToObject(jc, "storage", m2rnn_dtype_name(ocat[i].storage));
+            jc = manifest_entry(id, ocat[i].op, ocat[i].comment, flags, file, hex, ocat[i].storage);
             cJSON *ins = cJSON_AddArrayToObject(jc, "inputs");
             for (int k = 0; k < c.n_in; k++) cJSON_AddItemToArray(ins, cJSON_CreateString(c.in[k].name));
             cJSON *fo = cJSON_AddArrayToObject(jc, "forward_outputs"), *bo = cJSON_AddArrayToObject(jc, "backward_outputs");
