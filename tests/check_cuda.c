@@ -19,7 +19,9 @@
  * The data are in the model's regime (SPEC §7: W ≈ I, f in (0.05, 0.99), O(1) activations), where
  * the recurrence is contractive and rounding does not grow with S.
  * Every CUDA call is also run twice and must give bit-identical outputs (no order-dependent
- * reductions). M2RNN_CUDA_TEST_SMALL=1 in the environment leaves out the large cases (for runs
+ * reductions); the backward's second run is backward_saved from a forward_save buffer (ABI 1.3's
+ * training pair), so the pair must equal the plain backward bit for bit, and forward_save's
+ * outputs are checked against the reference like the forward's. M2RNN_CUDA_TEST_SMALL=1 in the environment leaves out the large cases (for runs
  * under compute-sanitizer).
  */
 #include <check.h>
@@ -123,6 +125,17 @@ static void poison(pair *p)
     size_t nb = m2rnn_tensor_nbytes(&p->host);
     memset(p->host.data, 0xff, nb);
     ck_assert_int_eq(cuda->upload(cuda->ctx, p->dev.data, p->host.data, nb), M2RNN_OK);
+}
+
+/* NaN on the device only (the host side keeps the reference's result). */
+static void poison_device(pair *p)
+{
+    size_t nb = m2rnn_tensor_nbytes(&p->host);
+    void *nan = malloc(nb ? nb : 1);
+    ck_assert_ptr_nonnull(nan);
+    memset(nan, 0xff, nb);
+    ck_assert_int_eq(cuda->upload(cuda->ctx, p->dev.data, nan, nb), M2RNN_OK);
+    free(nan);
 }
 
 static void free_pair(pair *p)
@@ -261,6 +274,20 @@ START_TEST(test_against_reference)
     free(y1);
     free(ht1);
 
+    /* ---- the training pair (ABI 1.3): forward_save against the reference; its buffer feeds the
+     * second backward run below, whose bits must equal the plain backward's ---- */
+    size_t saved_bytes = 0;
+    ck_assert_int_eq(m2rnn_recurrence_saved_bytes(cuda, &fc, &saved_bytes), M2RNN_OK);
+    void *saved = saved_bytes ? cuda->alloc(cuda->ctx, saved_bytes) : NULL;
+    ck_assert_msg(saved_bytes == 0 || saved != NULL, "cannot allocate the %zu-byte saved buffer", saved_bytes);
+    printf("#   training pair: %zu saved bytes%s\n", saved_bytes, saved_bytes ? "" : " (the plain ops)");
+    poison_device(&y);
+    poison_device(&ht);
+    ck_assert_msg(m2rnn_recurrence_forward_save(cuda, &fc, saved) == M2RNN_OK, "cuda forward_save: %s", m2rnn_last_error());
+    ck_assert_int_eq(cuda->synchronize(cuda->ctx), M2RNN_OK);
+    compare("y (forward_save)", &y, NULL, tol_fwd);
+    compare("ht (forward_save)", &ht, NULL, tol_fwd);
+
     /* ---- backward ---- */
     pair dy = make_pair(dt, tr, TOKSHAPE(N, V)), dht = {0};
     fill_uniform(&dy, -1, 1);
@@ -287,7 +314,11 @@ START_TEST(test_against_reference)
     ck_assert_int_eq(cuda->synchronize(cuda->ctx), M2RNN_OK);
     void *first[6];
     for (int i = 0; i < 6; i++) first[i] = copy_out(outs[i]);
-    ck_assert_msg(m2rnn_recurrence_backward(cuda, &bc) == M2RNN_OK, "cuda backward (2nd): %s", m2rnn_last_error());
+    for (int i = 0; i < 6; i++) poison_device(outs[i]);
+    ck_assert_msg(m2rnn_recurrence_backward_saved(cuda, &bc, saved) == M2RNN_OK, "cuda backward_saved: %s",
+                  m2rnn_last_error());
+    ck_assert_int_eq(cuda->synchronize(cuda->ctx), M2RNN_OK);
+    if (saved) cuda->free(cuda->ctx, saved);
     ck_assert_msg(m2rnn_recurrence_backward(m2rnn_backend_reference(), &br) == M2RNN_OK, "ref backward: %s",
                   m2rnn_last_error());
     for (int i = 0; i < 6; i++) {

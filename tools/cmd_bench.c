@@ -9,6 +9,12 @@
  * once, at the storage dtype's size (W, h0/ht counted once per call).
  * Times are wall-clock medians over --runs runs after --warmup runs; a device backend is
  * synchronised after each call, and its data stays on the device between runs.
+ *
+ * With --op both and a backend that has the training pair (backend.h, ABI 1.3), a second set of
+ * runs times it too: forward_save (the forward, also keeping what the backward would recompute,
+ * in a buffer the bench allocates) and backward_saved (the backward from that buffer); their sum is
+ * the "training step", what a framework's forward + backward costs. The plain backward's row keeps
+ * the recomputation in.
  */
 #include "config.h"
 
@@ -45,7 +51,8 @@ static void bench_usage(FILE *out)
             "  --q-heads/--k-heads/--v-heads/--f-heads/--w-heads N   head counts (default N)\n"
             "  --dtype f32|bf16|f64|f16   storage dtype of inputs and outputs (default f32)\n"
             "  --h0             pass an initial state (and time ht / dh0 too)\n"
-            "  --op forward|backward|both  what to time (default both: forward, backward, forward+backward)\n"
+            "  --op forward|backward|both  what to time (default both: forward, backward, forward+backward,\n"
+            "                   and the training pair forward_save + backward_saved where the backend has one)\n"
             "  --runs R         timed runs, median reported (default 5)\n"
             "  --warmup W       untimed runs first (default 1)\n"
             "  --json           one JSON object on stdout instead of the table\n\n"
@@ -141,7 +148,8 @@ static int sync_backend(void)
 }
 
 typedef struct {
-    double forward, backward, both; /* medians, seconds */
+    double forward, backward, both;           /* medians, seconds */
+    double forward_save, backward_saved, step; /* the training pair's, NAN without one */
 } timings;
 
 static int parse_size(const char *s, int64_t *out)
@@ -257,7 +265,7 @@ int cmd_bench(int argc, char **argv)
 
     double *tf = calloc((size_t)o.runs, sizeof(double)), *tb = calloc((size_t)o.runs, sizeof(double));
     double *tfb = calloc((size_t)o.runs, sizeof(double));
-    timings med = {NAN, NAN, NAN};
+    timings med = {NAN, NAN, NAN, NAN, NAN, NAN};
     size_t peak = 0;
     bool has_peak = M2RNN_BACKEND_HAS(be, peak_workspace_bytes);
     if (has_peak) be->peak_workspace_bytes(be->ctx, true);
@@ -286,6 +294,32 @@ int cmd_bench(int argc, char **argv)
     if (do_fwd && do_bwd) med.both = median(tfb, o.runs);
     if (has_peak) peak = be->peak_workspace_bytes(be->ctx, false);
 
+    /* The training pair, if the backend has one (saved_bytes > 0). */
+    size_t saved_bytes = 0;
+    void *saved = NULL;
+    if (do_fwd && do_bwd && m2rnn_recurrence_saved_bytes(be, &fa, &saved_bytes) == M2RNN_OK && saved_bytes > 0) {
+        saved = be->alloc ? be->alloc(be->ctx, saved_bytes) : malloc(saved_bytes);
+        if (!saved) { fprintf(stderr, "m2rnn bench: cannot allocate the %zu-byte saved buffer\n", saved_bytes); return 1; }
+        for (int r = -o.warmup; r < o.runs; r++) {
+            if (show_progress) fprintf(stderr, "\rtraining pair: %s run %d/%d ", r < 0 ? "warm-up" : "timed",
+                                       r < 0 ? r + o.warmup + 1 : r + 1, r < 0 ? o.warmup : o.runs);
+            double t0 = now_seconds();
+            m2rnn_status st = m2rnn_recurrence_forward_save(be, &fa, saved);
+            if (!st) st = (m2rnn_status)sync_backend();
+            double t1 = now_seconds();
+            if (!st) st = m2rnn_recurrence_backward_saved(be, &ba, saved);
+            if (!st) st = (m2rnn_status)sync_backend();
+            double t2 = now_seconds();
+            if (st) { fprintf(stderr, "\nm2rnn bench: %s: %s\n", m2rnn_status_string(st), m2rnn_last_error()); return 1; }
+            if (r >= 0) { tf[r] = t1 - t0; tb[r] = t2 - t1; tfb[r] = t2 - t0; }
+        }
+        if (show_progress) fprintf(stderr, "\r%40s\r", "");
+        med.forward_save = median(tf, o.runs);
+        med.backward_saved = median(tb, o.runs);
+        med.step = median(tfb, o.runs);
+        if (be->free) be->free(be->ctx, saved); else free(saved);
+    }
+
     /* Work and bytes (see the comment at the top). */
     double lanes_tokens = (double)o.B * (double)o.S * (double)o.N, K = (double)o.K, V = (double)o.V;
     double fwd_flops = lanes_tokens * (2 * K * V * V + 7 * K * V);
@@ -302,11 +336,12 @@ int cmd_bench(int argc, char **argv)
                "\"q_heads\":%lld,\"k_heads\":%lld,\"v_heads\":%lld,\"f_heads\":%lld,\"w_heads\":%lld,\"h0\":%s,\"runs\":%d,"
                "\"forward_s\":%.9g,\"backward_s\":%.9g,\"forward_backward_s\":%.9g,"
                "\"forward_flops\":%.6g,\"backward_flops\":%.6g,\"forward_bytes\":%.6g,\"backward_bytes\":%.6g,"
-               "\"peak_workspace_bytes\":%zu}\n",
+               "\"peak_workspace_bytes\":%zu,\"forward_save_s\":%.9g,\"backward_saved_s\":%.9g,\"training_step_s\":%.9g,"
+               "\"saved_bytes\":%zu}\n",
                be->name, m2rnn_dtype_name(dt), (long long)o.B, (long long)o.S, (long long)o.N, (long long)o.K,
                (long long)o.V, (long long)o.nq, (long long)o.nk, (long long)o.nv, (long long)o.nf, (long long)o.nw,
                o.with_h0 ? "true" : "false", o.runs, med.forward, med.backward, med.both, fwd_flops, bwd_flops,
-               fwd_bytes, bwd_bytes, peak);
+               fwd_bytes, bwd_bytes, peak, med.forward_save, med.backward_saved, med.step, saved_bytes);
     } else {
         printf("backend %s, %s storage, B=%lld S=%lld N=%lld K=%lld V=%lld (heads q%lld k%lld v%lld f%lld W%lld)%s, "
                "median of %d runs\n",
@@ -324,6 +359,15 @@ int cmd_bench(int argc, char **argv)
             printf("  %-18s %12.3f %12.3f %12.2f %12.2f\n", "forward+backward", 1e3 * med.both,
                    1e-9 * (fwd_flops + bwd_flops), 1e-9 * (fwd_flops + bwd_flops) / med.both,
                    1e-9 * (fwd_bytes + bwd_bytes) / med.both);
+        if (saved_bytes > 0) {
+            printf("  %-18s %12.3f %12.3f %12.2f %12.2f\n", "forward_save", 1e3 * med.forward_save, 1e-9 * fwd_flops,
+                   1e-9 * fwd_flops / med.forward_save, 1e-9 * fwd_bytes / med.forward_save);
+            printf("  %-18s %12.3f %12s %12s %12.2f\n", "backward_saved", 1e3 * med.backward_saved, "-", "-",
+                   1e-9 * bwd_bytes / med.backward_saved);
+            printf("  %-18s %12.3f %12s %12s %12.2f\n", "training step", 1e3 * med.step, "-", "-",
+                   1e-9 * (fwd_bytes + bwd_bytes) / med.step);
+            printf("  saved buffer (forward_save -> backward_saved): %.1f MiB\n", (double)saved_bytes / 1048576.0);
+        }
         if (has_peak) printf("  peak device workspace: %.1f MiB\n", (double)peak / 1048576.0);
     }
 

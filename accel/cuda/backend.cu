@@ -3,12 +3,17 @@
  *
  * Ops: the M²RNN recurrence forward and backward (SPEC.md §1), F32 and BF16 storage (every float
  * tensor of a call in the same dtype), fp32 arithmetic with the state in fp32 on chip.
- *   - V = 16, K <= 128 (K even for BF16): the tensor-core path, recurrence_v16.cuh.
+ *   - V = 16, K <= 128 (K even for BF16): the tensor-core path; BF16 storage takes v6's kernels
+ *     (recurrence_v16_t1.cuh, one tile per warp), F32 storage and the older BF16 variants
+ *     recurrence_v16.cuh.
  *   - anything else that fits: the general path, recurrence_general.cuh.
  * Backward recomputes the forward with checkpoints every C steps (C chosen from the shared memory
  * a block may use at the occupancy the problem needs) and never stores the whole state history.
  * Per-state-head gradients go to fp32 workspaces and are summed over shared heads in a fixed order,
  * so results are bit-identical from run to run (no atomics anywhere).
+ *
+ * The training pair (ABI 1.3: recurrence_forward_save / recurrence_backward_saved) lets v6's forward
+ * store those checkpoints in a caller's buffer, so that the backward does not run the forward again.
  *
  * Device memory for workspaces is cached between calls (grown when needed, freed with the process);
  * peak_workspace_bytes reports the most any one call needed.
@@ -21,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <type_traits>
 #include <vector>
 
 extern "C" {
@@ -30,6 +36,7 @@ extern "C" {
 #include "common.cuh"
 #include "recurrence_general.cuh"
 #include "recurrence_v16.cuh"
+#include "recurrence_v16_t1.cuh"
 
 namespace {
 
@@ -220,6 +227,7 @@ const FwdVariant k_fwd_variants[] = {
     {2, TANH_F32, true, false, "2 tiles/warp, tanh.f32, mma readout"},
     {2, TANH_F32, true, false, "fwd_v16_pf: 2 tiles/warp, tanh.f32, mma readout, deferred y store, inputs loaded a step ahead"},
     {2, TANH_F32, true, false, "fwd_v16_pf: 2 tiles/warp, tanh.f32, mma readout, deferred y store"},
+    {1, TANH_F32, true, false, "v6 fwd_t1: 1 tile/warp, inputs converted once per chunk, mma readout"},
 };
 const int k_nfwd = (int)(sizeof k_fwd_variants / sizeof k_fwd_variants[0]);
 /* Backward (BF16): 0 dA·Wᵀ and H_{t-1}ᵀ·dA with split operands (v3), 1 unsplit, 2 unsplit and dk, dq,
@@ -227,10 +235,12 @@ const int k_nfwd = (int)(sizeof k_fwd_variants / sizeof k_fwd_variants[0]);
  * problem needs more than 4 blocks per SM and K <= 64 (else 2's kernel), 4 = 3's kernel whenever
  * K <= 64 (for timing and for the checks: it exercises the 80-register kernel on every case).
  * The replay's tanh follows the forward's. */
-const bool k_bwd_split[] = {true, false, false, false, false};
-const bool k_bwd_mma[] = {false, false, true, true, true};
-const int k_bwd_occ[] = {0, 0, 0, 1, 2}; /* 6-blocks/SM kernel: 0 never, 1 when needed, 2 always */
-const int k_nbwd = 5;
+/* 5 = v6: bwd_t1 (recurrence_v16_t1.cuh) after fwd_t1's checkpoint pass, whatever the forward variant. */
+const bool k_bwd_split[] = {true, false, false, false, false, false};
+const bool k_bwd_mma[] = {false, false, true, true, true, true};
+const int k_bwd_occ[] = {0, 0, 0, 1, 2, 1}; /* 6-blocks/SM kernel: 0 never, 1 when needed, 2 always */
+const int k_nbwd = 6;
+constexpr int k_fwd_t1 = 11, k_bwd_t1 = 5;
 int g_fwd_variant = 0, g_bwd_variant = 0;
 
 int env_index(const char *name, int def, int n)
@@ -267,6 +277,35 @@ m2rnn_status launch_fwd_v16_pf(const RecDims &d, const RecIn<__nv_bfloat16> &in,
     return M2RNN_OK;
 }
 
+/* v6 kernels: blocks of one lane; MINB 6 (80 registers) when the problem needs more than 4 blocks
+ * per SM, else 4 (K <= 64); K > 64 takes 8 warps and MINB 2. */
+int t1_minb(const RecDims &d, int bps) { return d.K > 64 ? 2 : bps > 4 ? 6 : 4; }
+
+/* Shared memory one block may use when bps blocks share an SM. */
+size_t smem_budget(const Ctx *c, int bps)
+{
+    size_t budget = c->smem_per_sm / bps;
+    budget = budget > 1024 ? budget - 1024 : 0;
+    return budget > c->smem_optin ? c->smem_optin : budget;
+}
+
+template <bool Y, bool CKPT>
+m2rnn_status launch_fwd_t1(const Ctx *c, const RecDims &d, const RecIn<__nv_bfloat16> &in, __nv_bfloat16 *y,
+                           __nv_bfloat16 *ht, float *ckpt, int C, int nck)
+{
+    const int64_t lanes = (int64_t)d.B * d.N;
+    const int bps = blocks_per_sm(c, lanes), MT = (d.K + 15) / 16, minb = t1_minb(d, bps);
+    const size_t budget = smem_budget(c, bps);
+    int TS = 32;
+    while (TS > 8 && fwd_t1_smem(d.K, Y, TS) > budget) TS /= 2;
+    const size_t smem = fwd_t1_smem(d.K, Y, TS);
+    auto kern = minb == 6 ? fwd_t1<Y, CKPT, 6> : minb == 4 ? fwd_t1<Y, CKPT, 4> : fwd_t1<Y, CKPT, 2>;
+    m2rnn_status st = set_smem(kern, smem);
+    if (st) return st;
+    kern<<<(unsigned)lanes, 32 * MT, smem>>>(d, in, y, ht, ckpt, C, nck, TS);
+    return M2RNN_OK;
+}
+
 template <typename T>
 m2rnn_status launch_fwd_v16_variant(int v, const RecDims &d, const RecIn<T> &in, T *y, T *ht, float *ckpt, int C, int nck)
 {
@@ -285,6 +324,11 @@ m2rnn_status launch_fwd_v16_variant(int v, const RecDims &d, const RecIn<T> &in,
         case 8: return launch_fwd_v16<T, false, 2, TANH_F32, true, false>(d, in, y, ht, ckpt, C, nck);
         case 9: return launch_fwd_v16_pf<2, TANH_F32, true>(d, in, y, ht, ckpt, C, nck);
         case 10: return launch_fwd_v16_pf<2, TANH_F32, false>(d, in, y, ht, ckpt, C, nck);
+        /* v6's forward; a checkpoint pass for the older backward kernels takes variant 8, whose step
+         * arithmetic their replay repeats (bwd_t1's pass is launched by backward_t itself) */
+        case k_fwd_t1:
+            if (ckpt) return launch_fwd_v16<T, false, 2, TANH_F32, true, false>(d, in, y, ht, ckpt, C, nck);
+            return launch_fwd_t1<true, false>(&g_ctx, d, in, y, ht, ckpt, C, nck);
         default: return launch_fwd_v16<T, false, 2, TANH_F32, false, false>(d, in, y, ht, ckpt, C, nck);
         }
     }
@@ -349,13 +393,37 @@ m2rnn_status launch_bwd_v16_variant(const RecDims &d, const RecIn<T> &in, const 
     }
 }
 
+/* v6's checkpoint plan for a problem: interval C (the largest, at most 32 so that one warp's
+ * threads hold a chunk's f, whose bwd_t1 block fits the shared memory a block may have at the
+ * occupancy the problem needs), checkpoints per lane, and bytes of fp32 checkpoints in all.
+ * backward_t, recurrence_saved_bytes and recurrence_forward_save must agree on it. */
+struct T1Plan {
+    bool ok = false;  /* the problem takes the v6 kernels */
+    int C = 0, nck = 0;
+    size_t bytes = 0;
+};
+
+T1Plan t1_plan(const Ctx *c, const RecDims &d, int64_t longest, m2rnn_dtype dt)
+{
+    T1Plan p;
+    if (dt != M2RNN_BF16 || !use_v16(d, dt) || g_bwd_variant != k_bwd_t1) return p;
+    const int64_t lanes = (int64_t)d.B * d.N;
+    const size_t budget = smem_budget(c, blocks_per_sm(c, lanes));
+    for (int cc = 32; cc >= 1 && !p.C; cc--)
+        if (bwd_t1_smem(d.K, cc) <= budget) p.C = cc;
+    if (!p.C) return p; /* not even C = 1 fits: the caller reports it */
+    p.ok = true;
+    p.nck = (int)((longest + p.C - 1) / p.C);
+    p.bytes = (size_t)lanes * p.nck * ((d.K + 15) / 16) * 256 * sizeof(float);
+    return p;
+}
+
 template <typename T>
-m2rnn_status forward_t(Ctx *c, const m2rnn_recurrence_forward_args *a, const m2rnn_recurrence_dims &dims)
+m2rnn_status forward_t(Ctx *c, const m2rnn_recurrence_forward_args *a, const m2rnn_recurrence_dims &dims, void *saved)
 {
     RecDims d = make_dims(dims);
     int64_t longest;
     std::vector<int64_t> cu = host_seqlens(&a->in.cu_seqlens, d, &longest);
-    (void)longest;
 
     Workspace plan;
     size_t off_cu = plan.add(cu.size() * sizeof(int64_t));
@@ -374,14 +442,27 @@ m2rnn_status forward_t(Ctx *c, const m2rnn_recurrence_forward_args *a, const m2r
         cu_dev = (int64_t *)(ws + off_cu);
         CUDA_TRY(cudaMemcpy(cu_dev, cu.data(), cu.size() * sizeof(int64_t), cudaMemcpyHostToDevice));
     }
+    if constexpr (sizeof(T) == 2) {
+        /* forward_save: v6's forward, also storing the checkpoints backward_saved replays from */
+        const T1Plan plan = t1_plan(c, d, longest, M2RNN_BF16);
+        if (saved && plan.ok && (int64_t)d.B * d.N > 0) {
+            m2rnn_status st = launch_fwd_t1<true, true>(c, d, make_in<T>(a->in, cu_dev), (T *)a->y.data, (T *)a->ht.data,
+                                                        (float *)saved, plan.C, plan.nck);
+            if (st) return st;
+            CUDA_TRY(cudaGetLastError());
+            return M2RNN_OK;
+        }
+    }
     return launch_forward<T>(c, d, make_in<T>(a->in, cu_dev), (T *)a->y.data, (T *)a->ht.data, nullptr, 1, 0,
                              big_needed ? (float *)(ws + off_big) : nullptr);
 }
 
 /* ---- backward ----------------------------------------------------------------------------- */
 
+/* saved: checkpoints from forward_save (t1_plan's layout), or NULL to compute them here. */
 template <typename T>
-m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m2rnn_recurrence_dims &dims)
+m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m2rnn_recurrence_dims &dims,
+                        const void *saved)
 {
     RecDims d = make_dims(dims);
     int64_t longest;
@@ -396,7 +477,14 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
      * the global workspace). */
     int C = 16;
     const int bps = blocks_per_sm(c, lanes);
-    if (fast) {
+    const bool t1 = fast && sizeof(T) == 2 && g_bwd_variant == k_bwd_t1;
+    /* bwd_t1 writes dv / df itself when no state heads share a v / f head */
+    const bool t1_dv_direct = t1 && d.gv == 1, t1_df_direct = t1 && d.gf == 1;
+    if (t1) {
+        const T1Plan plan = t1_plan(c, d, longest, M2RNN_BF16);
+        if (!plan.ok) return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: K=%d needs more shared memory than a block may have", d.K);
+        C = plan.C;
+    } else if (fast) {
         size_t budget = c->smem_per_sm / bps;
         budget = budget > 1024 ? budget - 1024 : 0;
         if (budget > c->smem_optin) budget = c->smem_optin;
@@ -420,7 +508,8 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     size_t off_dv = plan.add((size_t)T_ * d.N * d.V * sizeof(float));
     size_t off_df = plan.add((size_t)T_ * d.N * sizeof(float));
     size_t off_dW = plan.add((size_t)lanes * VV * sizeof(float));
-    size_t off_ck = plan.add((size_t)lanes * ckpt_floats_per_lane * sizeof(float));
+    const bool have_saved = t1 && saved;
+    size_t off_ck = have_saved ? 0 : plan.add((size_t)lanes * ckpt_floats_per_lane * sizeof(float));
     size_t off_big = plan.add((size_t)lanes * big_per_lane * sizeof(float));
     /* The checkpoint pass of the general path may need its state out of shared memory too. */
     const bool fwd_big = !fast && general_small_bytes(d) + 2 * KV * sizeof(float) > c->smem_optin;
@@ -440,17 +529,35 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     go.dv = (float *)(ws + off_dv);
     go.df = (float *)(ws + off_df);
     go.dW = (float *)(ws + off_dW);
-    float *ckpt = (float *)(ws + off_ck);
+    float *ckpt = have_saved ? (float *)saved : (float *)(ws + off_ck);
     RecIn<T> in = make_in<T>(a->in, cu_dev);
 
     if (lanes > 0) {
         /* 1. the forward again, keeping the state every C steps */
-        st = launch_forward<T>(c, d, in, nullptr, nullptr, ckpt, C, nck, fwd_big ? (float *)(ws + off_fbig) : nullptr);
+        if constexpr (sizeof(T) == 2) {
+            if (t1 && !have_saved) st = launch_fwd_t1<false, true>(c, d, in, nullptr, nullptr, ckpt, C, nck);
+        }
+        if (!t1) st = launch_forward<T>(c, d, in, nullptr, nullptr, ckpt, C, nck, fwd_big ? (float *)(ws + off_fbig) : nullptr);
         if (st) return st;
         /* 2. the reverse sweep */
         const int clip_mode = (int)a->clip_mode;
         const float clip = (float)a->clip;
-        if (fast) {
+        if (t1) {
+            if constexpr (sizeof(T) == 2) {
+                const int minb = t1_minb(d, bps);
+                auto pick = [&](auto m) {
+                    constexpr int M = decltype(m)::value;
+                    return clip_mode == 1 ? bwd_t1<M, 1> : clip_mode == 2 ? bwd_t1<M, 2> : bwd_t1<M, 0>;
+                };
+                auto kern = minb == 6 ? pick(std::integral_constant<int, 6>()) : minb == 4 ? pick(std::integral_constant<int, 4>())
+                                                                                          : pick(std::integral_constant<int, 2>());
+                const size_t smem = bwd_t1_smem(d.K, C);
+                if ((st = set_smem(kern, smem))) return st;
+                kern<<<(unsigned)lanes, 32 * MT, smem>>>(d, in, (const T *)a->dy.data, (const T *)a->dht.data, clip,
+                                                          (T *)a->dh0.data, go, t1_dv_direct ? (T *)a->dv.data : nullptr,
+                                                          t1_df_direct ? (T *)a->df.data : nullptr, ckpt, C, nck);
+            }
+        } else if (fast) {
             st = launch_bwd_v16_variant<T>(d, in, (const T *)a->dy.data, (const T *)a->dht.data, clip_mode, clip,
                                            (T *)a->dh0.data, go, ckpt, C, nck, bwd_v16_smem<T>(d.K, MT, C), bps);
             if (st) return st;
@@ -471,8 +578,8 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     if (T_ > 0) {
         reduce_groups<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N, d.gq, d.K, (T *)a->dq.data);
         reduce_groups<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N, d.gk, d.K, (T *)a->dk.data);
-        reduce_groups<T><<<grid_for(T_ * d.Nv * d.V), rb>>>(go.dv, T_, d.N, d.gv, d.V, (T *)a->dv.data);
-        reduce_groups<T><<<grid_for(T_ * d.Nf), rb>>>(go.df, T_, d.N, d.gf, 1, (T *)a->df.data);
+        if (!t1_dv_direct) reduce_groups<T><<<grid_for(T_ * d.Nv * d.V), rb>>>(go.dv, T_, d.N, d.gv, d.V, (T *)a->dv.data);
+        if (!t1_df_direct) reduce_groups<T><<<grid_for(T_ * d.Nf), rb>>>(go.df, T_, d.N, d.gf, 1, (T *)a->df.data);
     }
     if (lanes > 0) {
         reduce_dW<T><<<grid_for((int64_t)d.Nw * VV), rb>>>(go.dW, d.B, d.N, d.Nw, d.gw, (int)VV, (T *)a->dW.data);
@@ -576,7 +683,7 @@ m2rnn_status cuda_forward(void *ctx, const m2rnn_recurrence_forward_args *a)
     if (!cuda_supports(ctx, M2RNN_OP_RECURRENCE_FORWARD, a))
         return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: recurrence_forward supports F32 or BF16 storage, one dtype for every float tensor, and V*V + 2K + 2V floats of shared memory");
     CUDA_TRY(cudaSetDevice(c->device));
-    return a->in.q.dtype == M2RNN_F32 ? forward_t<float>(c, a, dims) : forward_t<__nv_bfloat16>(c, a, dims);
+    return a->in.q.dtype == M2RNN_F32 ? forward_t<float>(c, a, dims, nullptr) : forward_t<__nv_bfloat16>(c, a, dims, nullptr);
 }
 
 m2rnn_status cuda_backward(void *ctx, const m2rnn_recurrence_backward_args *a)
@@ -588,7 +695,57 @@ m2rnn_status cuda_backward(void *ctx, const m2rnn_recurrence_backward_args *a)
     if (!cuda_supports(ctx, M2RNN_OP_RECURRENCE_BACKWARD, a))
         return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: recurrence_backward supports F32 or BF16 storage, one dtype for every float tensor, and V*V + 2K + 2V floats of shared memory");
     CUDA_TRY(cudaSetDevice(c->device));
-    return a->in.q.dtype == M2RNN_F32 ? backward_t<float>(c, a, dims) : backward_t<__nv_bfloat16>(c, a, dims);
+    return a->in.q.dtype == M2RNN_F32 ? backward_t<float>(c, a, dims, nullptr) : backward_t<__nv_bfloat16>(c, a, dims, nullptr);
+}
+
+/* The training pair (ABI 1.3): v6's forward stores the checkpoints its backward would otherwise
+ * recompute. Problems that take another path need no buffer, and the pair is the plain ops. */
+size_t saved_bytes_for(const Ctx *c, const m2rnn_recurrence_dims &dims, const m2rnn_recurrence_inputs &in)
+{
+    RecDims d = make_dims(dims);
+    int64_t longest;
+    host_seqlens(&in.cu_seqlens, d, &longest);
+    return t1_plan(c, d, longest, in.q.dtype).bytes;
+}
+
+size_t cuda_saved_bytes(void *ctx, const m2rnn_recurrence_forward_args *a)
+{
+    m2rnn_recurrence_dims dims;
+    if (m2rnn_recurrence_check_forward(a, &dims) != M2RNN_OK) {
+        m2rnn_clear_error();
+        return 0;
+    }
+    return saved_bytes_for(static_cast<Ctx *>(ctx), dims, a->in);
+}
+
+m2rnn_status cuda_forward_save(void *ctx, const m2rnn_recurrence_forward_args *a, void *saved)
+{
+    Ctx *c = static_cast<Ctx *>(ctx);
+    m2rnn_recurrence_dims dims;
+    m2rnn_status st = m2rnn_recurrence_check_forward(a, &dims);
+    if (st) return st;
+    if (!cuda_supports(ctx, M2RNN_OP_RECURRENCE_FORWARD, a))
+        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: recurrence_forward supports F32 or BF16 storage, one dtype for every float tensor, and V*V + 2K + 2V floats of shared memory");
+    CUDA_TRY(cudaSetDevice(c->device));
+    if (a->in.q.dtype == M2RNN_F32) return forward_t<float>(c, a, dims, nullptr);
+    if (!saved && saved_bytes_for(c, dims, a->in) > 0)
+        return m2rnn_set_error(M2RNN_ERR_NULL, "cuda: recurrence_forward_save: NULL saved buffer");
+    return forward_t<__nv_bfloat16>(c, a, dims, saved);
+}
+
+m2rnn_status cuda_backward_saved(void *ctx, const m2rnn_recurrence_backward_args *a, const void *saved)
+{
+    Ctx *c = static_cast<Ctx *>(ctx);
+    m2rnn_recurrence_dims dims;
+    m2rnn_status st = m2rnn_recurrence_check_backward(a, &dims);
+    if (st) return st;
+    if (!cuda_supports(ctx, M2RNN_OP_RECURRENCE_BACKWARD, a))
+        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: recurrence_backward supports F32 or BF16 storage, one dtype for every float tensor, and V*V + 2K + 2V floats of shared memory");
+    CUDA_TRY(cudaSetDevice(c->device));
+    if (a->in.q.dtype == M2RNN_F32) return backward_t<float>(c, a, dims, nullptr);
+    if (!saved && saved_bytes_for(c, dims, a->in) > 0)
+        return m2rnn_set_error(M2RNN_ERR_NULL, "cuda: recurrence_backward_saved: NULL saved buffer");
+    return backward_t<__nv_bfloat16>(c, a, dims, saved);
 }
 
 m2rnn_backend g_table;
@@ -622,12 +779,13 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
     c->smem_per_sm = prop.sharedMemPerMultiprocessor;
 
     /* Defaults: measured fastest of those that pass check_cuda and the vectors (NOTES.md, v4, v5). */
-    g_fwd_variant = env_index("M2RNN_CUDA_FWD", 8, k_nfwd);
-    g_bwd_variant = env_index("M2RNN_CUDA_BWD", 3, k_nbwd);
+    g_fwd_variant = env_index("M2RNN_CUDA_FWD", k_fwd_t1, k_nfwd);
+    g_bwd_variant = env_index("M2RNN_CUDA_BWD", k_bwd_t1, k_nbwd);
     snprintf(g_description, sizeof g_description,
              "CUDA on %s (sm_%d%d, %d SMs): fp32 state, bf16 tensor cores; bf16 fwd %d (%s), bwd %s", prop.name,
              prop.major, prop.minor, prop.multiProcessorCount, g_fwd_variant, k_fwd_variants[g_fwd_variant].name,
-             k_bwd_occ[g_bwd_variant] == 2   ? "unsplit, dk/dq/dv mma, 80 registers"
+             g_bwd_variant == k_bwd_t1       ? "v6 bwd_t1: 1 tile/warp, bf16 state history per chunk, Z recomputed"
+             : k_bwd_occ[g_bwd_variant] == 2 ? "unsplit, dk/dq/dv mma, 80 registers"
              : k_bwd_occ[g_bwd_variant] == 1 ? "unsplit, dk/dq/dv mma, 80 registers above 4 blocks/SM"
              : k_bwd_mma[g_bwd_variant]      ? "unsplit, dk/dq/dv mma"
              : k_bwd_split[g_bwd_variant]    ? "split"
@@ -649,6 +807,9 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
     t.supports = cuda_supports;
     t.recurrence_forward = cuda_forward;
     t.recurrence_backward = cuda_backward;
+    t.recurrence_saved_bytes = cuda_saved_bytes;
+    t.recurrence_forward_save = cuda_forward_save;
+    t.recurrence_backward_saved = cuda_backward_saved;
     t.name = "cuda";
     g_table = t;
     return &g_table;

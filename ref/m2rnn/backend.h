@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define M2RNN_ABI_MAJOR 1
-#define M2RNN_ABI_MINOR 2
+#define M2RNN_ABI_MINOR 3
 #define M2RNN_BACKEND_ENTRY "m2rnn_backend_entry"
 
 typedef enum {
@@ -137,6 +137,16 @@ typedef struct m2rnn_backend {
     m2rnn_status (*embedding_backward)(void *ctx, const m2rnn_embedding_backward_args *args);
     m2rnn_status (*cross_entropy_forward)(void *ctx, const m2rnn_cross_entropy_forward_args *args);
     m2rnn_status (*cross_entropy_backward)(void *ctx, const m2rnn_cross_entropy_backward_args *args);
+    /* ABI 1.3: the recurrence as a training pair (optional; all three or none). A backend whose
+     * backward recomputes the forward can have the forward keep what that costs instead:
+     * recurrence_forward_save is recurrence_forward that also fills `saved` (recurrence_saved_bytes
+     * bytes of the backend's memory, 256-byte aligned; for CUDA, the fp32 state every C steps);
+     * recurrence_backward_saved is recurrence_backward given that buffer, filled by forward_save on
+     * the same inputs, unchanged since. Its results must equal recurrence_backward's bit for bit.
+     * supports() is asked with M2RNN_OP_RECURRENCE_FORWARD / _BACKWARD for these too. */
+    size_t (*recurrence_saved_bytes)(void *ctx, const m2rnn_recurrence_forward_args *args);
+    m2rnn_status (*recurrence_forward_save)(void *ctx, const m2rnn_recurrence_forward_args *args, void *saved);
+    m2rnn_status (*recurrence_backward_saved)(void *ctx, const m2rnn_recurrence_backward_args *args, const void *saved);
 } m2rnn_backend;
 
 typedef const m2rnn_backend *(*m2rnn_backend_entry_fn)(char *why, size_t why_size);
@@ -168,6 +178,13 @@ bool m2rnn_backend_supports(const m2rnn_backend *be, m2rnn_op op, const void *ar
 
 m2rnn_status m2rnn_recurrence_forward(const m2rnn_backend *be, const m2rnn_recurrence_forward_args *args);
 m2rnn_status m2rnn_recurrence_backward(const m2rnn_backend *be, const m2rnn_recurrence_backward_args *args);
+/* The training pair (ABI 1.3). *bytes: the size of the `saved` buffer to allocate (with the
+ * backend's alloc) for forward_save; 0 when the backend has no pair, and then forward_save is the
+ * plain forward and backward_saved the plain backward (saved may be NULL). */
+m2rnn_status m2rnn_recurrence_saved_bytes(const m2rnn_backend *be, const m2rnn_recurrence_forward_args *args, size_t *bytes);
+m2rnn_status m2rnn_recurrence_forward_save(const m2rnn_backend *be, const m2rnn_recurrence_forward_args *args, void *saved);
+m2rnn_status m2rnn_recurrence_backward_saved(const m2rnn_backend *be, const m2rnn_recurrence_backward_args *args,
+                                             const void *saved);
 m2rnn_status m2rnn_decay_gate_forward(const m2rnn_backend *be, const m2rnn_decay_gate_forward_args *args);
 m2rnn_status m2rnn_decay_gate_backward(const m2rnn_backend *be, const m2rnn_decay_gate_backward_args *args);
 m2rnn_status m2rnn_conv1d_forward(const m2rnn_backend *be, const m2rnn_conv1d_forward_args *args);

@@ -1,0 +1,196 @@
+/*
+ * Microbenchmarks behind NOTES.md's floors: special-function (tanh) throughput in its f32, f16x2
+ * and bf16x2 forms, the latency and throughput of one bf16 mma.sync m16n8k16, and the cost of one
+ * bare recurrence step (H <- f H + (1-f) tanh(H W + k vᵀ), no memory traffic) at the 7B layer's
+ * occupancy. Cycles come from clock64() inside the kernels (one SM's clock), so the results do
+ * not depend on the clock the GPU happens to run at.
+ *
+ * Build: nvcc -O3 -std=c++17 -arch=sm_90 -o ubench ubench.cu     Run: ./ubench
+ */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define ITERS 4096
+
+__device__ __forceinline__ float tanh_f32(float x) { float y; asm volatile("tanh.approx.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
+__device__ __forceinline__ uint32_t tanh_f16x2(uint32_t x) { uint32_t y; asm volatile("tanh.approx.f16x2 %0, %1;" : "=r"(y) : "r"(x)); return y; }
+__device__ __forceinline__ uint32_t tanh_bf16x2(uint32_t x) { uint32_t y; asm volatile("tanh.approx.bf16x2 %0, %1;" : "=r"(y) : "r"(x)); return y; }
+__device__ __forceinline__ float ex2_f32(float x) { float y; asm volatile("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
+
+__device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ uint32_t pack(float lo, float hi)
+{
+    __nv_bfloat162 p = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&p);
+}
+
+/* 8 independent chains of one op per thread; cyc[block] = cycles of the loop. */
+template <int OP>
+__global__ void sfu(float *out, long long *cyc)
+{
+    float x[8];
+    uint32_t u[8];
+    for (int i = 0; i < 8; i++) { x[i] = 0.001f * (threadIdx.x + i); u[i] = 0x3c003c00u + threadIdx.x + i; }
+    __syncthreads();
+    long long t0 = clock64();
+    for (int it = 0; it < ITERS; it++) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            if (OP == 0) x[i] = tanh_f32(x[i]);
+            if (OP == 1) u[i] = tanh_f16x2(u[i]);
+            if (OP == 2) u[i] = tanh_bf16x2(u[i]);
+            if (OP == 3) x[i] = ex2_f32(x[i]);
+        }
+    }
+    __syncthreads();
+    long long t1 = clock64();
+    float s = 0;
+    for (int i = 0; i < 8; i++) s += x[i] + __uint_as_float(u[i]);
+    if (s == 12345.f) out[0] = s;
+    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+}
+
+/* CH independent accumulator chains of mma per warp. */
+template <int CH>
+__global__ void mmabench(float *out, long long *cyc)
+{
+    uint32_t a[4] = {0x3f803f80u + threadIdx.x, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u};
+    float d[CH][4] = {};
+    __syncthreads();
+    long long t0 = clock64();
+    for (int it = 0; it < ITERS; it++) {
+#pragma unroll
+        for (int c = 0; c < CH; c++) mma(d[c], a, 0x3f803f80u, 0x3f803f80u);
+    }
+    __syncthreads();
+    long long t1 = clock64();
+    float s = 0;
+    for (int c = 0; c < CH; c++) s += d[c][0] + d[c][1] + d[c][2] + d[c][3];
+    if (s == 12345.f) out[0] = s;
+    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+}
+
+/* Bare recurrence: TPW 16x16 tiles per warp, no loads (k, v, f vary by a cheap add). TM 0: tanh.f32
+ * per element; 1: tanh.bf16x2 per pair with the pair unpacked to fp32 for the update. */
+template <int TPW, int TM>
+__global__ void step(float *out, long long *cyc)
+{
+    const int l = threadIdx.x & 31;
+    uint32_t bw[2][2];
+    for (int i = 0; i < 2; i++) for (int j = 0; j < 2; j++) bw[i][j] = pack(0.5f, (l & 3) == 0 ? 0.5f : 0.0f);
+    float h[TPW][8];
+    uint32_t hb[TPW][4];
+    for (int t = 0; t < TPW; t++) { for (int e = 0; e < 8; e++) h[t][e] = 0.01f * (l + e + t); for (int e = 0; e < 4; e++) hb[t][e] = pack(h[t][2 * e], h[t][2 * e + 1]); }
+    float kr = 0.1f * l, vc[4] = {0.1f, 0.2f, 0.3f, 0.4f}, f = 0.9f;
+    __syncthreads();
+    long long t0 = clock64();
+    for (int it = 0; it < ITERS; it++) {
+        kr += 1e-7f;
+        f += 1e-9f;
+        const float g1 = 1.0f - f;
+#pragma unroll
+        for (int t = 0; t < TPW; t++) {
+            float acc[2][4];
+            for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) acc[n][e] = kr * vc[(n * 2 + (e & 1))];
+            float fh[8];
+#pragma unroll
+            for (int e = 0; e < 8; e++) fh[e] = f * h[t][e];
+            mma(acc[0], hb[t], bw[0][0], bw[0][1]);
+            mma(acc[1], hb[t], bw[1][0], bw[1][1]);
+            if (TM == 0) {
+#pragma unroll
+                for (int e = 0; e < 8; e++) h[t][e] = fmaf(g1, tanh_f32(acc[e >> 2][e & 3]), fh[e]);
+            } else {
+#pragma unroll
+                for (int e = 0; e < 8; e += 2) {
+                    uint32_t z = tanh_bf16x2(pack(acc[e >> 2][e & 3], acc[e >> 2][(e & 3) + 1]));
+                    h[t][e] = fmaf(g1, __uint_as_float(z << 16), fh[e]);
+                    h[t][e + 1] = fmaf(g1, __uint_as_float(z & 0xffff0000u), fh[e + 1]);
+                }
+            }
+#pragma unroll
+            for (int e = 0; e < 4; e++) hb[t][e] = pack(h[t][2 * e], h[t][2 * e + 1]);
+        }
+    }
+    __syncthreads();
+    long long t1 = clock64();
+    float s = 0;
+    for (int t = 0; t < TPW; t++) for (int e = 0; e < 8; e++) s += h[t][e];
+    if (s == 12345.f) out[0] = s;
+    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+}
+
+static double mean_cycles(long long *d, int n)
+{
+    static long long h[100000];
+    cudaMemcpy(h, d, n * sizeof(long long), cudaMemcpyDeviceToHost);
+    double s = 0;
+    for (int i = 0; i < n; i++) s += h[i];
+    return s / n;
+}
+
+int main()
+{
+    int sms;
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+    float *out; long long *cyc;
+    cudaMalloc(&out, 64); cudaMalloc(&cyc, 100000 * sizeof(long long));
+    printf("SMs %d, %d iterations per kernel\n", sms, ITERS);
+    /* SFU throughput: 8 warps per block, 4 blocks per SM = 32 warps per SM */
+    const char *sname[4] = {"tanh.approx.f32", "tanh.approx.f16x2", "tanh.approx.bf16x2", "ex2.approx.f32"};
+    for (int op = 0; op < 4; op++) {
+        int blocks = 4 * sms, thr = 256;
+        for (int rep = 0; rep < 2; rep++) {
+            if (op == 0) sfu<0><<<blocks, thr>>>(out, cyc);
+            if (op == 1) sfu<1><<<blocks, thr>>>(out, cyc);
+            if (op == 2) sfu<2><<<blocks, thr>>>(out, cyc);
+            if (op == 3) sfu<3><<<blocks, thr>>>(out, cyc);
+        }
+        cudaDeviceSynchronize();
+        double c = mean_cycles(cyc, blocks);
+        double instr_per_sm = 4.0 * thr / 32 * 8 * ITERS; /* warp instructions per SM */
+        printf("%-20s %.2f warp-instr/clk/SM = %.1f lanes/clk/SM (elements: x%d)\n", sname[op], instr_per_sm / c,
+               32 * instr_per_sm / c, (op == 1 || op == 2) ? 2 : 1);
+    }
+    /* MMA latency: 1 warp per SM, one chain; throughput: 16 warps per SM, 4 chains each */
+    mmabench<1><<<sms, 32>>>(out, cyc); mmabench<1><<<sms, 32>>>(out, cyc); cudaDeviceSynchronize();
+    printf("mma m16n8k16 bf16 dependent latency: %.1f cycles\n", mean_cycles(cyc, sms) / ITERS);
+    mmabench<4><<<sms, 512>>>(out, cyc); mmabench<4><<<sms, 512>>>(out, cyc); cudaDeviceSynchronize();
+    {
+        double c = mean_cycles(cyc, sms);
+        double mmas = 16.0 * 4 * ITERS;
+        printf("mma m16n8k16 bf16 throughput: %.3f mma/clk/SM = %.0f flop/clk/SM\n", mmas / c, mmas / c * 4096);
+    }
+    /* bare recurrence step */
+    struct { int tpw, tm, warps_per_block, blocks_per_sm; const char *name; } cfg[] = {
+        {1, 0, 4, 4, "1 tile/warp, tanh.f32, 16 warps/SM (7B's 4 lanes/SM x 4 tiles)"},
+        {2, 0, 2, 4, "2 tiles/warp, tanh.f32, 8 warps/SM"},
+        {4, 0, 1, 4, "4 tiles/warp, tanh.f32, 4 warps/SM"},
+        {1, 1, 4, 4, "1 tile/warp, tanh.bf16x2, 16 warps/SM"},
+        {2, 1, 2, 4, "2 tiles/warp, tanh.bf16x2, 8 warps/SM"},
+        {1, 0, 4, 1, "1 tile/warp, tanh.f32, 4 warps/SM (1 lane/SM: the chain alone)"},
+        {1, 0, 4, 6, "1 tile/warp, tanh.f32, 24 warps/SM (410M-like)"},
+    };
+    for (auto &c : cfg) {
+        int blocks = c.blocks_per_sm * sms, thr = 32 * c.warps_per_block;
+        for (int rep = 0; rep < 2; rep++) {
+            if (c.tpw == 1 && c.tm == 0) step<1, 0><<<blocks, thr>>>(out, cyc);
+            if (c.tpw == 2 && c.tm == 0) step<2, 0><<<blocks, thr>>>(out, cyc);
+            if (c.tpw == 4 && c.tm == 0) step<4, 0><<<blocks, thr>>>(out, cyc);
+            if (c.tpw == 1 && c.tm == 1) step<1, 1><<<blocks, thr>>>(out, cyc);
+            if (c.tpw == 2 && c.tm == 1) step<2, 1><<<blocks, thr>>>(out, cyc);
+        }
+        cudaDeviceSynchronize();
+        printf("bare step, %-62s %.0f cycles/step\n", c.name, mean_cycles(cyc, blocks) / ITERS);
+    }
+    cudaError_t e = cudaGetLastError();
+    printf("cuda: %s\n", cudaGetErrorString(e));
+    return e != cudaSuccess;
+}

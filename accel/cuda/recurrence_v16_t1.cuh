@@ -1,0 +1,574 @@
+/*
+ * v6 (NOTES.md): the BF16, V = 16 kernels with one 16-row tile per warp and nothing in the step
+ * loop but the recurrence and one load per input.
+ *
+ * Why. The microbenchmarks (microbench/ubench.cu) put a bare step (no loads, no readout) at 246
+ * cycles with 16 warps of one tile each per SM, the 7B layer's occupancy, against 777 cycles for v5's
+ * forward step: the time went to what surrounds the recurrence, not to the recurrence. So here:
+ *   - every warp owns one tile and runs its steps without waiting for the others; the warps of a
+ *     block (one lane, i.e. one sequence and state head) meet only at chunk boundaries;
+ *   - once per chunk, the block converts the staged bf16 inputs into the layouts the warps read with
+ *     a single shared-memory load each (k as the thread's row pair, v as its four columns, (f, 1-f),
+ *     and the bf16 words the tensor-core readout and gradient products take as B fragments), so a
+ *     step does no conversions and no address arithmetic beyond one index;
+ *   - the readout y = Hᵀq (tensor cores, as v4) writes per-tile partials that are summed over the
+ *     tiles once per chunk.
+ * The arithmetic of a step is v5's (H rounded once to bf16 as the operand of H·W, fp32 state,
+ * tanh.approx.f32), written as t1_preact_tanh + t1_update, which the checkpoint pass, the
+ * backward's replay and the backward's recomputation of Z_t all share, so they agree bit for bit.
+ *
+ * Backward. The checkpoint pass (fwd_t1<false, true>) stores the fp32 state every C steps. bwd_t1
+ * walks the chunks backwards: it replays a chunk from its checkpoint keeping only H_t rounded to
+ * bf16 (16 bytes per thread and step, in shared memory: what the products take anyway), and in the
+ * reverse step recomputes Z_t = tanh(bf16(H_{t-1}) W + k vᵀ) exactly as the forward did. df uses
+ * bf16(H_{t-1}) too (v5 used the fp32 state there); dA, dW, dk, dq and dv are v5's.
+ */
+#ifndef M2RNN_CUDA_V16_T1_CUH
+#define M2RNN_CUDA_V16_T1_CUH
+
+#include "recurrence_v16.cuh"
+
+typedef __nv_bfloat16 bf16;
+
+/* The word (two bf16, the lower index in the low half) at element r of a row of K; 0 past the end
+ * (K is even on this path, so r < K means r + 1 < K). */
+__device__ __forceinline__ uint32_t t1_word(const bf16 *row, int r, int K)
+{
+    return r < K ? *reinterpret_cast<const uint32_t *>(row + r) : 0u;
+}
+__device__ __forceinline__ float t1_at(const bf16 *row, int r, int K) { return r < K ? __bfloat162float(row[r]) : 0.0f; }
+
+/* One chunk of converted inputs in shared memory (TS steps; u is the step within the chunk).
+ *   rows[u][w][g]  float2  (x[16w+g], x[16w+g+8]): a thread's two rows of k (or q)
+ *   cols[u][t]     float4  (x[2t], x[2t+1], x[2t+8], x[2t+9]): a thread's four columns of v (or dy)
+ *   words[u][w][t] uint2   bf16 words (x[16w+2t..], x[16w+2t+8..]): the B fragment of a row vector
+ *   vwords[u][t]   uint2   the same for a 16-vector (v or dy)
+ *   fg[u]          float2  (f, 1 - f) */
+struct T1Chunk {
+    float2 *k_rows, *q_rows, *f_g;
+    float4 *v_cols, *dy_cols;
+    uint2 *k_words, *q_words, *v_words, *dy_words;
+};
+
+/* Lays out the regions asked for (a NULL-able set, in a fixed order) from p; returns the bytes used. */
+struct T1Need {
+    bool k_rows, q_rows, k_words, q_words, v_cols, dy_cols, v_words, dy_words;
+};
+__host__ __device__ inline size_t t1_chunk_layout(unsigned char *p, const T1Need &need, int TS, int MT, T1Chunk *c)
+{
+    size_t off = 0;
+    auto take = [&](size_t bytes) {
+        unsigned char *r = p ? p + off : nullptr;
+        off += align16(bytes);
+        return r;
+    };
+    T1Chunk z = {};
+    if (need.k_rows) z.k_rows = (float2 *)take((size_t)TS * MT * 8 * sizeof(float2));
+    if (need.q_rows) z.q_rows = (float2 *)take((size_t)TS * MT * 8 * sizeof(float2));
+    if (need.k_words) z.k_words = (uint2 *)take((size_t)TS * MT * 4 * sizeof(uint2));
+    if (need.q_words) z.q_words = (uint2 *)take((size_t)TS * MT * 4 * sizeof(uint2));
+    if (need.v_cols) z.v_cols = (float4 *)take((size_t)TS * 4 * sizeof(float4));
+    if (need.dy_cols) z.dy_cols = (float4 *)take((size_t)TS * 4 * sizeof(float4));
+    if (need.v_words) z.v_words = (uint2 *)take((size_t)TS * 4 * sizeof(uint2));
+    if (need.dy_words) z.dy_words = (uint2 *)take((size_t)TS * 4 * sizeof(uint2));
+    z.f_g = (float2 *)take((size_t)TS * sizeof(float2));
+    if (c) *c = z;
+    return off;
+}
+
+/* Converts ntok staged steps (rows of K for k and q, of 16 for v and dy, each NULL if not staged)
+ * into the chunk's layouts; f is thread u's value for step u (u < ntok). All threads take part, each
+ * with a fixed share and no index division: warp w converts its own tile's row pairs (lane l: row
+ * pair l % 8 of steps l/8, l/8 + 4, ...) and words (lane l: word pair l % 4 of steps l/4, l/4 + 8,
+ * ...); the 16-vectors go four items per step over all threads. */
+__device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, const bf16 *qs, const bf16 *vs,
+                                           const bf16 *dys, float f, int ntok, int K, int MT, int tid, int nthr)
+{
+    const int w = tid >> 5, l = tid & 31;
+    {
+        const int g = l & 7, r0 = 16 * w + g, r1 = r0 + 8;
+        const bool ok0 = r0 < K, ok1 = r1 < K;
+        for (int u = l >> 3; u < ntok; u += 4) {
+            const int i = (u * MT + w) * 8 + g;
+            if (c.k_rows) c.k_rows[i] = make_float2(ok0 ? __bfloat162float(ks[u * K + r0]) : 0.0f, ok1 ? __bfloat162float(ks[u * K + r1]) : 0.0f);
+            if (c.q_rows) c.q_rows[i] = make_float2(ok0 ? __bfloat162float(qs[u * K + r0]) : 0.0f, ok1 ? __bfloat162float(qs[u * K + r1]) : 0.0f);
+        }
+    }
+    if (c.k_words || c.q_words) {
+        const int t = l & 3, col = 16 * w + 2 * t;
+        for (int u = l >> 2; u < ntok; u += 8) {
+            const int i = (u * MT + w) * 4 + t;
+            if (c.k_words) c.k_words[i] = make_uint2(t1_word(ks + u * K, col, K), t1_word(ks + u * K, col + 8, K));
+            if (c.q_words) c.q_words[i] = make_uint2(t1_word(qs + u * K, col, K), t1_word(qs + u * K, col + 8, K));
+        }
+    }
+    for (int i = tid; i < ntok * 4; i += nthr) {
+        const int u = i >> 2, t = i & 3;
+        const bf16 *v = vs + u * 16, *dy = dys ? dys + u * 16 : nullptr;
+        if (c.v_cols) c.v_cols[i] = make_float4(t1_at(v, 2 * t, 16), t1_at(v, 2 * t + 1, 16), t1_at(v, 2 * t + 8, 16), t1_at(v, 2 * t + 9, 16));
+        if (c.v_words) c.v_words[i] = make_uint2(t1_word(v, 2 * t, 16), t1_word(v, 2 * t + 8, 16));
+        if (c.dy_cols) c.dy_cols[i] = make_float4(t1_at(dy, 2 * t, 16), t1_at(dy, 2 * t + 1, 16), t1_at(dy, 2 * t + 8, 16), t1_at(dy, 2 * t + 9, 16));
+        if (c.dy_words) c.dy_words[i] = make_uint2(t1_word(dy, 2 * t, 16), t1_word(dy, 2 * t + 8, 16));
+    }
+    if (tid < ntok) c.f_g[tid] = make_float2(f, 1.0f - f);
+}
+
+/* z = tanh(bf16(H) W + k vᵀ) for the thread's 8 elements (fragment order, common.cuh): hb is H
+ * packed to bf16, kk the thread's rows of k, vv its columns of v. */
+__device__ __forceinline__ void t1_preact_tanh(float (&z)[8], const uint32_t (&hb)[4], float2 kk, float4 vv,
+                                               const uint32_t (&bw)[2][2])
+{
+    float acc[2][4] = {{kk.x * vv.x, kk.x * vv.y, kk.y * vv.x, kk.y * vv.y},
+                       {kk.x * vv.z, kk.x * vv.w, kk.y * vv.z, kk.y * vv.w}};
+    mma_bf16(acc[0], hb, bw[0][0], bw[0][1]);
+    mma_bf16(acc[1], hb, bw[1][0], bw[1][1]);
+#pragma unroll
+    for (int e = 0; e < 8; e++) z[e] = tanh_fast(acc[e >> 2][e & 3]);
+}
+
+/* H <- f H + (1-f) Z, and H packed to bf16 for the next step's product. fg = (f, 1-f). */
+__device__ __forceinline__ void t1_update(float (&h)[8], uint32_t (&hb)[4], const float (&z)[8], float2 fg)
+{
+#pragma unroll
+    for (int e = 0; e < 8; e++) h[e] = fmaf(fg.y, z[e], fg.x * h[e]);
+    pack_state(h, hb);
+}
+
+/* fp32 value of element e of a packed fragment (pack_state's order: element e in word e/2, low half if even). */
+__device__ __forceinline__ float t1_unpack(const uint32_t (&hb)[4], int e)
+{
+    return (e & 1) ? __uint_as_float(hb[e >> 1] & 0xffff0000u) : __uint_as_float(hb[e >> 1] << 16);
+}
+
+/* y partial over the tile's rows, y[j] = Σ_i H[i][j] q[i]: A = Hᵀ (the packed state's 8×8 blocks
+ * transposed), B = the tile's q words in every column, so every lane gets rows g (yd[0]) and g+8 (yd[2]). */
+__device__ __forceinline__ void t1_readout(float (&yd)[4], const uint32_t (&hb)[4], uint2 qq)
+{
+    const uint32_t at[4] = {movmatrix_trans(hb[0]), movmatrix_trans(hb[2]), movmatrix_trans(hb[1]), movmatrix_trans(hb[3])};
+    mma_bf16(yd, at, qq.x, qq.y);
+}
+
+/* Threads per block: one warp per 16-row tile. MINB >= 4 means K <= 64 (4 warps). */
+#define T1_THREADS(MINB) ((MINB) >= 4 ? 128 : 32 * V16_MAX_WARPS)
+
+/* ---- forward / checkpoint pass -------------------------------------------------------------- */
+
+/* Shared memory of fwd_t1: the staged bf16 inputs (double-buffered), one converted chunk and (Y) the
+ * readout partials, both with one row more than the chunk's steps (see the step loop). */
+inline size_t fwd_t1_smem(int K, bool Y, int TS)
+{
+    const int MT = (K + 15) / 16;
+    const T1Need need = {true, false, false, Y, true, false, false, false};
+    return align16(2 * (size_t)TS * ((Y ? 2 : 1) * K + 16) * sizeof(bf16)) +
+           t1_chunk_layout(nullptr, need, TS + 1, MT, nullptr) + (Y ? (size_t)(TS + 1) * MT * 16 * sizeof(float) : 0);
+}
+
+/* Y: write y (and ht); CKPT: store the state before step t, t % C == 0, at
+ * ckpt + (((lane*nck + t/C)*MT + tile)*32 + lane_in_warp)*8 (bwd_v16's and bwd_t1's layout). */
+template <bool Y, bool CKPT, int MINB>
+__global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
+    fwd_t1(RecDims d, RecIn<bf16> in, bf16 *y, bf16 *ht, float *ckpt, int C, int nck, int TS)
+{
+    extern __shared__ __align__(16) unsigned char smraw[];
+    const int K = d.K, N = d.N, MT = blockDim.x >> 5, nthr = blockDim.x;
+    const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
+    const int lane = blockIdx.x, b = lane / N, n = lane % N;
+    const int r0 = 16 * w + g, r1 = r0 + 8, c0 = 2 * t4, c2 = 2 * t4 + 8;
+
+    const int stage_elems = TS * ((Y ? 2 : 1) * K + 16);
+    bf16 *stage = reinterpret_cast<bf16 *>(smraw);
+    unsigned char *p = smraw + align16(2 * (size_t)stage_elems * sizeof(bf16));
+    T1Chunk ch;
+    const T1Need need = {true, false, false, Y, true, false, false, false};
+    const size_t chunk_bytes = t1_chunk_layout(p, need, TS + 1, MT, &ch);
+    /* The step loop reads step u + 1's inputs during step u, and does step u - 1's readout during
+     * step u (off the recurrence's dependency chain). So the converted rows have one spare row
+     * past the chunk, q's words and the readout partials one before it: q of step u is row u + 1
+     * of q_words, the y partial of step u is row u + 1 of ybuf, and row 0 of both is a dummy for
+     * step u = 0. The spare rows are zeroed once so that nothing reads uninitialised memory. */
+    for (int i = tid; i < (int)(chunk_bytes / 4); i += nthr) reinterpret_cast<uint32_t *>(p)[i] = 0u;
+    p += chunk_bytes;
+    float *ybuf = reinterpret_cast<float *>(p); /* [TS + 1][MT][16] */
+    T1Chunk conv = ch; /* where t1_convert writes: q_words shifted by one row */
+    if (Y) conv.q_words = ch.q_words + MT * 4;
+
+    uint32_t bw[2][2], unused[2][2];
+    load_w_fragments(in.W + (size_t)(n / d.gw) * 256, g, t4, false, bw, unused);
+
+    float h[8];
+    uint32_t hb[4];
+    {
+        const bf16 *h0 = in.h0 ? in.h0 + (size_t)lane * K * 16 : nullptr;
+        const int rows[8] = {r0, r0, r1, r1, r0, r0, r1, r1}, cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
+#pragma unroll
+        for (int e = 0; e < 8; e++) h[e] = (h0 && rows[e] < K) ? __bfloat162float(h0[rows[e] * 16 + cols[e]]) : 0.0f;
+        pack_state(h, hb);
+    }
+
+    int64_t start, end;
+    seq_range(d, in.cu, b, start, end);
+    const int64_t L = end - start;
+    const int nchunks = (int)((L + TS - 1) / TS);
+    const int64_t kst = (int64_t)d.Nk * K, qst = (int64_t)d.Nq * K, vst = (int64_t)d.Nv * 16;
+    const bf16 *kb = in.k + (start * d.Nk + n / d.gk) * K;
+    const bf16 *qb = in.q + (start * d.Nq + n / d.gq) * K;
+    const bf16 *vb = in.v + (start * d.Nv + n / d.gv) * 16;
+    const bf16 *fb = in.f + start * d.Nf + n / d.gf;
+
+    /* staged chunk: k [TS][K], (Y) q [TS][K], v [TS][16] */
+    auto issue = [&](int c) {
+        const int64_t t0 = (int64_t)c * TS;
+        const int ntok = (int)(L - t0 < TS ? L - t0 : TS);
+        bf16 *s = stage + (c & 1) * stage_elems;
+        stage_rows(s, kb + t0 * kst, ntok, kst, K, tid, nthr);
+        if (Y) stage_rows(s + TS * K, qb + t0 * qst, ntok, qst, K, tid, nthr);
+        stage_rows(s + (Y ? 2 : 1) * TS * K, vb + t0 * vst, ntok, vst, 16, tid, nthr);
+    };
+    auto load_f = [&](int c) {
+        const int64_t t = (int64_t)c * TS + tid;
+        return tid < TS && t < L ? __bfloat162float(fb[t * d.Nf]) : 0.0f;
+    };
+    /* y of chunk c: the sum of the tiles' partials, in tile order */
+    auto flush_y = [&](int c) {
+        const int64_t t0 = (int64_t)c * TS;
+        const int ntok = (int)(L - t0 < TS ? L - t0 : TS);
+        for (int i = tid; i < ntok * 16; i += nthr) {
+            const int u = i >> 4, j = i & 15;
+            float acc = 0.0f;
+            for (int ww = 0; ww < MT; ww++) acc += ybuf[((u + 1) * MT + ww) * 16 + j];
+            y[((start + t0 + u) * N + n) * 16 + j] = __float2bfloat16_rn(acc);
+        }
+    };
+
+    float fnext = 0.0f;
+    if (nchunks > 0) {
+        issue(0);
+        fnext = load_f(0);
+    }
+    cp_async_commit();
+    int to_ckpt = 0;
+    int64_t ck = 0;
+    for (int c = 0; c < nchunks; c++) {
+        const int64_t t0 = (int64_t)c * TS;
+        const int ntok = (int)(L - t0 < TS ? L - t0 : TS);
+        const float fcur = fnext;
+        if (c + 1 < nchunks) {
+            issue(c + 1); /* its buffer was converted during chunk c - 1 */
+            fnext = load_f(c + 1);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads(); /* chunk c staged; every warp done with chunk c - 1 */
+        if (Y && c > 0) flush_y(c - 1);
+        {
+            const bf16 *s = stage + (c & 1) * stage_elems;
+            t1_convert(conv, s, Y ? s + TS * K : nullptr, s + (Y ? 2 : 1) * TS * K, nullptr, fcur, ntok, K, MT, tid, nthr);
+        }
+        __syncthreads();
+
+        /* this thread's slots of the chunk, advanced one step at a time */
+        const float2 *kp = ch.k_rows + w * 8 + g, *fp = ch.f_g;
+        const float4 *vp = ch.v_cols + t4;
+        const uint2 *qp = ch.q_words + w * 4 + t4;          /* row u: q of step u - 1 */
+        float *yp = ybuf + w * 16 + g + 8 * (t4 & 1);        /* row u: y partial of step u - 1 */
+        float2 kk = kp[0], fg = fp[0];
+        float4 vv = vp[0];
+        for (int u = 0; u < ntok; u++) {
+            if (CKPT) {
+                if (to_ckpt == 0) {
+                    float4 *dst = reinterpret_cast<float4 *>(ckpt + ((((size_t)lane * nck + ck) * MT + w) * 32 + l) * 8);
+                    dst[0] = make_float4(h[0], h[1], h[2], h[3]);
+                    dst[1] = make_float4(h[4], h[5], h[6], h[7]);
+                    to_ckpt = C;
+                    ck++;
+                }
+                to_ckpt--;
+            }
+            /* step u's product and tanh start the chain ... */
+            float z[8];
+            t1_preact_tanh(z, hb, kk, vv, bw);
+            /* ... while the readout of step u - 1 (hb still holds H_{u-1}) and the loads of step
+             * u + 1 fill the wait */
+            float yd[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            if (Y) t1_readout(yd, hb, qp[u * MT * 4]);
+            kp += MT * 8;
+            vp += 4;
+            fp++;
+            const float2 kk_next = *kp, fg_next = *fp;
+            const float4 vv_next = *vp;
+            t1_update(h, hb, z, fg);
+            /* every lane holds y rows g (yd[0]) and g+8 (yd[2]); lanes t = 0, 1 store one each */
+            if (Y && t4 < 2) yp[u * MT * 16] = t4 ? yd[2] : yd[0];
+            kk = kk_next;
+            vv = vv_next;
+            fg = fg_next;
+        }
+        if (Y) {
+            float yd[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            t1_readout(yd, hb, qp[ntok * MT * 4]);
+            if (t4 < 2) yp[ntok * MT * 16] = t4 ? yd[2] : yd[0];
+        }
+    }
+    cp_async_wait<0>();
+    if (Y && nchunks > 0) {
+        __syncthreads();
+        flush_y(nchunks - 1);
+    }
+    if (ht) {
+        bf16 *dst = ht + (size_t)lane * K * 16;
+        const int rows[8] = {r0, r0, r1, r1, r0, r0, r1, r1}, cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            if (rows[e] < K) dst[rows[e] * 16 + cols[e]] = __float2bfloat16_rn(h[e]);
+    }
+}
+
+/* ---- backward ------------------------------------------------------------------------------- */
+
+/* Shared memory of bwd_t1 for checkpoint interval C: the chunk's packed states H_0..H_C
+ * [C+1][MT][32] uint4, the staged bf16 inputs (k, q [C][K], v, dy [C][16]; one buffer, refilled
+ * while the chunk runs), the converted chunk, and the dv [C][MT][16] and df [C][MT][8] partials. */
+inline size_t bwd_t1_smem(int K, int C)
+{
+    const int MT = (K + 15) / 16;
+    const T1Need need = {true, true, true, false, true, true, true, true};
+    size_t dw = (size_t)MT * 256 * sizeof(float); /* the dW partials reuse the space at the end */
+    size_t s = (size_t)(C + 1) * MT * 32 * sizeof(uint4) + align16((size_t)C * (2 * K + 32) * sizeof(bf16)) +
+               t1_chunk_layout(nullptr, need, C + 1, MT, nullptr) + align16((size_t)C * MT * 16 * sizeof(float)) +
+               align16((size_t)C * MT * 8 * sizeof(float));
+    return s > dw ? s : dw;
+}
+
+/* CLIP: the clip mode (m2rnn_clip_mode: 0 none, 1 carry, 2 total), a template parameter so that the
+ * step has no branch on it. dv_out / df_out: when not NULL (no shared v / f heads), dv / df are written
+ * there directly, rounded once, instead of as fp32 partials for reduce_groups. */
+template <int MINB, int CLIP>
+__global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
+    bwd_t1(RecDims d, RecIn<bf16> in, const bf16 *dy, const bf16 *dht, float clip, bf16 *dh0, GradOut go,
+           bf16 *dv_out, bf16 *df_out, const float *ckpt, int C, int nck)
+{
+    extern __shared__ __align__(16) unsigned char smraw[];
+    const int K = d.K, N = d.N, MT = blockDim.x >> 5, nthr = blockDim.x;
+    const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
+    const int lane = blockIdx.x, b = lane / N, n = lane % N;
+    const int r0 = 16 * w + g, r1 = r0 + 8, c0 = 2 * t4, c2 = 2 * t4 + 8;
+    const int rows[8] = {r0, r0, r1, r1, r0, r0, r1, r1}, cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
+
+    uint4 *Hs = reinterpret_cast<uint4 *>(smraw) + w * 32 + l; /* slot u at Hs[u * MT * 32] */
+    unsigned char *p = smraw + (size_t)(C + 1) * MT * 32 * sizeof(uint4);
+    bf16 *stage = reinterpret_cast<bf16 *>(p);
+    p += align16((size_t)C * (2 * K + 32) * sizeof(bf16));
+    T1Chunk ch;
+    const T1Need need = {true, true, true, false, true, true, true, true};
+    {
+        /* one spare row past the chunk (the replay loads step u + 1's inputs during step u), zeroed */
+        const size_t chunk_bytes = t1_chunk_layout(p, need, C + 1, MT, &ch);
+        for (int i = tid; i < (int)(chunk_bytes / 4); i += nthr) reinterpret_cast<uint32_t *>(p)[i] = 0u;
+        p += chunk_bytes;
+    }
+    float *dvbuf = reinterpret_cast<float *>(p); /* [C][MT][16] */
+    float *dfbuf = dvbuf + align16((size_t)C * MT * 16 * sizeof(float)) / sizeof(float); /* [C][MT][8] */
+
+    const bf16 *Wn = in.W + (size_t)(n / d.gw) * 256;
+    uint32_t bw[2][2], bwt[2][2], unused[2][2];
+    load_w_fragments(Wn, g, t4, false, bw, unused);
+    load_w_fragments(Wn, g, t4, true, bwt, unused);
+
+    float G[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) G[e] = (dht && rows[e] < K) ? __bfloat162float(dht[(size_t)lane * K * 16 + rows[e] * 16 + cols[e]]) : 0.0f;
+    float dW[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+
+    int64_t start, end;
+    seq_range(d, in.cu, b, start, end);
+    const int64_t L = end - start;
+    const int nchunks = (int)((L + C - 1) / C);
+    const int64_t kst = (int64_t)d.Nk * K, qst = (int64_t)d.Nq * K, vst = (int64_t)d.Nv * 16, dyst = (int64_t)N * 16;
+    const bf16 *kb = in.k + (start * d.Nk + n / d.gk) * K;
+    const bf16 *qb = in.q + (start * d.Nq + n / d.gq) * K;
+    const bf16 *vb = in.v + (start * d.Nv + n / d.gv) * 16;
+    const bf16 *dyb = dy + (start * N + n) * 16;
+    const bf16 *fb = in.f + start * d.Nf + n / d.gf;
+    const float cl = fabsf(clip);
+
+    auto chunk_len = [&](int c) { const int64_t t0 = (int64_t)c * C; return (int)(L - t0 < C ? L - t0 : C); };
+    auto issue = [&](int c) {
+        const int64_t t0 = (int64_t)c * C;
+        const int ntok = chunk_len(c);
+        stage_rows(stage, kb + t0 * kst, ntok, kst, K, tid, nthr);
+        stage_rows(stage + C * K, qb + t0 * qst, ntok, qst, K, tid, nthr);
+        stage_rows(stage + 2 * C * K, vb + t0 * vst, ntok, vst, 16, tid, nthr);
+        stage_rows(stage + 2 * C * K + C * 16, dyb + t0 * dyst, ntok, dyst, 16, tid, nthr);
+    };
+    auto load_f = [&](int c) {
+        const int64_t t = (int64_t)c * C + tid;
+        return tid < C && t < L ? __bfloat162float(fb[t * d.Nf]) : 0.0f;
+    };
+    auto ckpt_at = [&](int c) { return reinterpret_cast<const float4 *>(ckpt + ((((size_t)lane * nck + c) * MT + w) * 32 + l) * 8); };
+    /* dv and df of chunk c: the tiles' partials summed in a fixed order */
+    auto flush = [&](int c) {
+        const int64_t t0 = (int64_t)c * C;
+        const int ntok = chunk_len(c);
+        for (int i = tid; i < ntok * 17; i += nthr) {
+            const int u = i / 17, j = i - u * 17;
+            const int64_t tok = start + t0 + u;
+            float acc = 0.0f;
+            if (j < 16) {
+                for (int ww = 0; ww < MT; ww++) acc += dvbuf[(u * MT + ww) * 16 + j];
+                if (dv_out) dv_out[(tok * N + n) * 16 + j] = __float2bfloat16_rn(acc);
+                else go.dv[(tok * N + n) * 16 + j] = acc;
+            } else {
+#pragma unroll 8
+                for (int x = 0; x < MT * 8; x++) acc += dfbuf[u * MT * 8 + x];
+                if (df_out) df_out[tok * N + n] = __float2bfloat16_rn(acc);
+                else go.df[tok * N + n] = acc;
+            }
+        }
+    };
+
+    float fnext = 0.0f;
+    float4 hn0 = make_float4(0, 0, 0, 0), hn1 = hn0;
+    if (nchunks > 0) {
+        issue(nchunks - 1);
+        fnext = load_f(nchunks - 1);
+        hn0 = ckpt_at(nchunks - 1)[0];
+        hn1 = ckpt_at(nchunks - 1)[1];
+    }
+    cp_async_commit();
+
+    for (int c = nchunks - 1; c >= 0; c--) {
+        const int64_t t0 = (int64_t)c * C;
+        const int Lc = chunk_len(c);
+        const float fcur = fnext;
+        float h[8] = {hn0.x, hn0.y, hn0.z, hn0.w, hn1.x, hn1.y, hn1.z, hn1.w};
+        cp_async_wait<0>();
+        __syncthreads(); /* chunk c staged; every warp done with chunk c + 1 */
+        if (c + 1 < nchunks) flush(c + 1);
+        t1_convert(ch, stage, stage + C * K, stage + 2 * C * K, stage + 2 * C * K + C * 16, fcur, Lc, K, MT, tid, nthr);
+        __syncthreads();
+        if (c > 0) {
+            issue(c - 1);
+            fnext = load_f(c - 1);
+            hn0 = ckpt_at(c - 1)[0];
+            hn1 = ckpt_at(c - 1)[1];
+        }
+        cp_async_commit();
+
+        /* Replay: H_0..H_Lc of the chunk, packed to bf16 (each thread its own slots). */
+        {
+            uint32_t hb[4];
+            pack_state(h, hb);
+            Hs[0] = make_uint4(hb[0], hb[1], hb[2], hb[3]);
+            const float2 *kp = ch.k_rows + w * 8 + g, *fp = ch.f_g;
+            const float4 *vp = ch.v_cols + t4;
+            float2 kk = kp[0], fg = fp[0];
+            float4 vv = vp[0];
+            for (int u = 0; u < Lc; u++) {
+                float z[8];
+                t1_preact_tanh(z, hb, kk, vv, bw);
+                /* step u + 1's inputs (one spare row past the chunk) load during step u */
+                kp += MT * 8;
+                vp += 4;
+                fp++;
+                const float2 kk_next = *kp, fg_next = *fp;
+                const float4 vv_next = *vp;
+                t1_update(h, hb, z, fg);
+                Hs[(size_t)(u + 1) * MT * 32] = make_uint4(hb[0], hb[1], hb[2], hb[3]);
+                kk = kk_next;
+                vv = vv_next;
+                fg = fg_next;
+            }
+        }
+
+        /* Reverse steps. */
+        for (int u = Lc - 1; u >= 0; u--) {
+            const int ur = u * MT + w; /* this warp's slot of step u */
+            const uint4 hp4 = Hs[(size_t)u * MT * 32], hc4 = Hs[(size_t)(u + 1) * MT * 32];
+            const uint32_t hp[4] = {hp4.x, hp4.y, hp4.z, hp4.w}, hc[4] = {hc4.x, hc4.y, hc4.z, hc4.w};
+            const float2 qq = ch.q_rows[ur * 8 + g], fg = ch.f_g[u];
+            const float4 dd = ch.dy_cols[u * 4 + t4];
+            float z[8];
+            t1_preact_tanh(z, hp, ch.k_rows[ur * 8 + g], ch.v_cols[u * 4 + t4], bw); /* Z_t, as the forward computed it */
+
+            const float qr[8] = {qq.x, qq.x, qq.y, qq.y, qq.x, qq.x, qq.y, qq.y};
+            const float dyv[8] = {dd.x, dd.y, dd.x, dd.y, dd.z, dd.w, dd.z, dd.w};
+            float D[8], dA[8], dfp = 0.0f;
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                const float gg = CLIP == 1 ? fminf(fmaxf(G[e], -cl), cl) : G[e];
+                float Dv = fmaf(qr[e], dyv[e], gg);
+                if (CLIP == 2) Dv = fminf(fmaxf(Dv, -cl), cl);
+                D[e] = Dv;
+                dA[e] = (fg.y * Dv) * fmaf(-z[e], z[e], 1.0f);
+                dfp = fmaf(Dv, t1_unpack(hp, e) - z[e], dfp);
+            }
+            /* G = f D + dA Wᵀ */
+            uint32_t adb[4];
+            pack_state(dA, adb);
+            {
+                float acc[2][4] = {{fg.x * D[0], fg.x * D[1], fg.x * D[2], fg.x * D[3]},
+                                   {fg.x * D[4], fg.x * D[5], fg.x * D[6], fg.x * D[7]}};
+                mma_bf16(acc[0], adb, bwt[0][0], bwt[0][1]);
+                mma_bf16(acc[1], adb, bwt[1][0], bwt[1][1]);
+#pragma unroll
+                for (int e = 0; e < 8; e++) G[e] = acc[e >> 2][e & 3];
+            }
+            /* dW += H_{t-1}ᵀ dA (A = H_{t-1}ᵀ, B = dA: transposed 8×8 blocks) */
+            const uint32_t hh[4] = {movmatrix_trans(hp[0]), movmatrix_trans(hp[2]), movmatrix_trans(hp[1]), movmatrix_trans(hp[3])};
+            const uint32_t ah[4] = {movmatrix_trans(adb[0]), movmatrix_trans(adb[1]), movmatrix_trans(adb[2]), movmatrix_trans(adb[3])};
+            mma_bf16(dW[0], hh, ah[0], ah[1]);
+            mma_bf16(dW[1], hh, ah[2], ah[3]);
+            /* dk = dA v, dq = H_t dy (B = the vector in every column: every lane gets rows g, g+8),
+             * dv = dAᵀ k over this tile's rows */
+            const uint2 vw = ch.v_words[u * 4 + t4], dyw = ch.dy_words[u * 4 + t4], kw = ch.k_words[ur * 4 + t4];
+            const uint32_t at[4] = {ah[0], ah[2], ah[1], ah[3]};
+            float dkd[4] = {0, 0, 0, 0}, dqd[4] = {0, 0, 0, 0}, dvd[4] = {0, 0, 0, 0};
+            mma_bf16(dkd, adb, vw.x, vw.y);
+            mma_bf16(dqd, hc, dyw.x, dyw.y);
+            mma_bf16(dvd, at, kw.x, kw.y);
+            /* df: the quad's sum covers rows g, g+8 of all 16 columns */
+            dfp += __shfl_xor_sync(0xffffffffu, dfp, 1);
+            dfp += __shfl_xor_sync(0xffffffffu, dfp, 2);
+            if (t4 < 2) {
+                /* lanes t = 0 store dk, t = 1 dq: rows r0, r1 of token t0 + u */
+                float *dst = (t4 == 0 ? go.dk : go.dq) + ((start + t0 + u) * N + n) * K;
+                const float v0 = t4 == 0 ? dkd[0] : dqd[0], v2 = t4 == 0 ? dkd[2] : dqd[2];
+                if (r0 < K) dst[r0] = v0;
+                if (r1 < K) dst[r1] = v2;
+            } else if (t4 == 2) {
+                dvbuf[ur * 16 + g] = dvd[0];
+                dvbuf[ur * 16 + g + 8] = dvd[2];
+            } else {
+                dfbuf[ur * 8 + g] = dfp;
+            }
+        }
+    }
+    cp_async_wait<0>();
+    __syncthreads();
+    if (nchunks > 0) flush(0);
+
+    if (dh0) {
+        bf16 *dst = dh0 + (size_t)lane * K * 16;
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            if (rows[e] < K) dst[rows[e] * 16 + cols[e]] = __float2bfloat16_rn(G[e]);
+    }
+    /* dW: this warp's rows' contribution, then the sum over warps in order (the space is free now) */
+    __syncthreads();
+    float *dwbuf = reinterpret_cast<float *>(smraw);
+#pragma unroll
+    for (int nt = 0; nt < 2; nt++) {
+        dwbuf[w * 256 + g * 16 + nt * 8 + c0] = dW[nt][0];
+        dwbuf[w * 256 + g * 16 + nt * 8 + c0 + 1] = dW[nt][1];
+        dwbuf[w * 256 + (g + 8) * 16 + nt * 8 + c0] = dW[nt][2];
+        dwbuf[w * 256 + (g + 8) * 16 + nt * 8 + c0 + 1] = dW[nt][3];
+    }
+    __syncthreads();
+    for (int e = tid; e < 256; e += nthr) {
+        float acc = 0.0f;
+        for (int ww = 0; ww < MT; ww++) acc += dwbuf[ww * 256 + e];
+        go.dW[(size_t)lane * 256 + e] = acc;
+    }
+}
+
+#endif
