@@ -297,7 +297,7 @@ m2rnn_status launch_fwd_t1(const Ctx *c, const RecDims &d, const RecIn<__nv_bflo
     const int bps = blocks_per_sm(c, lanes), MT = (d.K + 15) / 16, minb = t1_minb(d, bps);
     const size_t budget = smem_budget(c, bps);
     int TS = 32;
-    while (TS > 8 && fwd_t1_smem(d.K, Y, TS) > budget) TS /= 2;
+    while (TS > 8 && fwd_t1_smem(d.K, Y, TS) > budget) TS -= 8; /* 410M: 24 at 6 blocks per SM */
     const size_t smem = fwd_t1_smem(d.K, Y, TS);
     auto kern = minb == 6 ? fwd_t1<Y, CKPT, 6> : minb == 4 ? fwd_t1<Y, CKPT, 4> : fwd_t1<Y, CKPT, 2>;
     m2rnn_status st = set_smem(kern, smem);

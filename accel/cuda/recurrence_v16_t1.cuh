@@ -1,27 +1,28 @@
 /*
  * v6 (NOTES.md): the BF16, V = 16 kernels with one 16-row tile per warp and nothing in the step
- * loop but the recurrence and one load per input.
+ * loop but the recurrence and a few loads straight from the staged bf16 inputs.
  *
  * Why. The microbenchmarks (microbench/ubench.cu) put a bare step (no loads, no readout) at 246
  * cycles with 16 warps of one tile each per SM, the 7B layer's occupancy, against 777 cycles for v5's
  * forward step: the time went to what surrounds the recurrence, not to the recurrence. So here:
  *   - every warp owns one tile and runs its steps without waiting for the others; the warps of a
  *     block (one lane, i.e. one sequence and state head) meet only at chunk boundaries;
- *   - once per chunk, the block converts the staged bf16 inputs into the layouts the warps read with
- *     a single shared-memory load each (k as the thread's row pair, v as its four columns, (f, 1-f),
- *     and the bf16 words the tensor-core readout and gradient products take as B fragments), so a
- *     step does no conversions and no address arithmetic beyond one index;
- *   - the readout y = Hᵀq (tensor cores, as v4) writes per-tile partials that are summed over the
- *     tiles once per chunk.
+ *   - the outer products k vᵀ (and, backward, q dyᵀ + G) run on the tensor cores from the staged
+ *     bf16 rows themselves (t1_outer): a bf16 product is exact in fp32, so the result equals the
+ *     fp32 multiplies of the converted values bit for bit, and no conversion pass is needed; the
+ *     other vectors are read as the bf16 words the tensor-core products take as B fragments;
+ *   - step u + 1's outer product and step u's readout y = Hᵀq (tensor cores, as v4) are issued
+ *     during step u's product and tanh, off the recurrence's dependency chain; the readout writes
+ *     per-tile partials that are summed over the tiles once per chunk.
  * The arithmetic of a step is v5's (H rounded once to bf16 as the operand of H·W, fp32 state,
- * tanh.approx.f32), written as t1_preact_tanh + t1_update, which the checkpoint pass, the
- * backward's replay and the backward's recomputation of Z_t all share, so they agree bit for bit.
+ * tanh.approx.f32), written once as t1_tanh + t1_update, which the forward, the checkpoint pass,
+ * the backward's replay and the backward's recomputation of Z_t all share, so they agree bit for bit.
  *
- * Backward. The checkpoint pass (fwd_t1<false, true>) stores the fp32 state every C steps. bwd_t1
- * walks the chunks backwards: it replays a chunk from its checkpoint keeping only H_t rounded to
- * bf16 (16 bytes per thread and step, in shared memory: what the products take anyway), and in the
- * reverse step recomputes Z_t = tanh(bf16(H_{t-1}) W + k vᵀ) exactly as the forward did. df uses
- * bf16(H_{t-1}) too (v5 used the fp32 state there); dA, dW, dk, dq and dv are v5's.
+ * Backward. The checkpoint pass (fwd_t1<false, true>, or forward_save) stores the fp32 state every C
+ * steps. bwd_t1 walks the chunks backwards: it replays a chunk from its checkpoint keeping only H_t
+ * rounded to bf16 (16 bytes per thread and step, in shared memory: what the products take anyway),
+ * and in the reverse step recomputes Z_t = tanh(bf16(H_{t-1}) W + k vᵀ) exactly as the forward did.
+ * df uses bf16(H_{t-1}) too (v5 used the fp32 state there); dA, dW, dk, dq and dv are v5's.
  */
 #ifndef M2RNN_CUDA_V16_T1_CUH
 #define M2RNN_CUDA_V16_T1_CUH
@@ -30,31 +31,74 @@
 
 typedef __nv_bfloat16 bf16;
 
-/* The word (two bf16, the lower index in the low half) at element r of a row of K; 0 past the end
- * (K is even on this path, so r < K means r + 1 < K). */
-__device__ __forceinline__ uint32_t t1_word(const bf16 *row, int r, int K)
+/* Row u of a staged bf16 matrix with `width` columns, as 16-bit and 32-bit words. */
+__device__ __forceinline__ const unsigned short *t1_row16(const bf16 *base, int u, int width)
 {
-    return r < K ? *reinterpret_cast<const uint32_t *>(row + r) : 0u;
+    return reinterpret_cast<const unsigned short *>(base + (size_t)u * width);
 }
-__device__ __forceinline__ float t1_at(const bf16 *row, int r, int K) { return r < K ? __bfloat162float(row[r]) : 0.0f; }
+__device__ __forceinline__ const uint32_t *t1_row32(const bf16 *base, int u, int width)
+{
+    return reinterpret_cast<const uint32_t *>(base + (size_t)u * width);
+}
 
-/* One chunk of converted inputs in shared memory (TS steps; u is the step within the chunk).
- *   rows[u][w][g]  float2  (x[16w+g], x[16w+g+8]): a thread's two rows of k (or q)
- *   cols[u][t]     float4  (x[2t], x[2t+1], x[2t+8], x[2t+9]): a thread's four columns of v (or dy)
- *   words[u][w][t] uint2   bf16 words (x[16w+2t..], x[16w+2t+8..]): the B fragment of a row vector
- *   vwords[u][t]   uint2   the same for a 16-vector (v or dy)
- *   fg[u]          float2  (f, 1 - f) */
+/* The operands of an outer product a bᵀ over a 16×16 tile (a: the tile's 16 rows of a K-vector,
+ * b: a 16-vector) as one m16n8k16 per column half: A holds a in column 0, B holds b in row 0, so
+ * D[i][j] = a[i] b[j]. Only lanes t = 0 hold nonzero halves (A[g][0] = a[r0], A[g+8][0] = a[r1],
+ * B[0][g] = b[g] and b[8+g]); rows past K are 0. */
+struct T1Outer {
+    uint32_t a0, a1, b0, b1;
+};
+__device__ __forceinline__ T1Outer t1_outer_load(const unsigned short *arow, const unsigned short *brow, int r0, int K,
+                                                 int g, bool lead)
+{
+    T1Outer o;
+    o.a0 = lead && r0 < K ? (uint32_t)arow[r0] : 0u;
+    o.a1 = lead && r0 + 8 < K ? (uint32_t)arow[r0 + 8] : 0u;
+    o.b0 = lead ? (uint32_t)brow[g] : 0u;
+    o.b1 = lead ? (uint32_t)brow[8 + g] : 0u;
+    return o;
+}
+/* acc = a bᵀ + acc (fragment order), exact products. */
+__device__ __forceinline__ void t1_outer(float (&acc)[2][4], const T1Outer &o)
+{
+    const uint32_t a[4] = {o.a0, o.a1, 0u, 0u};
+    mma_bf16(acc[0], a, o.b0, 0u);
+    mma_bf16(acc[1], a, o.b1, 0u);
+}
+
+/* The B-fragment words of a row vector over the tile's rows (x[16w+2t..], x[16w+2t+8..]) and of a
+ * 16-vector (x[2t..], x[2t+8..]), 0 past K. */
+__device__ __forceinline__ uint2 t1_words_rows(const uint32_t *row32, int w, int t4, int K)
+{
+    return make_uint2(16 * w + 2 * t4 < K ? row32[8 * w + t4] : 0u, 16 * w + 2 * t4 + 8 < K ? row32[8 * w + 4 + t4] : 0u);
+}
+__device__ __forceinline__ uint2 t1_words16(const uint32_t *row32, int t4) { return make_uint2(row32[t4], row32[4 + t4]); }
+
+/* z = tanh(bf16(H) W + acc), acc holding k vᵀ (fragment order; common.cuh): hb is H packed to bf16. */
+__device__ __forceinline__ void t1_tanh(float (&z)[8], const uint32_t (&hb)[4], float (&acc)[2][4], const uint32_t (&bw)[2][2])
+{
+    mma_bf16(acc[0], hb, bw[0][0], bw[0][1]);
+    mma_bf16(acc[1], hb, bw[1][0], bw[1][1]);
+#pragma unroll
+    for (int e = 0; e < 8; e++) z[e] = tanh_fast(acc[e >> 2][e & 3]);
+}
+
+/* The forward's converted chunk in shared memory (TS steps; u is the step within the chunk):
+ *   k_rows[u][w][g]  float2  (k[16w+g], k[16w+g+8]): a thread's two rows of k
+ *   v_cols[u][t]     float4  (v[2t], v[2t+1], v[2t+8], v[2t+9]): a thread's four columns of v
+ *   q_words[u][w][t] uint2   bf16 words (q[16w+2t..], q[16w+2t+8..]): the readout's B fragment
+ *   f_g[u]           float2  (f, 1 - f)
+ * The forward converts each staged chunk once, so that a step does one load per input and no
+ * conversion (measured: 82.5 instructions per warp-step against 89 for reading the staged bf16
+ * rows with t1_outer, NOTES.md v6). */
 struct T1Chunk {
-    float2 *k_rows, *q_rows, *f_g;
-    float4 *v_cols, *dy_cols;
-    uint2 *k_words, *q_words, *v_words, *dy_words;
+    float2 *k_rows, *f_g;
+    float4 *v_cols;
+    uint2 *q_words;
 };
 
-/* Lays out the regions asked for (a NULL-able set, in a fixed order) from p; returns the bytes used. */
-struct T1Need {
-    bool k_rows, q_rows, k_words, q_words, v_cols, dy_cols, v_words, dy_words;
-};
-__host__ __device__ inline size_t t1_chunk_layout(unsigned char *p, const T1Need &need, int TS, int MT, T1Chunk *c)
+/* Lays out the chunk (q_words only with the readout) from p for `rows` steps; returns the bytes used. */
+__host__ __device__ inline size_t t1_chunk_layout(unsigned char *p, bool with_q, int rows, int MT, T1Chunk *c)
 {
     size_t off = 0;
     auto take = [&](size_t bytes) {
@@ -63,67 +107,50 @@ __host__ __device__ inline size_t t1_chunk_layout(unsigned char *p, const T1Need
         return r;
     };
     T1Chunk z = {};
-    if (need.k_rows) z.k_rows = (float2 *)take((size_t)TS * MT * 8 * sizeof(float2));
-    if (need.q_rows) z.q_rows = (float2 *)take((size_t)TS * MT * 8 * sizeof(float2));
-    if (need.k_words) z.k_words = (uint2 *)take((size_t)TS * MT * 4 * sizeof(uint2));
-    if (need.q_words) z.q_words = (uint2 *)take((size_t)TS * MT * 4 * sizeof(uint2));
-    if (need.v_cols) z.v_cols = (float4 *)take((size_t)TS * 4 * sizeof(float4));
-    if (need.dy_cols) z.dy_cols = (float4 *)take((size_t)TS * 4 * sizeof(float4));
-    if (need.v_words) z.v_words = (uint2 *)take((size_t)TS * 4 * sizeof(uint2));
-    if (need.dy_words) z.dy_words = (uint2 *)take((size_t)TS * 4 * sizeof(uint2));
-    z.f_g = (float2 *)take((size_t)TS * sizeof(float2));
+    z.k_rows = (float2 *)take((size_t)rows * MT * 8 * sizeof(float2));
+    if (with_q) z.q_words = (uint2 *)take((size_t)rows * MT * 4 * sizeof(uint2));
+    z.v_cols = (float4 *)take((size_t)rows * 4 * sizeof(float4));
+    z.f_g = (float2 *)take((size_t)rows * sizeof(float2));
     if (c) *c = z;
     return off;
 }
 
-/* Converts ntok staged steps (rows of K for k and q, of 16 for v and dy, each NULL if not staged)
+__device__ __forceinline__ float t1_at(const bf16 *row, int r, int K) { return r < K ? __bfloat162float(row[r]) : 0.0f; }
+
+/* Converts ntok staged steps (rows of K for k and q, q NULL without the readout, rows of 16 for v)
  * into the chunk's layouts; f is thread u's value for step u (u < ntok). All threads take part, each
- * with a fixed share and no index division: warp w converts its own tile's row pairs (lane l: row
- * pair l % 8 of steps l/8, l/8 + 4, ...) and words (lane l: word pair l % 4 of steps l/4, l/4 + 8,
- * ...); the 16-vectors go four items per step over all threads. */
-__device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, const bf16 *qs, const bf16 *vs,
-                                           const bf16 *dys, float f, int ntok, int K, int MT, int tid, int nthr)
+ * with a fixed share and no index division: warp w converts its own tile's rows of k (lane l: row
+ * pair l % 8 of steps l/8, l/8 + 4, ...) and words of q (lane l: word pair l % 4 of steps l/4,
+ * l/4 + 8, ...); v goes four items per step over all threads. */
+__device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, const bf16 *qs, const bf16 *vs, float f,
+                                           int ntok, int K, int MT, int tid, int nthr)
 {
     const int w = tid >> 5, l = tid & 31;
     {
-        const int g = l & 7, r0 = 16 * w + g, r1 = r0 + 8;
-        const bool ok0 = r0 < K, ok1 = r1 < K;
-        for (int u = l >> 3; u < ntok; u += 4) {
-            const int i = (u * MT + w) * 8 + g;
-            if (c.k_rows) c.k_rows[i] = make_float2(ok0 ? __bfloat162float(ks[u * K + r0]) : 0.0f, ok1 ? __bfloat162float(ks[u * K + r1]) : 0.0f);
-            if (c.q_rows) c.q_rows[i] = make_float2(ok0 ? __bfloat162float(qs[u * K + r0]) : 0.0f, ok1 ? __bfloat162float(qs[u * K + r1]) : 0.0f);
-        }
+        const int g = l & 7, r0 = 16 * w + g;
+        for (int u = l >> 3; u < ntok; u += 4)
+            c.k_rows[(u * MT + w) * 8 + g] = make_float2(t1_at(ks + u * K, r0, K), t1_at(ks + u * K, r0 + 8, K));
     }
-    if (c.k_words || c.q_words) {
-        const int t = l & 3, col = 16 * w + 2 * t;
-        for (int u = l >> 2; u < ntok; u += 8) {
-            const int i = (u * MT + w) * 4 + t;
-            if (c.k_words) c.k_words[i] = make_uint2(t1_word(ks + u * K, col, K), t1_word(ks + u * K, col + 8, K));
-            if (c.q_words) c.q_words[i] = make_uint2(t1_word(qs + u * K, col, K), t1_word(qs + u * K, col + 8, K));
-        }
+    if (qs) {
+        const int t = l & 3;
+        for (int u = l >> 2; u < ntok; u += 8) c.q_words[(u * MT + w) * 4 + t] = t1_words_rows(t1_row32(qs, u, K), w, t, K);
     }
     for (int i = tid; i < ntok * 4; i += nthr) {
         const int u = i >> 2, t = i & 3;
-        const bf16 *v = vs + u * 16, *dy = dys ? dys + u * 16 : nullptr;
-        if (c.v_cols) c.v_cols[i] = make_float4(t1_at(v, 2 * t, 16), t1_at(v, 2 * t + 1, 16), t1_at(v, 2 * t + 8, 16), t1_at(v, 2 * t + 9, 16));
-        if (c.v_words) c.v_words[i] = make_uint2(t1_word(v, 2 * t, 16), t1_word(v, 2 * t + 8, 16));
-        if (c.dy_cols) c.dy_cols[i] = make_float4(t1_at(dy, 2 * t, 16), t1_at(dy, 2 * t + 1, 16), t1_at(dy, 2 * t + 8, 16), t1_at(dy, 2 * t + 9, 16));
-        if (c.dy_words) c.dy_words[i] = make_uint2(t1_word(dy, 2 * t, 16), t1_word(dy, 2 * t + 8, 16));
+        const bf16 *v = vs + u * 16;
+        c.v_cols[i] = make_float4(t1_at(v, 2 * t, 16), t1_at(v, 2 * t + 1, 16), t1_at(v, 2 * t + 8, 16), t1_at(v, 2 * t + 9, 16));
     }
     if (tid < ntok) c.f_g[tid] = make_float2(f, 1.0f - f);
 }
 
-/* z = tanh(bf16(H) W + k vᵀ) for the thread's 8 elements (fragment order, common.cuh): hb is H
- * packed to bf16, kk the thread's rows of k, vv its columns of v. */
+/* The same with k vᵀ from fp32 multiplies of the converted rows (kk: the thread's rows of k, vv: its
+ * columns of v): a bf16 product is exact in fp32, so this equals t1_outer's tensor-core product. */
 __device__ __forceinline__ void t1_preact_tanh(float (&z)[8], const uint32_t (&hb)[4], float2 kk, float4 vv,
                                                const uint32_t (&bw)[2][2])
 {
     float acc[2][4] = {{kk.x * vv.x, kk.x * vv.y, kk.y * vv.x, kk.y * vv.y},
                        {kk.x * vv.z, kk.x * vv.w, kk.y * vv.z, kk.y * vv.w}};
-    mma_bf16(acc[0], hb, bw[0][0], bw[0][1]);
-    mma_bf16(acc[1], hb, bw[1][0], bw[1][1]);
-#pragma unroll
-    for (int e = 0; e < 8; e++) z[e] = tanh_fast(acc[e >> 2][e & 3]);
+    t1_tanh(z, hb, acc, bw);
 }
 
 /* H <- f H + (1-f) Z, and H packed to bf16 for the next step's product. fg = (f, 1-f). */
@@ -148,6 +175,12 @@ __device__ __forceinline__ void t1_readout(float (&yd)[4], const uint32_t (&hb)[
     mma_bf16(yd, at, qq.x, qq.y);
 }
 
+/* (f, 1 - f) of the chunk's steps, one per thread u < ntok, into fg[u]. */
+__device__ __forceinline__ void t1_store_f(float2 *fg, float f, int ntok, int tid)
+{
+    if (tid < ntok) fg[tid] = make_float2(f, 1.0f - f);
+}
+
 /* Threads per block: one warp per 16-row tile. MINB >= 4 means K <= 64 (4 warps). */
 #define T1_THREADS(MINB) ((MINB) >= 4 ? 128 : 32 * V16_MAX_WARPS)
 
@@ -158,9 +191,8 @@ __device__ __forceinline__ void t1_readout(float (&yd)[4], const uint32_t (&hb)[
 inline size_t fwd_t1_smem(int K, bool Y, int TS)
 {
     const int MT = (K + 15) / 16;
-    const T1Need need = {true, false, false, Y, true, false, false, false};
-    return align16(2 * (size_t)TS * ((Y ? 2 : 1) * K + 16) * sizeof(bf16)) +
-           t1_chunk_layout(nullptr, need, TS + 1, MT, nullptr) + (Y ? (size_t)(TS + 1) * MT * 16 * sizeof(float) : 0);
+    return align16(2 * (size_t)TS * ((Y ? 2 : 1) * K + 16) * sizeof(bf16)) + t1_chunk_layout(nullptr, Y, TS + 1, MT, nullptr) +
+           (Y ? (size_t)(TS + 1) * MT * 16 * sizeof(float) : 0);
 }
 
 /* Y: write y (and ht); CKPT: store the state before step t, t % C == 0, at
@@ -179,8 +211,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     bf16 *stage = reinterpret_cast<bf16 *>(smraw);
     unsigned char *p = smraw + align16(2 * (size_t)stage_elems * sizeof(bf16));
     T1Chunk ch;
-    const T1Need need = {true, false, false, Y, true, false, false, false};
-    const size_t chunk_bytes = t1_chunk_layout(p, need, TS + 1, MT, &ch);
+    const size_t chunk_bytes = t1_chunk_layout(p, Y, TS + 1, MT, &ch);
     /* The step loop reads step u + 1's inputs during step u, and does step u - 1's readout during
      * step u (off the recurrence's dependency chain). So the converted rows have one spare row
      * past the chunk, q's words and the readout partials one before it: q of step u is row u + 1
@@ -262,7 +293,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         if (Y && c > 0) flush_y(c - 1);
         {
             const bf16 *s = stage + (c & 1) * stage_elems;
-            t1_convert(conv, s, Y ? s + TS * K : nullptr, s + (Y ? 2 : 1) * TS * K, nullptr, fcur, ntok, K, MT, tid, nthr);
+            t1_convert(conv, s, Y ? s + TS * K : nullptr, s + (Y ? 2 : 1) * TS * K, fcur, ntok, K, MT, tid, nthr);
         }
         __syncthreads();
 
@@ -326,15 +357,14 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
 /* ---- backward ------------------------------------------------------------------------------- */
 
 /* Shared memory of bwd_t1 for checkpoint interval C: the chunk's packed states H_0..H_C
- * [C+1][MT][32] uint4, the staged bf16 inputs (k, q [C][K], v, dy [C][16]; one buffer, refilled
- * while the chunk runs), the converted chunk, and the dv [C][MT][16] and df [C][MT][8] partials. */
+ * [C+1][MT][32] uint4, the staged bf16 inputs (double-buffered: k, q [C][K], v, dy [C][16]),
+ * (f, 1-f) per step, and the dv [C][MT][16] and df [C][MT][8] partials. */
 inline size_t bwd_t1_smem(int K, int C)
 {
     const int MT = (K + 15) / 16;
-    const T1Need need = {true, true, true, false, true, true, true, true};
     size_t dw = (size_t)MT * 256 * sizeof(float); /* the dW partials reuse the space at the end */
-    size_t s = (size_t)(C + 1) * MT * 32 * sizeof(uint4) + align16((size_t)C * (2 * K + 32) * sizeof(bf16)) +
-               t1_chunk_layout(nullptr, need, C + 1, MT, nullptr) + align16((size_t)C * MT * 16 * sizeof(float)) +
+    size_t s = (size_t)(C + 1) * MT * 32 * sizeof(uint4) + align16(2 * (size_t)C * (2 * K + 32) * sizeof(bf16)) +
+               align16((size_t)C * sizeof(float2)) + align16((size_t)C * MT * 16 * sizeof(float)) +
                align16((size_t)C * MT * 8 * sizeof(float));
     return s > dw ? s : dw;
 }
@@ -353,19 +383,15 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     const int lane = blockIdx.x, b = lane / N, n = lane % N;
     const int r0 = 16 * w + g, r1 = r0 + 8, c0 = 2 * t4, c2 = 2 * t4 + 8;
     const int rows[8] = {r0, r0, r1, r1, r0, r0, r1, r1}, cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
+    const bool lead = t4 == 0;
 
     uint4 *Hs = reinterpret_cast<uint4 *>(smraw) + w * 32 + l; /* slot u at Hs[u * MT * 32] */
     unsigned char *p = smraw + (size_t)(C + 1) * MT * 32 * sizeof(uint4);
+    const int stage_elems = C * (2 * K + 32);
     bf16 *stage = reinterpret_cast<bf16 *>(p);
-    p += align16((size_t)C * (2 * K + 32) * sizeof(bf16));
-    T1Chunk ch;
-    const T1Need need = {true, true, true, false, true, true, true, true};
-    {
-        /* one spare row past the chunk (the replay loads step u + 1's inputs during step u), zeroed */
-        const size_t chunk_bytes = t1_chunk_layout(p, need, C + 1, MT, &ch);
-        for (int i = tid; i < (int)(chunk_bytes / 4); i += nthr) reinterpret_cast<uint32_t *>(p)[i] = 0u;
-        p += chunk_bytes;
-    }
+    p += align16(2 * (size_t)stage_elems * sizeof(bf16));
+    float2 *fgbuf = reinterpret_cast<float2 *>(p);
+    p += align16((size_t)C * sizeof(float2));
     float *dvbuf = reinterpret_cast<float *>(p); /* [C][MT][16] */
     float *dfbuf = dvbuf + align16((size_t)C * MT * 16 * sizeof(float)) / sizeof(float); /* [C][MT][8] */
 
@@ -392,13 +418,15 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     const float cl = fabsf(clip);
 
     auto chunk_len = [&](int c) { const int64_t t0 = (int64_t)c * C; return (int)(L - t0 < C ? L - t0 : C); };
+    /* staged chunk c (buffer c & 1): k [C][K], q [C][K], v [C][16], dy [C][16] */
     auto issue = [&](int c) {
         const int64_t t0 = (int64_t)c * C;
         const int ntok = chunk_len(c);
-        stage_rows(stage, kb + t0 * kst, ntok, kst, K, tid, nthr);
-        stage_rows(stage + C * K, qb + t0 * qst, ntok, qst, K, tid, nthr);
-        stage_rows(stage + 2 * C * K, vb + t0 * vst, ntok, vst, 16, tid, nthr);
-        stage_rows(stage + 2 * C * K + C * 16, dyb + t0 * dyst, ntok, dyst, 16, tid, nthr);
+        bf16 *s = stage + (c & 1) * stage_elems;
+        stage_rows(s, kb + t0 * kst, ntok, kst, K, tid, nthr);
+        stage_rows(s + C * K, qb + t0 * qst, ntok, qst, K, tid, nthr);
+        stage_rows(s + 2 * C * K, vb + t0 * vst, ntok, vst, 16, tid, nthr);
+        stage_rows(s + 2 * C * K + C * 16, dyb + t0 * dyst, ntok, dyst, 16, tid, nthr);
     };
     auto load_f = [&](int c) {
         const int64_t t = (int64_t)c * C + tid;
@@ -442,10 +470,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         const float fcur = fnext;
         float h[8] = {hn0.x, hn0.y, hn0.z, hn0.w, hn1.x, hn1.y, hn1.z, hn1.w};
         cp_async_wait<0>();
-        __syncthreads(); /* chunk c staged; every warp done with chunk c + 1 */
-        if (c + 1 < nchunks) flush(c + 1);
-        t1_convert(ch, stage, stage + C * K, stage + 2 * C * K, stage + 2 * C * K + C * 16, fcur, Lc, K, MT, tid, nthr);
-        __syncthreads();
+        __syncthreads(); /* chunk c staged; every warp done with chunk c + 1 (its buffer, fgbuf, partials) */
         if (c > 0) {
             issue(c - 1);
             fnext = load_f(c - 1);
@@ -453,50 +478,56 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             hn1 = ckpt_at(c - 1)[1];
         }
         cp_async_commit();
+        if (c + 1 < nchunks) flush(c + 1);
+        t1_store_f(fgbuf, fcur, Lc, tid);
+        __syncthreads();
 
-        /* Replay: H_0..H_Lc of the chunk, packed to bf16 (each thread its own slots). */
+        const bf16 *ks = stage + (c & 1) * stage_elems, *qs = ks + C * K, *vs = ks + 2 * C * K, *dys = vs + C * 16;
+
+        /* Replay: H_0..H_Lc of the chunk, packed to bf16 (each thread its own slots); step u + 1's
+         * outer product is issued during step u. */
         {
             uint32_t hb[4];
             pack_state(h, hb);
             Hs[0] = make_uint4(hb[0], hb[1], hb[2], hb[3]);
-            const float2 *kp = ch.k_rows + w * 8 + g, *fp = ch.f_g;
-            const float4 *vp = ch.v_cols + t4;
-            float2 kk = kp[0], fg = fp[0];
-            float4 vv = vp[0];
+            float acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+            t1_outer(acc, t1_outer_load(t1_row16(ks, 0, K), t1_row16(vs, 0, 16), r0, K, g, lead));
             for (int u = 0; u < Lc; u++) {
                 float z[8];
-                t1_preact_tanh(z, hb, kk, vv, bw);
-                /* step u + 1's inputs (one spare row past the chunk) load during step u */
-                kp += MT * 8;
-                vp += 4;
-                fp++;
-                const float2 kk_next = *kp, fg_next = *fp;
-                const float4 vv_next = *vp;
-                t1_update(h, hb, z, fg);
+                t1_tanh(z, hb, acc, bw);
+                const int un = u + 1 < Lc ? u + 1 : u;
+                float accn[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+                t1_outer(accn, t1_outer_load(t1_row16(ks, un, K), t1_row16(vs, un, 16), r0, K, g, lead));
+                t1_update(h, hb, z, fgbuf[u]);
                 Hs[(size_t)(u + 1) * MT * 32] = make_uint4(hb[0], hb[1], hb[2], hb[3]);
-                kk = kk_next;
-                vv = vv_next;
-                fg = fg_next;
+#pragma unroll
+                for (int e = 0; e < 8; e++) acc[e >> 2][e & 3] = accn[e >> 2][e & 3];
             }
         }
 
         /* Reverse steps. */
-        for (int u = Lc - 1; u >= 0; u--) {
+        float *dkq = (t4 == 0 ? go.dk : go.dq) + ((start + t0 + Lc - 1) * N + n) * K; /* lanes t = 0: dk, t = 1: dq */
+        for (int u = Lc - 1; u >= 0; u--, dkq -= (int64_t)N * K) {
             const int ur = u * MT + w; /* this warp's slot of step u */
             const uint4 hp4 = Hs[(size_t)u * MT * 32], hc4 = Hs[(size_t)(u + 1) * MT * 32];
             const uint32_t hp[4] = {hp4.x, hp4.y, hp4.z, hp4.w}, hc[4] = {hc4.x, hc4.y, hc4.z, hc4.w};
-            const float2 qq = ch.q_rows[ur * 8 + g], fg = ch.f_g[u];
-            const float4 dd = ch.dy_cols[u * 4 + t4];
+            const float2 fg = fgbuf[u];
+            /* Z_t, exactly as the forward computed it */
             float z[8];
-            t1_preact_tanh(z, hp, ch.k_rows[ur * 8 + g], ch.v_cols[u * 4 + t4], bw); /* Z_t, as the forward computed it */
-
-            const float qr[8] = {qq.x, qq.x, qq.y, qq.y, qq.x, qq.x, qq.y, qq.y};
-            const float dyv[8] = {dd.x, dd.y, dd.x, dd.y, dd.z, dd.w, dd.z, dd.w};
+            {
+                float acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+                t1_outer(acc, t1_outer_load(t1_row16(ks, u, K), t1_row16(vs, u, 16), r0, K, g, lead));
+                t1_tanh(z, hp, acc, bw);
+            }
+            /* D = q dyᵀ + G (G clipped first with CLIP 1; D clipped after with CLIP 2) */
+            float Dm[2][4];
+#pragma unroll
+            for (int e = 0; e < 8; e++) Dm[e >> 2][e & 3] = CLIP == 1 ? fminf(fmaxf(G[e], -cl), cl) : G[e];
+            t1_outer(Dm, t1_outer_load(t1_row16(qs, u, K), t1_row16(dys, u, 16), r0, K, g, lead));
             float D[8], dA[8], dfp = 0.0f;
 #pragma unroll
             for (int e = 0; e < 8; e++) {
-                const float gg = CLIP == 1 ? fminf(fmaxf(G[e], -cl), cl) : G[e];
-                float Dv = fmaf(qr[e], dyv[e], gg);
+                float Dv = Dm[e >> 2][e & 3];
                 if (CLIP == 2) Dv = fminf(fmaxf(Dv, -cl), cl);
                 D[e] = Dv;
                 dA[e] = (fg.y * Dv) * fmaf(-z[e], z[e], 1.0f);
@@ -520,7 +551,8 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             mma_bf16(dW[1], hh, ah[2], ah[3]);
             /* dk = dA v, dq = H_t dy (B = the vector in every column: every lane gets rows g, g+8),
              * dv = dAᵀ k over this tile's rows */
-            const uint2 vw = ch.v_words[u * 4 + t4], dyw = ch.dy_words[u * 4 + t4], kw = ch.k_words[ur * 4 + t4];
+            const uint2 vw = t1_words16(t1_row32(vs, u, 16), t4), dyw = t1_words16(t1_row32(dys, u, 16), t4);
+            const uint2 kw = t1_words_rows(t1_row32(ks, u, K), w, t4, K);
             const uint32_t at[4] = {ah[0], ah[2], ah[1], ah[3]};
             float dkd[4] = {0, 0, 0, 0}, dqd[4] = {0, 0, 0, 0}, dvd[4] = {0, 0, 0, 0};
             mma_bf16(dkd, adb, vw.x, vw.y);
@@ -530,11 +562,9 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             dfp += __shfl_xor_sync(0xffffffffu, dfp, 1);
             dfp += __shfl_xor_sync(0xffffffffu, dfp, 2);
             if (t4 < 2) {
-                /* lanes t = 0 store dk, t = 1 dq: rows r0, r1 of token t0 + u */
-                float *dst = (t4 == 0 ? go.dk : go.dq) + ((start + t0 + u) * N + n) * K;
                 const float v0 = t4 == 0 ? dkd[0] : dqd[0], v2 = t4 == 0 ? dkd[2] : dqd[2];
-                if (r0 < K) dst[r0] = v0;
-                if (r1 < K) dst[r1] = v2;
+                if (r0 < K) dkq[r0] = v0;
+                if (r1 < K) dkq[r1] = v2;
             } else if (t4 == 2) {
                 dvbuf[ur * 16 + g] = dvd[0];
                 dvbuf[ur * 16 + g + 8] = dvd[2];
