@@ -674,28 +674,18 @@ bool cuda_supports(void *ctx, m2rnn_op op, const void *args)
     return general_fits(c, d) || use_v16(d, M2RNN_BF16) || use_v16(d, M2RNN_F32);
 }
 
-m2rnn_status cuda_forward(void *ctx, const m2rnn_recurrence_forward_args *a)
+/* The entries' common start: the argument check, the backend's own limits, the device. */
+m2rnn_status enter(void *ctx, m2rnn_op op, const void *args, m2rnn_recurrence_dims *dims)
 {
-    Ctx *c = static_cast<Ctx *>(ctx);
-    m2rnn_recurrence_dims dims;
-    m2rnn_status st = m2rnn_recurrence_check_forward(a, &dims);
+    m2rnn_status st = op == M2RNN_OP_RECURRENCE_FORWARD
+                          ? m2rnn_recurrence_check_forward(static_cast<const m2rnn_recurrence_forward_args *>(args), dims)
+                          : m2rnn_recurrence_check_backward(static_cast<const m2rnn_recurrence_backward_args *>(args), dims);
     if (st) return st;
-    if (!cuda_supports(ctx, M2RNN_OP_RECURRENCE_FORWARD, a))
-        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: recurrence_forward supports F32 or BF16 storage, one dtype for every float tensor, and V*V + 2K + 2V floats of shared memory");
-    CUDA_TRY(cudaSetDevice(c->device));
-    return a->in.q.dtype == M2RNN_F32 ? forward_t<float>(c, a, dims, nullptr) : forward_t<__nv_bfloat16>(c, a, dims, nullptr);
-}
-
-m2rnn_status cuda_backward(void *ctx, const m2rnn_recurrence_backward_args *a)
-{
-    Ctx *c = static_cast<Ctx *>(ctx);
-    m2rnn_recurrence_dims dims;
-    m2rnn_status st = m2rnn_recurrence_check_backward(a, &dims);
-    if (st) return st;
-    if (!cuda_supports(ctx, M2RNN_OP_RECURRENCE_BACKWARD, a))
-        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: recurrence_backward supports F32 or BF16 storage, one dtype for every float tensor, and V*V + 2K + 2V floats of shared memory");
-    CUDA_TRY(cudaSetDevice(c->device));
-    return a->in.q.dtype == M2RNN_F32 ? backward_t<float>(c, a, dims, nullptr) : backward_t<__nv_bfloat16>(c, a, dims, nullptr);
+    if (!cuda_supports(ctx, op, args))
+        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: %s supports F32 or BF16 storage, one dtype for every float tensor, and V*V + 2K + 2V floats of shared memory",
+                               m2rnn_op_name(op));
+    CUDA_TRY(cudaSetDevice(static_cast<Ctx *>(ctx)->device));
+    return M2RNN_OK;
 }
 
 /* The training pair (ABI 1.3): v6's forward stores the checkpoints its backward would otherwise
@@ -718,34 +708,40 @@ size_t cuda_saved_bytes(void *ctx, const m2rnn_recurrence_forward_args *a)
     return saved_bytes_for(static_cast<Ctx *>(ctx), dims, a->in);
 }
 
-m2rnn_status cuda_forward_save(void *ctx, const m2rnn_recurrence_forward_args *a, void *saved)
+/* The forward (save: forward_save, with its buffer) and the backward (save: backward_saved). */
+m2rnn_status forward_entry(void *ctx, const m2rnn_recurrence_forward_args *a, void *saved, bool save)
 {
     Ctx *c = static_cast<Ctx *>(ctx);
     m2rnn_recurrence_dims dims;
-    m2rnn_status st = m2rnn_recurrence_check_forward(a, &dims);
+    m2rnn_status st = enter(ctx, M2RNN_OP_RECURRENCE_FORWARD, a, &dims);
     if (st) return st;
-    if (!cuda_supports(ctx, M2RNN_OP_RECURRENCE_FORWARD, a))
-        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: recurrence_forward supports F32 or BF16 storage, one dtype for every float tensor, and V*V + 2K + 2V floats of shared memory");
-    CUDA_TRY(cudaSetDevice(c->device));
     if (a->in.q.dtype == M2RNN_F32) return forward_t<float>(c, a, dims, nullptr);
-    if (!saved && saved_bytes_for(c, dims, a->in) > 0)
+    if (save && !saved && saved_bytes_for(c, dims, a->in) > 0)
         return m2rnn_set_error(M2RNN_ERR_NULL, "cuda: recurrence_forward_save: NULL saved buffer");
-    return forward_t<__nv_bfloat16>(c, a, dims, saved);
+    return forward_t<__nv_bfloat16>(c, a, dims, save ? saved : nullptr);
 }
 
-m2rnn_status cuda_backward_saved(void *ctx, const m2rnn_recurrence_backward_args *a, const void *saved)
+m2rnn_status backward_entry(void *ctx, const m2rnn_recurrence_backward_args *a, const void *saved, bool save)
 {
     Ctx *c = static_cast<Ctx *>(ctx);
     m2rnn_recurrence_dims dims;
-    m2rnn_status st = m2rnn_recurrence_check_backward(a, &dims);
+    m2rnn_status st = enter(ctx, M2RNN_OP_RECURRENCE_BACKWARD, a, &dims);
     if (st) return st;
-    if (!cuda_supports(ctx, M2RNN_OP_RECURRENCE_BACKWARD, a))
-        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: recurrence_backward supports F32 or BF16 storage, one dtype for every float tensor, and V*V + 2K + 2V floats of shared memory");
-    CUDA_TRY(cudaSetDevice(c->device));
     if (a->in.q.dtype == M2RNN_F32) return backward_t<float>(c, a, dims, nullptr);
-    if (!saved && saved_bytes_for(c, dims, a->in) > 0)
+    if (save && !saved && saved_bytes_for(c, dims, a->in) > 0)
         return m2rnn_set_error(M2RNN_ERR_NULL, "cuda: recurrence_backward_saved: NULL saved buffer");
-    return backward_t<__nv_bfloat16>(c, a, dims, saved);
+    return backward_t<__nv_bfloat16>(c, a, dims, save ? saved : nullptr);
+}
+
+m2rnn_status cuda_forward(void *ctx, const m2rnn_recurrence_forward_args *a) { return forward_entry(ctx, a, nullptr, false); }
+m2rnn_status cuda_backward(void *ctx, const m2rnn_recurrence_backward_args *a) { return backward_entry(ctx, a, nullptr, false); }
+m2rnn_status cuda_forward_save(void *ctx, const m2rnn_recurrence_forward_args *a, void *saved)
+{
+    return forward_entry(ctx, a, saved, true);
+}
+m2rnn_status cuda_backward_saved(void *ctx, const m2rnn_recurrence_backward_args *a, const void *saved)
+{
+    return backward_entry(ctx, a, saved, true);
 }
 
 m2rnn_backend g_table;

@@ -48,6 +48,29 @@ __device__ __forceinline__ void seq_range(const RecDims &d, const int64_t *cu, i
     }
 }
 
+/* Lane (sequence b, state head n)'s inputs: where its sequence starts in k, q, v, f (the source
+ * heads n / G) and the stride between its tokens, in elements. */
+template <typename T>
+struct LaneIn {
+    const T *k, *q, *v, *f;
+    int64_t kst, qst, vst, fst;
+};
+
+template <typename T>
+__device__ __forceinline__ LaneIn<T> lane_inputs(const RecDims &d, const RecIn<T> &in, int64_t start, int n)
+{
+    LaneIn<T> r;
+    r.kst = (int64_t)d.Nk * d.K;
+    r.qst = (int64_t)d.Nq * d.K;
+    r.vst = (int64_t)d.Nv * d.V;
+    r.fst = d.Nf;
+    r.k = in.k + start * r.kst + (int64_t)(n / d.gk) * d.K;
+    r.q = in.q + start * r.qst + (int64_t)(n / d.gq) * d.K;
+    r.v = in.v + start * r.vst + (int64_t)(n / d.gv) * d.V;
+    r.f = in.f + start * r.fst + n / d.gf;
+    return r;
+}
+
 /* ---- storage conversions ---------------------------------------------------------------- */
 
 __device__ __forceinline__ float to_f(float x) { return x; }

@@ -3,13 +3,7 @@
 # the benchmarks at the paper's layer sizes. Binaries come prebuilt in .carry/ (built on the dev
 # machine: `make`, then the copy step in NOTES.md); logs go to $OUT.
 # Usage (from the repository root): bash accel/cuda/device_run.sh [check] [sanitize] [bench]
-set -u
-C=$PWD/.carry
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-export LD_LIBRARY_PATH=$C/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export M2RNN_PLUGIN_PATH=$C/lib
-export CK_TAP_LOG_FILE_NAME=- CK_DEFAULT_TIMEOUT=600
+. "$(dirname "$0")/device_env.sh"
 steps=${*:-check sanitize bench}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.used --format=csv 2>&1 | tee "$OUT/gpu.txt"
 for s in $steps; do

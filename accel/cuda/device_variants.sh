@@ -3,13 +3,7 @@
 # at the paper's layer sizes, then checks one chosen variant (check_cuda + the golden vectors).
 # Binaries come prebuilt in .carry/ (see NOTES.md); logs go to $OUT.
 # Usage (repository root): bash accel/cuda/device_variants.sh "FWD:BWD ..." "CHECK_FWD:CHECK_BWD ..." [runs]
-set -u
-C=$PWD/.carry
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-export LD_LIBRARY_PATH=$C/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export M2RNN_PLUGIN_PATH=$C/lib
-export CK_TAP_LOG_FILE_NAME=- CK_DEFAULT_TIMEOUT=600
+. "$(dirname "$0")/device_env.sh"
 pairs=${1:-"0:0"}
 check=${2:-}
 runs=${3:-20}

@@ -576,6 +576,37 @@ __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
     }
 }
 
+/* The end of a backward block (one warp per 16-row tile): dh0 = G, rounded once, and dW, the
+ * warps' contributions summed in warp order through dwbuf (MT × 256 floats of shared memory that
+ * nothing else uses any more) into dW_out (this lane's V×V partial). */
+template <typename T>
+__device__ __forceinline__ void v16_finish_backward(const float (&G)[8], const float (&dW)[2][4], T *dh0, float *dwbuf,
+                                                    float *dW_out, int K, int MT)
+{
+    const int tid = threadIdx.x, nthr = blockDim.x, w = tid >> 5, l = tid & 31, g = l >> 2, c0 = 2 * (l & 3);
+    if (dh0) {
+        const int r0 = w * 16 + g, r1 = r0 + 8;
+        const int rows[8] = {r0, r0, r1, r1, r0, r0, r1, r1}, cols[8] = {c0, c0 + 1, c0, c0 + 1, c0 + 8, c0 + 9, c0 + 8, c0 + 9};
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            if (rows[e] < K) dh0[rows[e] * 16 + cols[e]] = from_f<T>(G[e]);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int nt = 0; nt < 2; nt++) {
+        dwbuf[w * 256 + g * 16 + nt * 8 + c0] = dW[nt][0];
+        dwbuf[w * 256 + g * 16 + nt * 8 + c0 + 1] = dW[nt][1];
+        dwbuf[w * 256 + (g + 8) * 16 + nt * 8 + c0] = dW[nt][2];
+        dwbuf[w * 256 + (g + 8) * 16 + nt * 8 + c0 + 1] = dW[nt][3];
+    }
+    __syncthreads();
+    for (int e = tid; e < 256; e += nthr) {
+        float acc = 0.0f;
+        for (int ww = 0; ww < MT; ww++) acc += dwbuf[ww * 256 + e];
+        dW_out[e] = acc;
+    }
+}
+
 /* ---- backward ---------------------------------------------------------------------------- */
 
 /* TM: the forward's tanh (the replay must compute the same function as the checkpoint pass).
@@ -859,28 +890,7 @@ __global__ void __launch_bounds__(MINB > 2 ? 128 : 32 * V16_MAX_WARPS, MINB)
         __syncthreads();
     }
     cp_async_wait<0>();
-
-    if (dh0) {
-        T *dst = dh0 + (size_t)lane * K * 16;
-#pragma unroll
-        for (int e = 0; e < 8; e++)
-            if (rows[e] < K) dst[rows[e] * 16 + cols[e]] = from_f<T>(G[e]);
-    }
-    /* dW: this warp's rows' contribution, then the sum over warps in order. */
-    __syncthreads();
-#pragma unroll
-    for (int nt = 0; nt < 2; nt++) {
-        dwbuf[w * 256 + g * 16 + nt * 8 + c0] = dW[nt][0];
-        dwbuf[w * 256 + g * 16 + nt * 8 + c0 + 1] = dW[nt][1];
-        dwbuf[w * 256 + (g + 8) * 16 + nt * 8 + c0] = dW[nt][2];
-        dwbuf[w * 256 + (g + 8) * 16 + nt * 8 + c0 + 1] = dW[nt][3];
-    }
-    __syncthreads();
-    for (int e = tid; e < 256; e += nthr) {
-        float acc = 0.0f;
-        for (int ww = 0; ww < MT; ww++) acc += dwbuf[ww * 256 + e];
-        go.dW[(size_t)lane * 256 + e] = acc;
-    }
+    v16_finish_backward(G, dW, dh0 ? dh0 + (size_t)lane * K * 16 : (T *)nullptr, dwbuf, go.dW + (size_t)lane * 256, K, MT);
 }
 
 #endif

@@ -240,24 +240,20 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     seq_range(d, in.cu, b, start, end);
     const int64_t L = end - start;
     const int nchunks = (int)((L + TS - 1) / TS);
-    const int64_t kst = (int64_t)d.Nk * K, qst = (int64_t)d.Nq * K, vst = (int64_t)d.Nv * 16;
-    const bf16 *kb = in.k + (start * d.Nk + n / d.gk) * K;
-    const bf16 *qb = in.q + (start * d.Nq + n / d.gq) * K;
-    const bf16 *vb = in.v + (start * d.Nv + n / d.gv) * 16;
-    const bf16 *fb = in.f + start * d.Nf + n / d.gf;
+    const LaneIn<bf16> li = lane_inputs(d, in, start, n);
 
     /* staged chunk: k [TS][K], (Y) q [TS][K], v [TS][16] */
     auto issue = [&](int c) {
         const int64_t t0 = (int64_t)c * TS;
         const int ntok = (int)(L - t0 < TS ? L - t0 : TS);
         bf16 *s = stage + (c & 1) * stage_elems;
-        stage_rows(s, kb + t0 * kst, ntok, kst, K, tid, nthr);
-        if (Y) stage_rows(s + TS * K, qb + t0 * qst, ntok, qst, K, tid, nthr);
-        stage_rows(s + (Y ? 2 : 1) * TS * K, vb + t0 * vst, ntok, vst, 16, tid, nthr);
+        stage_rows(s, li.k + t0 * li.kst, ntok, li.kst, K, tid, nthr);
+        if (Y) stage_rows(s + TS * K, li.q + t0 * li.qst, ntok, li.qst, K, tid, nthr);
+        stage_rows(s + (Y ? 2 : 1) * TS * K, li.v + t0 * li.vst, ntok, li.vst, 16, tid, nthr);
     };
     auto load_f = [&](int c) {
         const int64_t t = (int64_t)c * TS + tid;
-        return tid < TS && t < L ? __bfloat162float(fb[t * d.Nf]) : 0.0f;
+        return tid < TS && t < L ? __bfloat162float(li.f[t * li.fst]) : 0.0f;
     };
     /* y of chunk c: the sum of the tiles' partials, in tile order */
     auto flush_y = [&](int c) {
@@ -409,12 +405,9 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     seq_range(d, in.cu, b, start, end);
     const int64_t L = end - start;
     const int nchunks = (int)((L + C - 1) / C);
-    const int64_t kst = (int64_t)d.Nk * K, qst = (int64_t)d.Nq * K, vst = (int64_t)d.Nv * 16, dyst = (int64_t)N * 16;
-    const bf16 *kb = in.k + (start * d.Nk + n / d.gk) * K;
-    const bf16 *qb = in.q + (start * d.Nq + n / d.gq) * K;
-    const bf16 *vb = in.v + (start * d.Nv + n / d.gv) * 16;
+    const LaneIn<bf16> li = lane_inputs(d, in, start, n);
+    const int64_t dyst = (int64_t)N * 16;
     const bf16 *dyb = dy + (start * N + n) * 16;
-    const bf16 *fb = in.f + start * d.Nf + n / d.gf;
     const float cl = fabsf(clip);
 
     auto chunk_len = [&](int c) { const int64_t t0 = (int64_t)c * C; return (int)(L - t0 < C ? L - t0 : C); };
@@ -423,14 +416,14 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         const int64_t t0 = (int64_t)c * C;
         const int ntok = chunk_len(c);
         bf16 *s = stage + (c & 1) * stage_elems;
-        stage_rows(s, kb + t0 * kst, ntok, kst, K, tid, nthr);
-        stage_rows(s + C * K, qb + t0 * qst, ntok, qst, K, tid, nthr);
-        stage_rows(s + 2 * C * K, vb + t0 * vst, ntok, vst, 16, tid, nthr);
+        stage_rows(s, li.k + t0 * li.kst, ntok, li.kst, K, tid, nthr);
+        stage_rows(s + C * K, li.q + t0 * li.qst, ntok, li.qst, K, tid, nthr);
+        stage_rows(s + 2 * C * K, li.v + t0 * li.vst, ntok, li.vst, 16, tid, nthr);
         stage_rows(s + 2 * C * K + C * 16, dyb + t0 * dyst, ntok, dyst, 16, tid, nthr);
     };
     auto load_f = [&](int c) {
         const int64_t t = (int64_t)c * C + tid;
-        return tid < C && t < L ? __bfloat162float(fb[t * d.Nf]) : 0.0f;
+        return tid < C && t < L ? __bfloat162float(li.f[t * li.fst]) : 0.0f;
     };
     auto ckpt_at = [&](int c) { return reinterpret_cast<const float4 *>(ckpt + ((((size_t)lane * nck + c) * MT + w) * 32 + l) * 8); };
     /* dv and df of chunk c: the tiles' partials summed in a fixed order */
@@ -576,29 +569,8 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     cp_async_wait<0>();
     __syncthreads();
     if (nchunks > 0) flush(0);
-
-    if (dh0) {
-        bf16 *dst = dh0 + (size_t)lane * K * 16;
-#pragma unroll
-        for (int e = 0; e < 8; e++)
-            if (rows[e] < K) dst[rows[e] * 16 + cols[e]] = __float2bfloat16_rn(G[e]);
-    }
-    /* dW: this warp's rows' contribution, then the sum over warps in order (the space is free now) */
-    __syncthreads();
-    float *dwbuf = reinterpret_cast<float *>(smraw);
-#pragma unroll
-    for (int nt = 0; nt < 2; nt++) {
-        dwbuf[w * 256 + g * 16 + nt * 8 + c0] = dW[nt][0];
-        dwbuf[w * 256 + g * 16 + nt * 8 + c0 + 1] = dW[nt][1];
-        dwbuf[w * 256 + (g + 8) * 16 + nt * 8 + c0] = dW[nt][2];
-        dwbuf[w * 256 + (g + 8) * 16 + nt * 8 + c0 + 1] = dW[nt][3];
-    }
-    __syncthreads();
-    for (int e = tid; e < 256; e += nthr) {
-        float acc = 0.0f;
-        for (int ww = 0; ww < MT; ww++) acc += dwbuf[ww * 256 + e];
-        go.dW[(size_t)lane * 256 + e] = acc;
-    }
+    v16_finish_backward(G, dW, dh0 ? dh0 + (size_t)lane * K * 16 : (bf16 *)nullptr, reinterpret_cast<float *>(smraw),
+                        go.dW + (size_t)lane * 256, K, MT);
 }
 
 #endif

@@ -1,11 +1,6 @@
 #!/bin/bash
 # Device call: each kernel's duration (ncu, clocks left alone) in one bf16 forward+backward per preset.
-set -u
-C=$PWD/.carry
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-export LD_LIBRARY_PATH=$C/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export M2RNN_PLUGIN_PATH=$C/lib
+. "$(dirname "$0")/../device_env.sh"
 for p in ${PRESETS:-7b 410m}; do
   ncu --clock-control none --metrics gpu__time_duration.sum,smsp__inst_executed.sum --csv \
     "$C/bin/m2rnn" bench --backend cuda --preset $p --dtype bf16 --runs 1 --warmup 0 > "$OUT/ncu_$p.csv" 2>"$OUT/ncu_$p.err"

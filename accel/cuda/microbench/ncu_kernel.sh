@@ -1,12 +1,7 @@
 #!/bin/bash
 # Device call: ncu's scheduler/warp-state/source sections for the kernels whose names match $1
 # (one launch each) in a 7B bf16 bench run, plus their SASS. Env M2RNN_CUDA_FWD/BWD pass through.
-set -u
-C=$PWD/.carry
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-export LD_LIBRARY_PATH=$C/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export M2RNN_PLUGIN_PATH=$C/lib
+. "$(dirname "$0")/../device_env.sh"
 re=${1:-fwd_t1}
 preset=${2:-7b}
 ncu --clock-control none -k "regex:$re" -c ${3:-2} --section SchedulerStats --section WarpStateStats \

@@ -1,12 +1,7 @@
 #!/bin/bash
 # Device call: the microbenchmarks, then each kernel's time in one 7B and one 410M bf16
 # forward+backward (ncu, clocks left alone). Binaries prebuilt in .carry/ (NOTES.md).
-set -u
-C=$PWD/.carry
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-export LD_LIBRARY_PATH=$C/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export M2RNN_PLUGIN_PATH=$C/lib
+. "$(dirname "$0")/../device_env.sh"
 "$C/bin/ubench" 2>&1 | tee "$OUT/ubench.txt"
 cuobjdump -sass "$C/bin/ubench" | grep -oE "MUFU\.[A-Z0-9.]+" | sort | uniq -c | tee "$OUT/ubench_mufu.txt"
 for p in ${PRESETS:-7b 410m}; do

@@ -1,13 +1,7 @@
 #!/bin/bash
 # Device call: check_cuda, the golden vectors and the bf16 benchmarks (7B, 410M) of the default
 # kernels, then each kernel's duration and instruction count (durations.sh). Binaries in .carry/.
-set -u
-C=$PWD/.carry
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-export LD_LIBRARY_PATH=$C/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export M2RNN_PLUGIN_PATH=$C/lib
-export CK_TAP_LOG_FILE_NAME=- CK_DEFAULT_TIMEOUT=600
+. "$(dirname "$0")/../device_env.sh"
 "$C/bin/check_cuda" > "$OUT/check.log" 2>&1; echo "check_cuda rc=$? ok=$(grep -c '^ok' "$OUT/check.log")"
 grep -E "^not ok" "$OUT/check.log" | head -5
 "$C/bin/m2rnn" check --backend cuda --vectors vectors > "$OUT/vectors.log" 2>&1; echo "vectors rc=$? $(tail -1 "$OUT/vectors.log")"

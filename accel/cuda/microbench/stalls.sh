@@ -1,12 +1,7 @@
 #!/bin/bash
 # Device call: why the warps of the kernels matching $1 wait (ncu stall reasons per issued
 # instruction) and how busy each pipe is, in one 7B bf16 forward+backward.
-set -u
-C=$PWD/.carry
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-export LD_LIBRARY_PATH=$C/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export M2RNN_PLUGIN_PATH=$C/lib
+. "$(dirname "$0")/../device_env.sh"
 m=""
 for r in barrier branch_resolving dispatch_stall drain imc_miss lg_throttle long_scoreboard math_pipe_throttle membar mio_throttle misc no_instruction not_selected selected short_scoreboard sleeping tex_throttle wait; do
   m="$m,smsp__average_warps_issue_stalled_${r}_per_issue_active.ratio"
