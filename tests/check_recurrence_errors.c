@@ -2,7 +2,8 @@
  * Bad input: every violated precondition returns its error code and a message naming the
  * argument, and writes nothing (outputs are poisoned first and must come back untouched);
  * valid calls write nothing outside their outputs (guard zones after each output).
- * Also the plug-in loader's refusals: unknown name, not a plug-in, wrong ABI, unavailable device.
+ * Also the plug-in loader's refusals: unknown name, not a plug-in, wrong ABI, unavailable device,
+ * and the training pair's dispatchers (fallback to the plain ops, NULL buffers, partial tables).
  */
 #include <math.h>
 #include <stdio.h>
@@ -241,6 +242,90 @@ START_TEST(test_backend_loader_refusals)
 }
 END_TEST
 
+/* The training pair's dispatchers (ABI 1.3). The reference has no pair: saved_bytes is 0 and
+ * forward_save / backward_saved are the plain ops, bit for bit. A table with the three entries
+ * gets its entries called with the caller's buffer, and a NULL buffer is refused when the backend
+ * asked for one; a table with only some of them is treated as having none. */
+static int pair_calls;
+static size_t mock_saved_bytes(void *ctx, const m2rnn_recurrence_forward_args *a)
+{
+    (void)ctx;
+    (void)a;
+    return 64;
+}
+static m2rnn_status mock_forward_save(void *ctx, const m2rnn_recurrence_forward_args *a, void *saved)
+{
+    (void)ctx;
+    pair_calls++;
+    memset(saved, 0x5a, 64);
+    return m2rnn_recurrence_forward_ref(a);
+}
+static m2rnn_status mock_backward_saved(void *ctx, const m2rnn_recurrence_backward_args *a, const void *saved)
+{
+    (void)ctx;
+    pair_calls++;
+    for (int i = 0; i < 64; i++)
+        if (((const unsigned char *)saved)[i] != 0x5a) return m2rnn_set_error(M2RNN_ERR_BACKEND, "mock: not forward_save's buffer");
+    return m2rnn_recurrence_backward_ref(a);
+}
+
+START_TEST(test_training_pair_dispatch)
+{
+    const m2rnn_backend *ref = m2rnn_backend_reference();
+    size_t bytes = 1;
+    ck_assert_int_eq(m2rnn_recurrence_saved_bytes(ref, &p.fwd, &bytes), M2RNN_OK);
+    ck_assert_uint_eq(bytes, 0);
+    ck_assert_int_eq(m2rnn_recurrence_saved_bytes(ref, &p.fwd, NULL), M2RNN_ERR_NULL);
+    ck_assert_int_eq(m2rnn_recurrence_saved_bytes(NULL, &p.fwd, &bytes), M2RNN_ERR_NULL);
+
+    /* the reference: the plain ops */
+    p.bwd.in = p.fwd.in;
+    rec_run(&p);
+    m2rnn_tensor *outs[8] = {&p.fwd.y, &p.fwd.ht, &p.bwd.dq, &p.bwd.dk, &p.bwd.dv, &p.bwd.dW, &p.bwd.df, &p.bwd.dh0};
+    m2rnn_tensor plain[8];
+    for (int i = 0; i < 8; i++) {
+        plain[i] = tensor_like(outs[i], outs[i]->dtype);
+        memcpy(plain[i].data, outs[i]->data, m2rnn_tensor_nbytes(outs[i]));
+        memset(outs[i]->data, 0, m2rnn_tensor_nbytes(outs[i]));
+    }
+    ck_assert_int_eq(m2rnn_recurrence_forward_save(ref, &p.fwd, NULL), M2RNN_OK);
+    ck_assert_int_eq(m2rnn_recurrence_backward_saved(ref, &p.bwd, NULL), M2RNN_OK);
+    for (int i = 0; i < 8; i++) assert_tensors_equal(outs[i], &plain[i], "training pair on the reference");
+
+    /* a backend with the pair */
+    m2rnn_backend mock = *ref;
+    mock.name = "mock";
+    mock.recurrence_saved_bytes = mock_saved_bytes;
+    mock.recurrence_forward_save = mock_forward_save;
+    mock.recurrence_backward_saved = mock_backward_saved;
+    ck_assert_int_eq(m2rnn_recurrence_saved_bytes(&mock, &p.fwd, &bytes), M2RNN_OK);
+    ck_assert_uint_eq(bytes, 64);
+    pair_calls = 0;
+    ck_assert_int_eq(m2rnn_recurrence_forward_save(&mock, &p.fwd, NULL), M2RNN_ERR_NULL);
+    ck_assert_msg(strstr(m2rnn_last_error(), "saved") != NULL, "%s", m2rnn_last_error());
+    unsigned char buffer[64] = {0};
+    ck_assert_int_eq(m2rnn_recurrence_backward_saved(&mock, &p.bwd, buffer), M2RNN_ERR_BACKEND); /* not filled yet */
+    ck_assert_int_eq(m2rnn_recurrence_forward_save(&mock, &p.fwd, buffer), M2RNN_OK);
+    ck_assert_int_eq(m2rnn_recurrence_backward_saved(&mock, &p.bwd, buffer), M2RNN_OK);
+    ck_assert_int_eq(pair_calls, 3);
+    for (int i = 0; i < 8; i++) assert_tensors_equal(outs[i], &plain[i], "training pair through the mock");
+    /* invalid arguments are refused before the entry is called */
+    m2rnn_tensor y = p.fwd.y;
+    p.fwd.y.data = NULL;
+    ck_assert_int_ne(m2rnn_recurrence_forward_save(&mock, &p.fwd, buffer), M2RNN_OK);
+    p.fwd.y = y;
+    ck_assert_int_eq(pair_calls, 3);
+
+    /* only two of the three entries: no pair */
+    mock.recurrence_saved_bytes = NULL;
+    ck_assert_int_eq(m2rnn_recurrence_saved_bytes(&mock, &p.fwd, &bytes), M2RNN_OK);
+    ck_assert_uint_eq(bytes, 0);
+    ck_assert_int_eq(m2rnn_recurrence_forward_save(&mock, &p.fwd, NULL), M2RNN_OK);
+    ck_assert_int_eq(pair_calls, 3);
+    for (int i = 0; i < 8; i++) free(plain[i].data);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("recurrence_errors");
@@ -255,6 +340,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_bad_clip);
     tcase_add_test(tc, test_guard_zones);
     tcase_add_test(tc, test_backend_loader_refusals);
+    tcase_add_test(tc, test_training_pair_dispatch);
     suite_add_tcase(s, tc);
     return s;
 }
