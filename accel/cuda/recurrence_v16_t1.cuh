@@ -1,27 +1,30 @@
 /*
  * v6 (NOTES.md): the BF16, V = 16 kernels with one 16-row tile per warp and nothing in the step
- * loop but the recurrence and a few loads straight from the staged bf16 inputs.
+ * loop but the recurrence and a few loads.
  *
  * Why. The microbenchmarks (microbench/ubench.cu) put a bare step (no loads, no readout) at 246
  * cycles with 16 warps of one tile each per SM, the 7B layer's occupancy, against 777 cycles for v5's
  * forward step: the time went to what surrounds the recurrence, not to the recurrence. So here:
  *   - every warp owns one tile and runs its steps without waiting for the others; the warps of a
  *     block (one lane, i.e. one sequence and state head) meet only at chunk boundaries;
- *   - the outer products k vᵀ (and, backward, q dyᵀ + G) run on the tensor cores from the staged
- *     bf16 rows themselves (t1_outer): a bf16 product is exact in fp32, so the result equals the
- *     fp32 multiplies of the converted values bit for bit, and no conversion pass is needed; the
- *     other vectors are read as the bf16 words the tensor-core products take as B fragments;
- *   - step u + 1's outer product and step u's readout y = Hᵀq (tensor cores, as v4) are issued
- *     during step u's product and tanh, off the recurrence's dependency chain; the readout writes
- *     per-tile partials that are summed over the tiles once per chunk.
+ *   - forward: the block converts each staged chunk once into the layouts a warp reads with one
+ *     load per input (T1Chunk); step u + 1's inputs load and step u - 1's readout y = Hᵀq (tensor
+ *     cores, as v4) runs during step u's product and tanh, off the recurrence's dependency chain;
+ *     the readout writes per-tile partials that are summed over the tiles once per chunk;
+ *   - backward: no conversion; the outer products k vᵀ and q dyᵀ + G run as MMAs straight from the
+ *     staged bf16 rows (t1_outer), and the other vectors are read as the bf16 words the
+ *     tensor-core products take as B fragments. (The same in the forward measured slower.)
  * The arithmetic of a step is v5's (H rounded once to bf16 as the operand of H·W, fp32 state,
  * tanh.approx.f32), written once as t1_tanh + t1_update, which the forward, the checkpoint pass,
- * the backward's replay and the backward's recomputation of Z_t all share, so they agree bit for bit.
+ * the backward's replay and the backward's recomputation of Z_t all share. k vᵀ comes from fp32
+ * multiplies of the converted values in the forward and from t1_outer in the backward: a product
+ * of two bf16 numbers is exact in fp32, so both give the same accumulator whenever the products
+ * are normal fp32 numbers, and then the replay repeats the forward bit for bit.
  *
  * Backward. The checkpoint pass (fwd_t1<false, true>, or forward_save) stores the fp32 state every C
  * steps. bwd_t1 walks the chunks backwards: it replays a chunk from its checkpoint keeping only H_t
  * rounded to bf16 (16 bytes per thread and step, in shared memory: what the products take anyway),
- * and in the reverse step recomputes Z_t = tanh(bf16(H_{t-1}) W + k vᵀ) exactly as the forward did.
+ * and in the reverse step recomputes Z_t = tanh(bf16(H_{t-1}) W + k vᵀ) as the forward did.
  * df uses bf16(H_{t-1}) too (v5 used the fp32 state there); dA, dW, dk, dq and dv are v5's.
  */
 #ifndef M2RNN_CUDA_V16_T1_CUH
