@@ -332,16 +332,23 @@ int cmd_bench(int argc, char **argv)
     double bwd_bytes = 2 * in_bytes + y_bytes + state_bytes; /* inputs + dy, dht read; grads written */
 
     if (o.json) {
+        /* a time that was not measured (--op forward, or no training pair) is null, not nan */
+        char ts[6][32];
+        const double times[6] = {med.forward, med.backward, med.both, med.forward_save, med.backward_saved, med.step};
+        for (int i = 0; i < 6; i++) {
+            if (isnan(times[i])) snprintf(ts[i], sizeof ts[i], "null");
+            else snprintf(ts[i], sizeof ts[i], "%.9g", times[i]);
+        }
         printf("{\"backend\":\"%s\",\"dtype\":\"%s\",\"B\":%lld,\"S\":%lld,\"N\":%lld,\"K\":%lld,\"V\":%lld,"
                "\"q_heads\":%lld,\"k_heads\":%lld,\"v_heads\":%lld,\"f_heads\":%lld,\"w_heads\":%lld,\"h0\":%s,\"runs\":%d,"
-               "\"forward_s\":%.9g,\"backward_s\":%.9g,\"forward_backward_s\":%.9g,"
+               "\"forward_s\":%s,\"backward_s\":%s,\"forward_backward_s\":%s,"
                "\"forward_flops\":%.6g,\"backward_flops\":%.6g,\"forward_bytes\":%.6g,\"backward_bytes\":%.6g,"
-               "\"peak_workspace_bytes\":%zu,\"forward_save_s\":%.9g,\"backward_saved_s\":%.9g,\"training_step_s\":%.9g,"
+               "\"peak_workspace_bytes\":%zu,\"forward_save_s\":%s,\"backward_saved_s\":%s,\"training_step_s\":%s,"
                "\"saved_bytes\":%zu}\n",
                be->name, m2rnn_dtype_name(dt), (long long)o.B, (long long)o.S, (long long)o.N, (long long)o.K,
                (long long)o.V, (long long)o.nq, (long long)o.nk, (long long)o.nv, (long long)o.nf, (long long)o.nw,
-               o.with_h0 ? "true" : "false", o.runs, med.forward, med.backward, med.both, fwd_flops, bwd_flops,
-               fwd_bytes, bwd_bytes, peak, med.forward_save, med.backward_saved, med.step, saved_bytes);
+               o.with_h0 ? "true" : "false", o.runs, ts[0], ts[1], ts[2], fwd_flops, bwd_flops, fwd_bytes, bwd_bytes,
+               peak, ts[3], ts[4], ts[5], saved_bytes);
     } else {
         printf("backend %s, %s storage, B=%lld S=%lld N=%lld K=%lld V=%lld (heads q%lld k%lld v%lld f%lld W%lld)%s, "
                "median of %d runs\n",

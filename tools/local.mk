@@ -3,3 +3,7 @@ bin_PROGRAMS += m2rnn
 m2rnn_SOURCES = tools/m2rnn.c tools/commands.h tools/cmd_info.c tools/cmd_bench.c
 m2rnn_CFLAGS = $(AM_CFLAGS) $(BLAS_CFLAGS)
 m2rnn_LDADD = libm2rnn.la $(BLAS_LIBS)
+
+# m2rnn bench from the command line (TAP).
+TESTS += tests/bench_cli.sh
+dist_noinst_SCRIPTS += tests/bench_cli.sh
