@@ -96,13 +96,11 @@ m2rnn_status m2rnn_gdn_check_backward(const m2rnn_gdn_backward_args *a)
     int64_t sh[4] = {d.L.batch, d.H, d.K, d.V};
     if ((st = lu_required(&a->dout, "dout")) || (st = lu_same_shape(&a->dout, "dout", &a->in.v))) return st;
     if ((st = lu_optional(&a->dht, "dht", 4, sh))) return st;
-    const struct { const m2rnn_tensor *g, *like; const char *name; } grads[5] = {
+    const lu_grad grads[] = {
         {&a->dq, &a->in.q, "dq"}, {&a->dk, &a->in.k, "dk"}, {&a->dv, &a->in.v, "dv"},
         {&a->dg, &a->in.g, "dg"}, {&a->dbeta, &a->in.beta, "dbeta"},
     };
-    for (int i = 0; i < 5; i++)
-        if ((st = lu_required(grads[i].g, grads[i].name)) || (st = lu_same_shape(grads[i].g, grads[i].name, grads[i].like)))
-            return st;
+    if ((st = lu_grads(grads, sizeof grads / sizeof grads[0]))) return st;
     return lu_optional(&a->dh0, "dh0", 4, sh);
 }
 

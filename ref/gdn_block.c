@@ -116,14 +116,12 @@ m2rnn_status m2rnn_gdn_block_check_backward(const m2rnn_gdn_block_backward_args 
     if ((st = lu_required(&a->dout, "dout")) || (st = lu_same_shape(&a->dout, "dout", &in->x))) return st;
     if ((st = lu_optional(&a->dht, "dht", 4, s_h)) || (st = lu_optional(&a->dconv_state_out, "dconv_state_out", 3, s_c)))
         return st;
-    const struct { const m2rnn_tensor *g, *like; const char *name; } grads[] = {
+    const lu_grad grads[] = {
         {&a->dx, &in->x, "dx"}, {&a->dW_qkv, &in->W_qkv, "dW_qkv"}, {&a->dW_abg, &in->W_abg, "dW_abg"},
         {&a->dconv_w, &in->conv_w, "dconv_w"}, {&a->dA_log, &in->A_log, "dA_log"}, {&a->ddt_bias, &in->dt_bias, "ddt_bias"},
         {&a->dnorm_w, &in->norm_w, "dnorm_w"}, {&a->dW_o, &in->W_o, "dW_o"},
     };
-    for (size_t i = 0; i < sizeof grads / sizeof grads[0]; i++)
-        if ((st = lu_required(grads[i].g, grads[i].name)) || (st = lu_same_shape(grads[i].g, grads[i].name, grads[i].like)))
-            return st;
+    if ((st = lu_grads(grads, sizeof grads / sizeof grads[0]))) return st;
     if ((st = lu_optional(&a->dh0, "dh0", 4, s_h)) || (st = lu_optional(&a->dconv_state0, "dconv_state0", 3, s_c))) return st;
     if (dims) *dims = m;
     return M2RNN_OK;

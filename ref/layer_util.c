@@ -67,6 +67,14 @@ m2rnn_status lu_optional(const m2rnn_tensor *t, const char *name, int rank, cons
     return st ? st : lu_shape(t, name, rank, shape);
 }
 
+m2rnn_status lu_grads(const lu_grad *grads, size_t n)
+{
+    m2rnn_status st = M2RNN_OK;
+    for (size_t i = 0; i < n && !st; i++)
+        if (!(st = lu_required(grads[i].grad, grads[i].name))) st = lu_same_shape(grads[i].grad, grads[i].name, grads[i].like);
+    return st;
+}
+
 static int64_t cu_at(const m2rnn_tensor *cu, int64_t i)
 {
     return cu->dtype == M2RNN_I32 ? ((const int32_t *)cu->data)[i] : ((const int64_t *)cu->data)[i];

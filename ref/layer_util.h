@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "m2rnn/tensor.h"
@@ -27,6 +28,12 @@ m2rnn_status lu_same_shape(const m2rnn_tensor *t, const char *name, const m2rnn_
 m2rnn_status lu_rank_at_least(const m2rnn_tensor *t, const char *name, int min_rank);
 /* An optional float tensor: absent, or present with exactly this shape. */
 m2rnn_status lu_optional(const m2rnn_tensor *t, const char *name, int rank, const int64_t *shape);
+/* Required gradients: each present, float, and shaped like its input. */
+typedef struct {
+    const m2rnn_tensor *grad, *like;
+    const char *name;
+} lu_grad;
+m2rnn_status lu_grads(const lu_grad *grads, size_t n);
 
 /* The token layout of a per-token tensor x: (B,S,C) dense, or (T,C) packed with cu_seqlens
  * (B+1,) I32/I64 in host memory, cu[0] = 0, non-decreasing, cu[B] = T. */

@@ -140,14 +140,12 @@ m2rnn_status m2rnn_block_check_backward(const m2rnn_block_backward_args *a, m2rn
     if (a->clip_mode != M2RNN_CLIP_NONE && a->clip_mode != M2RNN_CLIP_CARRY && a->clip_mode != M2RNN_CLIP_TOTAL)
         return m2rnn_set_error(M2RNN_ERR_ARG, "clip_mode: %d is not NONE, CARRY or TOTAL", (int)a->clip_mode);
     if (a->clip_mode != M2RNN_CLIP_NONE && a->clip != a->clip) return m2rnn_set_error(M2RNN_ERR_ARG, "clip: the bound is NaN");
-    const struct { const m2rnn_tensor *g, *like; const char *name; } grads[] = {
+    const lu_grad grads[] = {
         {&a->dx, &in->x, "dx"}, {&a->dW_in, &in->W_in, "dW_in"}, {&a->dconv_w, &in->conv_w, "dconv_w"},
         {&a->dA_log, &in->A_log, "dA_log"}, {&a->ddt_bias, &in->dt_bias, "ddt_bias"}, {&a->dW, &in->W, "dW"},
         {&a->dD, &in->D, "dD"}, {&a->dnorm_w, &in->norm_w, "dnorm_w"}, {&a->dW_o, &in->W_o, "dW_o"},
     };
-    for (size_t i = 0; i < sizeof grads / sizeof grads[0]; i++)
-        if ((st = lu_required(grads[i].g, grads[i].name)) || (st = lu_same_shape(grads[i].g, grads[i].name, grads[i].like)))
-            return st;
+    if ((st = lu_grads(grads, sizeof grads / sizeof grads[0]))) return st;
     if ((st = lu_optional(&a->dh0, "dh0", 4, s_h)) || (st = lu_optional(&a->dconv_state0, "dconv_state0", 3, s_c))) return st;
     if (dims) *dims = m;
     return M2RNN_OK;
