@@ -8,6 +8,7 @@
  */
 #include <math.h>
 
+#include "testutil.h"
 #include "vectors_testlib.h"
 
 #include "mutants/mutants.h"
@@ -119,9 +120,5 @@ int main(void)
     tcase_add_test(tc, honest_bf16_state_passes);
     tcase_add_loop_test(tc, every_mutant_dies, 1, MUT_COUNT);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include "testutil.h"
 #include "mutants/layer_mutants.h"
 #include "vectors_testlib.h"
 
@@ -78,9 +79,5 @@ int main(void)
     tcase_add_loop_test(tc, honest_naive_copies_pass, 0, (int)(sizeof honest / sizeof honest[0]));
     tcase_add_loop_test(tc, every_layer_mutant_dies, 0, LMUT_COUNT);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testutil.h"
 #include "m2rnn/safetensors.h"
 
 /* A file image from a header string and a data section of data_size bytes (value = index). */
@@ -299,9 +300,5 @@ int main(void)
     tcase_add_test(tc, survives_random_corruption);
     tcase_add_test(tc, writer_refuses_bad_entries);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -8,6 +8,7 @@
  * The reference runs OpenMP threads: only inside the forked test processes, never before
  * srunner_run_all.
  */
+#include "testutil.h"
 #include "vectors_testlib.h"
 
 #include "mutants/mutants.h"
@@ -172,9 +173,5 @@ int main(void)
     tcase_add_test(tc, unsupported_is_skip);
     tcase_add_test(tc, device_path_works);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "commands.h"
 #include "vectors_testlib.h"
 
@@ -185,9 +186,5 @@ int main(void)
     tcase_add_test(tc, regenerates_the_shipped_set);
     tcase_add_test(tc, two_runs_are_bit_identical);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

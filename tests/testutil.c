@@ -169,7 +169,7 @@ void assert_tensors_close(const m2rnn_tensor *a, const m2rnn_tensor *b, double r
 int run_suite(Suite *suite)
 {
     SRunner *sr = srunner_create(suite);
-    srunner_run_all(sr, CK_NORMAL);
+    srunner_run_all(sr, CK_ENV); /* CK_NORMAL unless CK_VERBOSITY says otherwise */
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

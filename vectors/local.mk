@@ -28,14 +28,14 @@ if HAVE_CHECK
 check_PROGRAMS += tests/check_safetensors
 TESTS += tests/check_safetensors
 tests_check_safetensors_SOURCES = tests/check_safetensors.c
-tests_check_safetensors_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_check_safetensors_LDADD = libm2rnn.la $(CHECK_LIBS)
+tests_check_safetensors_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -I$(top_srcdir)/tests
+tests_check_safetensors_LDADD = tests/libtestutil.la libm2rnn.la $(CHECK_LIBS) -lm
 endif
 
 if HAVE_CHECK
 # The shipped vectors against the reference and the checker's teeth; the mutants; regeneration.
 VECTOR_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS) -I$(top_srcdir)/tools -I$(top_srcdir)/tests
-VECTOR_TEST_LDADD = tools/libvectors.la libm2rnn.la $(CJSON_LIBS) $(CHECK_LIBS) -lm
+VECTOR_TEST_LDADD = tools/libvectors.la tests/libtestutil.la libm2rnn.la $(CJSON_LIBS) $(CHECK_LIBS) -lm
 
 check_PROGRAMS += tests/check_vectors tests/check_mutants
 TESTS += tests/check_vectors tests/check_mutants
