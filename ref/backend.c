@@ -285,26 +285,30 @@ bool m2rnn_backend_supports(const m2rnn_backend *be, m2rnn_op op, const void *ar
 
 /* ---- dispatch --------------------------------------------------------------------------- */
 
+/* Every dispatcher: the op's argument check (already run: `checked`), then the backend's entry if
+ * it has one and supports these arguments. */
+static m2rnn_status admit(const m2rnn_backend *be, m2rnn_op op, m2rnn_status checked, const void *args)
+{
+    if (!be) return m2rnn_set_error(M2RNN_ERR_NULL, "%s: NULL backend", m2rnn_op_name(op));
+    if (checked) return checked;
+    if (!m2rnn_backend_supports(be, op, args))
+        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "backend %s does not support %s with these arguments", be->name,
+                               m2rnn_op_name(op));
+    return M2RNN_OK;
+}
+
 m2rnn_status m2rnn_recurrence_forward(const m2rnn_backend *be, const m2rnn_recurrence_forward_args *args)
 {
     m2rnn_recurrence_dims dims;
-    if (!be) return m2rnn_set_error(M2RNN_ERR_NULL, "recurrence_forward: NULL backend");
-    m2rnn_status st = m2rnn_recurrence_check_forward(args, &dims);
-    if (st) return st;
-    if (!m2rnn_backend_supports(be, M2RNN_OP_RECURRENCE_FORWARD, args))
-        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "backend %s does not support recurrence_forward with these arguments", be->name);
-    return be->recurrence_forward(be->ctx, args);
+    m2rnn_status st = admit(be, M2RNN_OP_RECURRENCE_FORWARD, m2rnn_recurrence_check_forward(args, &dims), args);
+    return st ? st : be->recurrence_forward(be->ctx, args);
 }
 
 m2rnn_status m2rnn_recurrence_backward(const m2rnn_backend *be, const m2rnn_recurrence_backward_args *args)
 {
     m2rnn_recurrence_dims dims;
-    if (!be) return m2rnn_set_error(M2RNN_ERR_NULL, "recurrence_backward: NULL backend");
-    m2rnn_status st = m2rnn_recurrence_check_backward(args, &dims);
-    if (st) return st;
-    if (!m2rnn_backend_supports(be, M2RNN_OP_RECURRENCE_BACKWARD, args))
-        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "backend %s does not support recurrence_backward with these arguments", be->name);
-    return be->recurrence_backward(be->ctx, args);
+    m2rnn_status st = admit(be, M2RNN_OP_RECURRENCE_BACKWARD, m2rnn_recurrence_check_backward(args, &dims), args);
+    return st ? st : be->recurrence_backward(be->ctx, args);
 }
 
 /* The training pair: the backend's three entries when it has them all, else the plain ops. */
@@ -329,12 +333,10 @@ m2rnn_status m2rnn_recurrence_forward_save(const m2rnn_backend *be, const m2rnn_
 {
     if (!be || !has_training_pair(be)) return m2rnn_recurrence_forward(be, args);
     m2rnn_recurrence_dims dims;
-    m2rnn_status st = m2rnn_recurrence_check_forward(args, &dims);
+    m2rnn_status st = admit(be, M2RNN_OP_RECURRENCE_FORWARD, m2rnn_recurrence_check_forward(args, &dims), args);
     if (st) return st;
     if (!saved && be->recurrence_saved_bytes(be->ctx, args) > 0)
         return m2rnn_set_error(M2RNN_ERR_NULL, "recurrence_forward_save: NULL saved buffer (see m2rnn_recurrence_saved_bytes)");
-    if (!m2rnn_backend_supports(be, M2RNN_OP_RECURRENCE_FORWARD, args))
-        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "backend %s does not support recurrence_forward with these arguments", be->name);
     return be->recurrence_forward_save(be->ctx, args, saved);
 }
 
@@ -343,23 +345,8 @@ m2rnn_status m2rnn_recurrence_backward_saved(const m2rnn_backend *be, const m2rn
 {
     if (!be || !has_training_pair(be)) return m2rnn_recurrence_backward(be, args);
     m2rnn_recurrence_dims dims;
-    m2rnn_status st = m2rnn_recurrence_check_backward(args, &dims);
-    if (st) return st;
-    if (!m2rnn_backend_supports(be, M2RNN_OP_RECURRENCE_BACKWARD, args))
-        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "backend %s does not support recurrence_backward with these arguments", be->name);
-    return be->recurrence_backward_saved(be->ctx, args, saved);
-}
-
-/* The layers' dispatchers: the layer's check (already run: `checked`), then the backend's
- * entry if it has one and supports these arguments. */
-static m2rnn_status admit(const m2rnn_backend *be, m2rnn_op op, m2rnn_status checked, const void *args)
-{
-    if (!be) return m2rnn_set_error(M2RNN_ERR_NULL, "%s: NULL backend", m2rnn_op_name(op));
-    if (checked) return checked;
-    if (!m2rnn_backend_supports(be, op, args))
-        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "backend %s does not support %s with these arguments", be->name,
-                               m2rnn_op_name(op));
-    return M2RNN_OK;
+    m2rnn_status st = admit(be, M2RNN_OP_RECURRENCE_BACKWARD, m2rnn_recurrence_check_backward(args, &dims), args);
+    return st ? st : be->recurrence_backward_saved(be->ctx, args, saved);
 }
 
 m2rnn_status m2rnn_decay_gate_forward(const m2rnn_backend *be, const m2rnn_decay_gate_forward_args *args)
