@@ -81,32 +81,46 @@ static int find_plugins(const char *dirs, char names[][64], int n, int max)
 
 static const char *verdict_name(vec_verdict v) { return v == VEC_PASS ? "PASS" : v == VEC_FAIL ? "FAIL" : "SKIP"; }
 
-static void print_line(const char *backend, const char *cls, const char *id, vec_op op, const vec_result *r)
+/* One op of one case as the report shows it, recurrence or layer op alike. */
+typedef struct {
+    const char *backend, *cls, *id;
+    const char *layer_op; /* the layer op's name; NULL for the recurrence */
+    bool backward;
+    vec_verdict verdict;
+    const char *reason;
+    bool deterministic;
+    int n;                               /* outputs checked */
+    const char *names[VEC_MAX_TENSORS];  /* their names */
+    const vec_errors *err;
+    const vec_tolerance *tol;
+} report_row;
+
+static void print_row(const report_row *r)
 {
-    printf("%s %s %s %s %s", verdict_name(r->verdict), backend, cls, id, op == VEC_OP_FORWARD ? "forward" : "backward");
+    printf("%s %s %s %s %s", verdict_name(r->verdict), r->backend, r->cls, r->id, r->backward ? "backward" : "forward");
     if (r->verdict != VEC_SKIP)
-        for (int i = 0; i < r->n_outputs; i++)
-            printf("  %s %.1e/%.1e %.1e/%.1e", vec_output_names[r->outputs[i]], r->err[i].rel_l2, r->tol[i].rel_l2,
-                   r->err[i].max_norm, r->tol[i].max_norm);
+        for (int i = 0; i < r->n; i++)
+            printf("  %s %.1e/%.1e %.1e/%.1e", r->names[i], r->err[i].rel_l2, r->tol[i].rel_l2, r->err[i].max_norm, r->tol[i].max_norm);
     if (r->verdict != VEC_PASS) printf("  -- %s", r->reason);
     else if (!r->deterministic) printf("  (the two calls differ bitwise)");
     printf("\n");
 }
 
-static cJSON *json_result(const char *backend, const char *cls, const char *id, vec_op op, const vec_result *r)
+static cJSON *json_row(const report_row *r)
 {
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "backend", backend);
-    cJSON_AddStringToObject(j, "class", cls);
-    cJSON_AddStringToObject(j, "id", id);
-    cJSON_AddStringToObject(j, "op", op == VEC_OP_FORWARD ? "forward" : "backward");
+    cJSON_AddStringToObject(j, "backend", r->backend);
+    cJSON_AddStringToObject(j, "class", r->cls);
+    cJSON_AddStringToObject(j, "id", r->id);
+    if (r->layer_op) cJSON_AddStringToObject(j, "layer_op", r->layer_op);
+    cJSON_AddStringToObject(j, "op", r->backward ? "backward" : "forward");
     cJSON_AddStringToObject(j, "verdict", verdict_name(r->verdict));
     if (r->verdict != VEC_PASS) cJSON_AddStringToObject(j, "reason", r->reason);
     if (r->verdict != VEC_SKIP) {
         cJSON_AddBoolToObject(j, "deterministic", r->deterministic);
         cJSON *outs = cJSON_AddObjectToObject(j, "outputs");
-        for (int i = 0; i < r->n_outputs; i++) {
-            cJSON *o = cJSON_AddObjectToObject(outs, vec_output_names[r->outputs[i]]);
+        for (int i = 0; i < r->n; i++) {
+            cJSON *o = cJSON_AddObjectToObject(outs, r->names[i]);
             cJSON_AddNumberToObject(o, "rel_l2", r->err[i].rel_l2);
             cJSON_AddNumberToObject(o, "rel_l2_tol", r->tol[i].rel_l2);
             cJSON_AddNumberToObject(o, "max_norm", r->err[i].max_norm);
@@ -117,42 +131,12 @@ static cJSON *json_result(const char *backend, const char *cls, const char *id, 
     return j;
 }
 
-static void print_op_line(const char *backend, const char *cls, const vec_opcase *c, const char *id, bool backward, const vec_op_result *r)
+/* The row printed, or added to the JSON results. */
+static void report(const report_row *r, bool json, cJSON *jres)
 {
-    printf("%s %s %s %s %s", verdict_name(r->verdict), backend, cls, id, backward ? "backward" : "forward");
-    if (r->verdict != VEC_SKIP)
-        for (int i = 0; i < r->n_outputs; i++)
-            printf("  %s %.1e/%.1e %.1e/%.1e", c->out[r->outputs[i]].name, r->err[i].rel_l2, r->tol[i].rel_l2, r->err[i].max_norm,
-                   r->tol[i].max_norm);
-    if (r->verdict != VEC_PASS) printf("  -- %s", r->reason);
-    else if (!r->deterministic) printf("  (the two calls differ bitwise)");
-    printf("\n");
-}
-
-static cJSON *json_op_result(const char *backend, const char *cls, const vec_opcase *c, const vec_manifest_case *mc, bool backward,
-                             const vec_op_result *r)
-{
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "backend", backend);
-    cJSON_AddStringToObject(j, "class", cls);
-    cJSON_AddStringToObject(j, "id", mc->id);
-    cJSON_AddStringToObject(j, "layer_op", mc->op);
-    cJSON_AddStringToObject(j, "op", backward ? "backward" : "forward");
-    cJSON_AddStringToObject(j, "verdict", verdict_name(r->verdict));
-    if (r->verdict != VEC_PASS) cJSON_AddStringToObject(j, "reason", r->reason);
-    if (r->verdict != VEC_SKIP) {
-        cJSON_AddBoolToObject(j, "deterministic", r->deterministic);
-        cJSON *outs = cJSON_AddObjectToObject(j, "outputs");
-        for (int i = 0; i < r->n_outputs; i++) {
-            cJSON *o = cJSON_AddObjectToObject(outs, c->out[r->outputs[i]].name);
-            cJSON_AddNumberToObject(o, "rel_l2", r->err[i].rel_l2);
-            cJSON_AddNumberToObject(o, "rel_l2_tol", r->tol[i].rel_l2);
-            cJSON_AddNumberToObject(o, "max_norm", r->err[i].max_norm);
-            cJSON_AddNumberToObject(o, "max_norm_tol", r->tol[i].max_norm);
-            cJSON_AddNumberToObject(o, "nonfinite_mismatch", (double)r->err[i].nonfinite_mismatch);
-        }
-    }
-    return j;
+    if (json) cJSON_AddItemToArray(jres, json_row(r));
+    else print_row(r);
+    fflush(stdout);
 }
 
 /* One layer case (any op but the recurrence), both directions. */
@@ -216,9 +200,10 @@ static void check_layer_case(const m2rnn_backend *be, const char *dir, const vec
         if (!verdict_before_check(st, cls, cls_name, &r.verdict, r.reason, sizeof r.reason))
             vec_op_check(be, &c, mc, cls, bwd == 1, &r);
         count(t, r.verdict);
-        if (json) cJSON_AddItemToArray(jres, json_op_result(be->name, cls_name, &c, mc, bwd == 1, &r));
-        else print_op_line(be->name, cls_name, &c, mc->id, bwd == 1, &r);
-        fflush(stdout);
+        report_row row = {be->name, cls_name, mc->id, mc->op, bwd == 1, r.verdict, r.reason, r.deterministic, r.n_outputs,
+                          {0}, r.err, r.tol};
+        for (int i = 0; i < r.n_outputs; i++) row.names[i] = c.out[r.outputs[i]].name;
+        report(&row, json, jres);
     }
     if (!st) vec_opcase_free(&c);
 }
@@ -243,9 +228,10 @@ static void check_recurrence_case(const m2rnn_backend *be, const char *dir, cons
         if (!verdict_before_check(st, cls, cls_name, &r.verdict, r.reason, sizeof r.reason))
             vec_check(be, &c, mc, cls, (vec_op)op, &r);
         count(t, r.verdict);
-        if (json) cJSON_AddItemToArray(jres, json_result(be->name, cls_name, mc->id, (vec_op)op, &r));
-        else print_line(be->name, cls_name, mc->id, (vec_op)op, &r);
-        fflush(stdout);
+        report_row row = {be->name, cls_name, mc->id, NULL, op != VEC_OP_FORWARD, r.verdict, r.reason, r.deterministic,
+                          r.n_outputs, {0}, r.err, r.tol};
+        for (int i = 0; i < r.n_outputs; i++) row.names[i] = vec_output_names[r.outputs[i]];
+        report(&row, json, jres);
     }
     if (!st) vec_case_free(&c);
 }
