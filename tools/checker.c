@@ -73,6 +73,24 @@ void vec_manifest_free(vec_manifest *m)
     memset(m, 0, sizeof *m);
 }
 
+/* One output's tolerances, one per class, from its manifest object `to`: each class has rel_l2 and
+ * max_norm, unless the case says why that class is not checked. */
+static m2rnn_status read_tolerances(const cJSON *to, const char *output, const vec_manifest_case *c, const char *path,
+                                    vec_tolerance tol[VEC_N_CLASSES])
+{
+    for (int k = 0; k < VEC_N_CLASSES; k++) {
+        const cJSON *tc = cJSON_GetObjectItemCaseSensitive(to, vec_class_names[k]);
+        const cJSON *l2 = cJSON_GetObjectItemCaseSensitive(tc, "rel_l2");
+        const cJSON *mx = cJSON_GetObjectItemCaseSensitive(tc, "max_norm");
+        if (cJSON_IsNumber(l2) && cJSON_IsNumber(mx))
+            tol[k] = (vec_tolerance){true, l2->valuedouble, mx->valuedouble};
+        else if (!c->not_checked[k])
+            return m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: case %s has no %s tolerance for %s and does not say why", path, c->id,
+                                   vec_class_names[k], output);
+    }
+    return M2RNN_OK;
+}
+
 m2rnn_status vec_manifest_load(const char *dir, vec_manifest *m)
 {
     memset(m, 0, sizeof *m);
@@ -151,36 +169,14 @@ m2rnn_status vec_manifest_load(const char *dir, vec_manifest *m)
                 }
                 int o = c->n_named++;
                 c->named[o] = strdup(to->string);
-                for (int k = 0; k < VEC_N_CLASSES; k++) {
-                    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(to, vec_class_names[k]);
-                    const cJSON *l2 = cJSON_GetObjectItemCaseSensitive(tc, "rel_l2");
-                    const cJSON *mx = cJSON_GetObjectItemCaseSensitive(tc, "max_norm");
-                    if (cJSON_IsNumber(l2) && cJSON_IsNumber(mx)) {
-                        c->named_tol[o][k] = (vec_tolerance){true, l2->valuedouble, mx->valuedouble};
-                    } else if (!c->not_checked[k]) {
-                        st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: case %s has no %s tolerance for %s and does not say why",
-                                             path, c->id, vec_class_names[k], c->named[o]);
-                        goto done;
-                    }
-                }
+                if ((st = read_tolerances(to, c->named[o], c, path, c->named_tol[o]))) goto done;
             }
             continue;
         }
-        for (int o = 0; o < VEC_N_OUTPUTS; o++) {
-            const cJSON *to = cJSON_GetObjectItemCaseSensitive(tols, vec_output_names[o]);
-            for (int k = 0; k < VEC_N_CLASSES; k++) {
-                const cJSON *tc = cJSON_GetObjectItemCaseSensitive(to, vec_class_names[k]);
-                const cJSON *l2 = cJSON_GetObjectItemCaseSensitive(tc, "rel_l2");
-                const cJSON *mx = cJSON_GetObjectItemCaseSensitive(tc, "max_norm");
-                if (cJSON_IsNumber(l2) && cJSON_IsNumber(mx)) {
-                    c->tol[o][k] = (vec_tolerance){true, l2->valuedouble, mx->valuedouble};
-                } else if (!c->not_checked[k]) {
-                    st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: case %s has no %s tolerance for %s and does not say why",
-                                         path, c->id, vec_class_names[k], vec_output_names[o]);
-                    goto done;
-                }
-            }
-        }
+        for (int o = 0; o < VEC_N_OUTPUTS; o++)
+            if ((st = read_tolerances(cJSON_GetObjectItemCaseSensitive(tols, vec_output_names[o]), vec_output_names[o], c, path,
+                                      c->tol[o])))
+                goto done;
     }
 done:
     cJSON_Delete(root);
