@@ -8,10 +8,10 @@
  * orders of margin and still fails on any real bug (those move gradients by O(1)).
  * Tensors of up to 64 elements are checked at every element, larger ones at 48 sampled elements.
  */
-#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
-#include "testutil.h"
+#include "layer_testutil.h"
 
 static const rec_shape shapes[] = {
     {.name = "all_features", .B = 2, .S = 3, .N = 2, .K = 2, .V = 3, .h0 = true, .dht = true},
@@ -37,26 +37,15 @@ static const rec_shape shapes[] = {
 };
 #define N_SHAPES ((int)(sizeof shapes / sizeof shapes[0]))
 
-/* Compare grad with the central difference of the loss with respect to x, element by element. */
+/* Compare grad with the central difference of the loss with respect to x (layer_testutil's checker,
+ * with ε and the bound derived at the top). */
+static double problem_loss(void *p) { return rec_loss(p); }
+
 static void check_gradient(rec_problem *p, m2rnn_tensor *x, const m2rnn_tensor *grad, const char *name)
 {
-    const double eps = 1e-5;
-    int64_t n = m2rnn_tensor_numel(x);
-    test_rng r = {(uint64_t)n * 7919u};
-    int samples = n <= 64 ? (int)n : 48;
-    double *xd = x->data;
-    for (int s = 0; s < samples; s++) {
-        int64_t i = n <= 64 ? s : (int64_t)test_uniform(&r, 0, (double)n);
-        double saved = xd[i];
-        xd[i] = saved + eps;
-        double plus = rec_loss(p);
-        xd[i] = saved - eps;
-        double minus = rec_loss(p);
-        xd[i] = saved;
-        double fd = (plus - minus) / (2 * eps), an = m2rnn_tensor_get(grad, i);
-        ck_assert_msg(fabs(fd - an) <= 1e-6 * (1 + fabs(an)), "%s: d%s[%lld]: backward %.12g, finite difference %.12g",
-                      p->shape.name, name, (long long)i, an, fd);
-    }
+    char what[128];
+    snprintf(what, sizeof what, "%s: d%s", p->shape.name, name);
+    lt_check_grad(problem_loss, p, x, grad, 1e-5, 1e-6, what);
 }
 
 START_TEST(test_gradients)

@@ -18,7 +18,7 @@ TESTS += $(REFERENCE_TESTS)
 
 tests_check_recurrence_grad_SOURCES = tests/check_recurrence_grad.c
 tests_check_recurrence_grad_CFLAGS = $(TEST_CFLAGS)
-tests_check_recurrence_grad_LDADD = $(TEST_LDADD)
+tests_check_recurrence_grad_LDADD = tests/liblayertest.la $(TEST_LDADD)
 
 tests_check_tensor_SOURCES = tests/check_tensor.c
 tests_check_tensor_CFLAGS = $(TEST_CFLAGS) -fno-trapping-math
