@@ -299,7 +299,10 @@ m2rnn_status launch_fwd_t1(const Ctx *c, const RecDims &d, const RecIn<__nv_bflo
     int TS = 32;
     while (TS > 8 && fwd_t1_smem(d.K, Y, TS) > budget) TS -= 8; /* 410M: 24 at 6 blocks per SM */
     const size_t smem = fwd_t1_smem(d.K, Y, TS);
-    auto kern = minb == 6 ? fwd_t1<Y, CKPT, 6> : minb == 4 ? fwd_t1<Y, CKPT, 4> : fwd_t1<Y, CKPT, 2>;
+    const bool k64 = d.K == 64; /* the compile-time K (t1_k) */
+    auto kern = minb == 6 ? (k64 ? fwd_t1<Y, CKPT, 6, 64> : fwd_t1<Y, CKPT, 6, 0>)
+                : minb == 4 ? (k64 ? fwd_t1<Y, CKPT, 4, 64> : fwd_t1<Y, CKPT, 4, 0>)
+                            : fwd_t1<Y, CKPT, 2, 0>;
     m2rnn_status st = set_smem(kern, smem);
     if (st) return st;
     kern<<<(unsigned)lanes, 32 * MT, smem>>>(d, in, y, ht, ckpt, C, nck, TS);
@@ -545,12 +548,19 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
         if (t1) {
             if constexpr (sizeof(T) == 2) {
                 const int minb = t1_minb(d, bps);
-                auto pick = [&](auto m) {
-                    constexpr int M = decltype(m)::value;
-                    return clip_mode == 1 ? bwd_t1<M, 1> : clip_mode == 2 ? bwd_t1<M, 2> : bwd_t1<M, 0>;
+                auto pick = [&](auto m, auto kc) {
+                    constexpr int M = decltype(m)::value, KC = decltype(kc)::value;
+                    return clip_mode == 1 ? bwd_t1<M, 1, KC> : clip_mode == 2 ? bwd_t1<M, 2, KC> : bwd_t1<M, 0, KC>;
                 };
-                auto kern = minb == 6 ? pick(std::integral_constant<int, 6>()) : minb == 4 ? pick(std::integral_constant<int, 4>())
-                                                                                          : pick(std::integral_constant<int, 2>());
+                using I2 = std::integral_constant<int, 2>;
+                using I4 = std::integral_constant<int, 4>;
+                using I6 = std::integral_constant<int, 6>;
+                using K0 = std::integral_constant<int, 0>;
+                using K64 = std::integral_constant<int, 64>; /* the compile-time K (t1_k) */
+                const bool k64 = d.K == 64;
+                auto kern = minb == 6 ? (k64 ? pick(I6(), K64()) : pick(I6(), K0()))
+                            : minb == 4 ? (k64 ? pick(I4(), K64()) : pick(I4(), K0()))
+                                        : pick(I2(), K0());
                 const size_t smem = bwd_t1_smem(d.K, C);
                 if ((st = set_smem(kern, smem))) return st;
                 kern<<<(unsigned)lanes, 32 * MT, smem>>>(d, in, (const T *)a->dy.data, (const T *)a->dht.data, clip,

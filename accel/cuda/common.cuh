@@ -189,29 +189,55 @@ __device__ __forceinline__ void cp_async16(void *smem_dst, const void *gmem_src)
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem_src));
 }
 
-/* Copy ntok rows of `width` elements, row r from src + r*stride, into dst (rows packed), with
- * 16-byte async copies where rows, strides and both bases are 16-byte aligned, else 4-byte ones.
- * Requires width*sizeof(T) % 4 == 0 and 4-byte aligned sources. */
-template <typename T>
-__device__ __forceinline__ void stage_rows(T *dst, const T *src, int ntok, int64_t stride, int width, int tid, int nthr)
+/* ntok rows of row_bytes, row r from src + r*stride_bytes to dst + r*dst_bytes, in copies of UNIT
+ * bytes (16 or 4; the caller checked the alignment). Each thread keeps one column of copies
+ * (vec = tid % vecs) and walks the rows with pointers, so no index is divided per copy; with a
+ * compile-time row width (the v6 kernels' t1_k) even the one division per call folds away. */
+template <int UNIT>
+__device__ __forceinline__ void stage_rows_in(char *dst, size_t dst_bytes, const char *src, size_t stride_bytes, int ntok,
+                                              size_t row_bytes, int tid, int nthr)
 {
-    const size_t row_bytes = (size_t)width * sizeof(T), stride_bytes = (size_t)stride * sizeof(T);
-    if ((row_bytes % 16) == 0 && (stride_bytes % 16) == 0 && ((uintptr_t)src % 16) == 0 &&
-        (__cvta_generic_to_shared(dst) % 16) == 0) {
-        const int vecs = (int)(row_bytes / 16);
+    const int vecs = (int)(row_bytes / UNIT), rstep = nthr / vecs;
+    if (rstep == 0) { /* rows wider than the block (4-byte copies of long f32 rows): divide per copy */
         for (int idx = tid; idx < ntok * vecs; idx += nthr) {
-            int r = idx / vecs, w = idx - r * vecs;
-            cp_async16(reinterpret_cast<char *>(dst) + (size_t)r * row_bytes + 16 * w,
-                       reinterpret_cast<const char *>(src) + (size_t)r * stride_bytes + 16 * w);
+            const int r = idx / vecs, v = idx - r * vecs;
+            cp_async4(dst + (size_t)r * dst_bytes + 4 * v, src + (size_t)r * stride_bytes + 4 * v);
         }
         return;
     }
-    const int words = width * (int)sizeof(T) / 4;
-    for (int idx = tid; idx < ntok * words; idx += nthr) {
-        int r = idx / words, w = idx - r * words;
-        cp_async4(reinterpret_cast<char *>(dst + (int64_t)r * width) + 4 * w,
-                  reinterpret_cast<const char *>(src + (int64_t)r * stride) + 4 * w);
+    if (tid >= rstep * vecs) return;
+    const int r0 = tid / vecs, vec = tid - r0 * vecs;
+    char *d = dst + (size_t)r0 * dst_bytes + (size_t)UNIT * vec;
+    const char *s = src + (size_t)r0 * stride_bytes + (size_t)UNIT * vec;
+    for (int r = r0; r < ntok; r += rstep, d += rstep * dst_bytes, s += rstep * stride_bytes) {
+        if (UNIT == 16) cp_async16(d, s);
+        else cp_async4(d, s);
     }
+}
+
+/* Copy ntok rows of `width` elements, row r from src + r*stride, into dst + r*dst_stride, with
+ * 16-byte async copies where rows, strides and both bases are 16-byte aligned, else 4-byte ones.
+ * Requires width*sizeof(T) % 4 == 0 and 4-byte aligned sources. */
+template <typename T>
+__device__ __forceinline__ void stage_rows_to(T *dst, int64_t dst_stride, const T *src, int ntok, int64_t stride, int width,
+                                              int tid, int nthr)
+{
+    const size_t row_bytes = (size_t)width * sizeof(T), stride_bytes = (size_t)stride * sizeof(T);
+    const size_t dst_bytes = (size_t)dst_stride * sizeof(T);
+    char *d = reinterpret_cast<char *>(dst);
+    const char *s = reinterpret_cast<const char *>(src);
+    if ((row_bytes % 16) == 0 && (stride_bytes % 16) == 0 && (dst_bytes % 16) == 0 && ((uintptr_t)src % 16) == 0 &&
+        (__cvta_generic_to_shared(dst) % 16) == 0)
+        stage_rows_in<16>(d, dst_bytes, s, stride_bytes, ntok, row_bytes, tid, nthr);
+    else
+        stage_rows_in<4>(d, dst_bytes, s, stride_bytes, ntok, row_bytes, tid, nthr);
+}
+
+/* The same into packed rows (dst_stride = width). */
+template <typename T>
+__device__ __forceinline__ void stage_rows(T *dst, const T *src, int ntok, int64_t stride, int width, int tid, int nthr)
+{
+    stage_rows_to(dst, width, src, ntok, stride, width, tid, nthr);
 }
 
 #endif

@@ -47,20 +47,10 @@ __device__ __forceinline__ const uint32_t *t1_row32(const bf16 *base, int u, int
 /* The operands of an outer product a bᵀ over a 16×16 tile (a: the tile's 16 rows of a K-vector,
  * b: a 16-vector) as one m16n8k16 per column half: A holds a in column 0, B holds b in row 0, so
  * D[i][j] = a[i] b[j]. Only lanes t = 0 hold nonzero halves (A[g][0] = a[r0], A[g+8][0] = a[r1],
- * B[0][g] = b[g] and b[8+g]); rows past K are 0. */
+ * B[0][g] = b[g] and b[8+g]); rows past K are 0. The backward loads them with t1_outer_at. */
 struct T1Outer {
     uint32_t a0, a1, b0, b1;
 };
-__device__ __forceinline__ T1Outer t1_outer_load(const unsigned short *arow, const unsigned short *brow, int r0, int K,
-                                                 int g, bool lead)
-{
-    T1Outer o;
-    o.a0 = lead && r0 < K ? (uint32_t)arow[r0] : 0u;
-    o.a1 = lead && r0 + 8 < K ? (uint32_t)arow[r0 + 8] : 0u;
-    o.b0 = lead ? (uint32_t)brow[g] : 0u;
-    o.b1 = lead ? (uint32_t)brow[8 + g] : 0u;
-    return o;
-}
 /* acc = a bᵀ + acc (fragment order), exact products. */
 __device__ __forceinline__ void t1_outer(float (&acc)[2][4], const T1Outer &o)
 {
@@ -187,6 +177,17 @@ __device__ __forceinline__ void t1_store_f(float2 *fg, float f, int ntok, int ti
 /* Threads per block: one warp per 16-row tile. MINB >= 4 means K <= 64 (4 warps). */
 #define T1_THREADS(MINB) ((MINB) >= 4 ? 128 : 32 * V16_MAX_WARPS)
 
+/* K and the number of 16-row tiles (= warps) of a v6 kernel. KC = 0: K from d (any K <= 128; the
+ * launch gives one warp per tile). KC = 64, the paper's K for every model size: a compile-time
+ * constant, so that the row strides of the staged chunks, the tile loops of the flushes and the
+ * padding tests (r < K) fold away; measured in NOTES.md v7. */
+template <int KC> __device__ __forceinline__ int t1_k(const RecDims &d) { return KC ? KC : d.K; }
+template <int KC> __device__ __forceinline__ int t1_tiles()
+{
+    if (KC) __builtin_assume(threadIdx.x < 32 * ((KC + 15) / 16)); /* so row 16 w + g + 8 < K is known */
+    return KC ? (KC + 15) / 16 : (int)(blockDim.x >> 5);
+}
+
 /* ---- forward / checkpoint pass -------------------------------------------------------------- */
 
 /* Shared memory of fwd_t1: the staged bf16 inputs (double-buffered), one converted chunk and (Y) the
@@ -199,13 +200,14 @@ inline size_t fwd_t1_smem(int K, bool Y, int TS)
 }
 
 /* Y: write y (and ht); CKPT: store the state before step t, t % C == 0, at
- * ckpt + (((lane*nck + t/C)*MT + tile)*32 + lane_in_warp)*8 (bwd_v16's and bwd_t1's layout). */
-template <bool Y, bool CKPT, int MINB>
+ * ckpt + (((lane*nck + t/C)*MT + tile)*32 + lane_in_warp)*8 (bwd_v16's and bwd_t1's layout).
+ * KC: K as a compile-time constant (the paper's 64), or 0 for K from d; see t1_k. */
+template <bool Y, bool CKPT, int MINB, int KC>
 __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     fwd_t1(RecDims d, RecIn<bf16> in, bf16 *y, bf16 *ht, float *ckpt, int C, int nck, int TS)
 {
     extern __shared__ __align__(16) unsigned char smraw[];
-    const int K = d.K, N = d.N, MT = blockDim.x >> 5, nthr = blockDim.x;
+    const int K = t1_k<KC>(d), N = d.N, MT = t1_tiles<KC>(), nthr = 32 * MT;
     const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
     const int lane = blockIdx.x, b = lane / N, n = lane % N;
     const int r0 = 16 * w + g, r1 = r0 + 8, c0 = 2 * t4, c2 = 2 * t4 + 8;
@@ -258,15 +260,27 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         const int64_t t = (int64_t)c * TS + tid;
         return tid < TS && t < L ? __bfloat162float(li.f[t * li.fst]) : 0.0f;
     };
-    /* y of chunk c: the sum of the tiles' partials, in tile order */
+    /* y of chunk c: the sum of the tiles' partials, in tile order; two columns per thread, stored
+     * as one bf16 pair where y is 4-byte aligned */
+    const bool y_pairs = ((uintptr_t)y % 4) == 0;
     auto flush_y = [&](int c) {
         const int64_t t0 = (int64_t)c * TS;
         const int ntok = (int)(L - t0 < TS ? L - t0 : TS);
-        for (int i = tid; i < ntok * 16; i += nthr) {
-            const int u = i >> 4, j = i & 15;
-            float acc = 0.0f;
-            for (int ww = 0; ww < MT; ww++) acc += ybuf[((u + 1) * MT + ww) * 16 + j];
-            y[((start + t0 + u) * N + n) * 16 + j] = __float2bfloat16_rn(acc);
+        for (int i = tid; i < ntok * 8; i += nthr) {
+            const int u = i >> 3, j = 2 * (i & 7);
+            float2 acc = make_float2(0.0f, 0.0f);
+            for (int ww = 0; ww < MT; ww++) {
+                const float2 x = *reinterpret_cast<const float2 *>(ybuf + ((u + 1) * MT + ww) * 16 + j);
+                acc.x += x.x;
+                acc.y += x.y;
+            }
+            bf16 *dst = y + ((start + t0 + u) * N + n) * 16 + j;
+            if (y_pairs) {
+                *reinterpret_cast<__nv_bfloat162 *>(dst) = __floats2bfloat162_rn(acc.x, acc.y);
+            } else {
+                dst[0] = __float2bfloat16_rn(acc.x);
+                dst[1] = __float2bfloat16_rn(acc.y);
+            }
         }
     };
 
@@ -303,7 +317,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         float *yp = ybuf + w * 16 + g + 8 * (t4 & 1);        /* row u: y partial of step u - 1 */
         float2 kk = kp[0], fg = fp[0];
         float4 vv = vp[0];
-        for (int u = 0; u < ntok; u++) {
+        for (int u = 0; u < ntok; u++, qp += MT * 4, yp += MT * 16) {
             if (CKPT) {
                 if (to_ckpt == 0) {
                     float4 *dst = reinterpret_cast<float4 *>(ckpt + ((((size_t)lane * nck + ck) * MT + w) * 32 + l) * 8);
@@ -320,7 +334,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             /* ... while the readout of step u - 1 (hb still holds H_{u-1}) and the loads of step
              * u + 1 fill the wait */
             float yd[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-            if (Y) t1_readout(yd, hb, qp[u * MT * 4]);
+            if (Y) t1_readout(yd, hb, *qp);
             kp += MT * 8;
             vp += 4;
             fp++;
@@ -328,15 +342,15 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             const float4 vv_next = *vp;
             t1_update(h, hb, z, fg);
             /* every lane holds y rows g (yd[0]) and g+8 (yd[2]); lanes t = 0, 1 store one each */
-            if (Y && t4 < 2) yp[u * MT * 16] = t4 ? yd[2] : yd[0];
+            if (Y && t4 < 2) *yp = t4 ? yd[2] : yd[0];
             kk = kk_next;
             vv = vv_next;
             fg = fg_next;
         }
         if (Y) {
             float yd[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-            t1_readout(yd, hb, qp[ntok * MT * 4]);
-            if (t4 < 2) yp[ntok * MT * 16] = t4 ? yd[2] : yd[0];
+            t1_readout(yd, hb, *qp);
+            if (t4 < 2) *yp = t4 ? yd[2] : yd[0];
         }
     }
     cp_async_wait<0>();
@@ -355,14 +369,46 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
 
 /* ---- backward ------------------------------------------------------------------------------- */
 
+/* The backward's staged step: one row per step u of the chunk, holding (bf16 elements)
+ *   [0, KP)            k, zero from K to KP = 16 MT (the padding rows of the last tile)
+ *   [KP, 2 KP)         q, likewise
+ *   [2 KP, 2 KP + 16)  v        [2 KP + 16, 2 KP + 32)  dy
+ *   [2 KP + 32, +16)   zeros: the "tail"
+ * so that everything a step reads sits at the step's row plus a per-lane offset. The outer products
+ * (t1_outer) need the vectors in their fragments' lanes t = 0 only and zeros elsewhere: the other
+ * lanes' offsets point at the tail, so the loads need no predicate and no zeroing. */
+struct T1Row {
+    int width;         /* elements per step row: 2 KP + 48 (a multiple of 8: 16-byte rows) */
+    int q, v, dy, tail; /* where q, v, dy and the zero tail start */
+};
+__host__ __device__ inline T1Row t1_row_layout(int MT)
+{
+    const int KP = 16 * MT;
+    return T1Row{2 * KP + 48, KP, 2 * KP, 2 * KP + 16, 2 * KP + 32};
+}
+
+/* A lane's offsets (elements, within a step row) of its outer-product operands: a ([r0], [r0 + 8])
+ * and b ([g], [g + 8]) on lanes t = 0, the zero tail on the others. */
+struct T1OuterOff {
+    int a, b;
+};
+__device__ __forceinline__ T1OuterOff t1_outer_off(int a_at, int b_at, int r0, int g, bool lead, const T1Row &R)
+{
+    return T1OuterOff{lead ? a_at + r0 : R.tail, lead ? b_at + g : R.tail};
+}
+__device__ __forceinline__ T1Outer t1_outer_at(const unsigned short *row, const T1OuterOff &o)
+{
+    return T1Outer{row[o.a], row[o.a + 8], row[o.b], row[o.b + 8]};
+}
+
 /* Shared memory of bwd_t1 for checkpoint interval C: the chunk's packed states H_0..H_C
- * [C+1][MT][32] uint4, the staged bf16 inputs (double-buffered: k, q [C][K], v, dy [C][16]),
- * (f, 1-f) per step, and the dv [C][MT][16] and df [C][MT][8] partials. */
+ * [C+1][MT][32] uint4, the staged step rows (double-buffered, T1Row), (f, 1-f) per step, and the
+ * dv [C][MT][16] and df [C][MT][8] partials. */
 inline size_t bwd_t1_smem(int K, int C)
 {
     const int MT = (K + 15) / 16;
     size_t dw = (size_t)MT * 256 * sizeof(float); /* the dW partials reuse the space at the end */
-    size_t s = (size_t)(C + 1) * MT * 32 * sizeof(uint4) + align16(2 * (size_t)C * (2 * K + 32) * sizeof(bf16)) +
+    size_t s = (size_t)(C + 1) * MT * 32 * sizeof(uint4) + align16(2 * (size_t)C * t1_row_layout(MT).width * sizeof(bf16)) +
                align16((size_t)C * sizeof(float2)) + align16((size_t)C * MT * 16 * sizeof(float)) +
                align16((size_t)C * MT * 8 * sizeof(float));
     return s > dw ? s : dw;
@@ -371,28 +417,31 @@ inline size_t bwd_t1_smem(int K, int C)
 /* CLIP: the clip mode (m2rnn_clip_mode: 0 none, 1 carry, 2 total), a template parameter so that the
  * step has no branch on it. dv_out / df_out: when not NULL (no shared v / f heads), dv / df are written
  * there directly, rounded once, instead of as fp32 partials for reduce_groups. */
-template <int MINB, int CLIP>
+template <int MINB, int CLIP, int KC>
 __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     bwd_t1(RecDims d, RecIn<bf16> in, const bf16 *dy, const bf16 *dht, float clip, bf16 *dh0, GradOut go,
            bf16 *dv_out, bf16 *df_out, const float *ckpt, int C, int nck)
 {
     extern __shared__ __align__(16) unsigned char smraw[];
-    const int K = d.K, N = d.N, MT = blockDim.x >> 5, nthr = blockDim.x;
+    const int K = t1_k<KC>(d), N = d.N, MT = t1_tiles<KC>(), nthr = 32 * MT;
     const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
     const int lane = blockIdx.x, b = lane / N, n = lane % N;
     const int r0 = 16 * w + g, r1 = r0 + 8, c0 = 2 * t4, c2 = 2 * t4 + 8;
     const int rows[8] = {r0, r0, r1, r1, r0, r0, r1, r1}, cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
     const bool lead = t4 == 0;
+    const T1Row R = t1_row_layout(MT);
 
     uint4 *Hs = reinterpret_cast<uint4 *>(smraw) + w * 32 + l; /* slot u at Hs[u * MT * 32] */
     unsigned char *p = smraw + (size_t)(C + 1) * MT * 32 * sizeof(uint4);
-    const int stage_elems = C * (2 * K + 32);
+    const int stage_elems = C * R.width;
     bf16 *stage = reinterpret_cast<bf16 *>(p);
     p += align16(2 * (size_t)stage_elems * sizeof(bf16));
     float2 *fgbuf = reinterpret_cast<float2 *>(p);
     p += align16((size_t)C * sizeof(float2));
     float *dvbuf = reinterpret_cast<float *>(p); /* [C][MT][16] */
     float *dfbuf = dvbuf + align16((size_t)C * MT * 16 * sizeof(float)) / sizeof(float); /* [C][MT][8] */
+    /* the padding and the tails are never staged: zero them once */
+    for (int i = tid; i < stage_elems; i += nthr) reinterpret_cast<uint32_t *>(stage)[i] = 0u; /* 2 buffers, 2 per word */
 
     const bf16 *Wn = in.W + (size_t)(n / d.gw) * 256;
     uint32_t bw[2][2], bwt[2][2], unused[2][2];
@@ -414,44 +463,64 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     const float cl = fabsf(clip);
 
     auto chunk_len = [&](int c) { const int64_t t0 = (int64_t)c * C; return (int)(L - t0 < C ? L - t0 : C); };
-    /* staged chunk c (buffer c & 1): k [C][K], q [C][K], v [C][16], dy [C][16] */
+    /* staged chunk c (buffer c & 1): one T1Row per step */
     auto issue = [&](int c) {
         const int64_t t0 = (int64_t)c * C;
         const int ntok = chunk_len(c);
         bf16 *s = stage + (c & 1) * stage_elems;
-        stage_rows(s, li.k + t0 * li.kst, ntok, li.kst, K, tid, nthr);
-        stage_rows(s + C * K, li.q + t0 * li.qst, ntok, li.qst, K, tid, nthr);
-        stage_rows(s + 2 * C * K, li.v + t0 * li.vst, ntok, li.vst, 16, tid, nthr);
-        stage_rows(s + 2 * C * K + C * 16, dyb + t0 * dyst, ntok, dyst, 16, tid, nthr);
+        stage_rows_to(s, R.width, li.k + t0 * li.kst, ntok, li.kst, K, tid, nthr);
+        stage_rows_to(s + R.q, R.width, li.q + t0 * li.qst, ntok, li.qst, K, tid, nthr);
+        stage_rows_to(s + R.v, R.width, li.v + t0 * li.vst, ntok, li.vst, 16, tid, nthr);
+        stage_rows_to(s + R.dy, R.width, dyb + t0 * dyst, ntok, dyst, 16, tid, nthr);
     };
     auto load_f = [&](int c) {
         const int64_t t = (int64_t)c * C + tid;
         return tid < C && t < L ? __bfloat162float(li.f[t * li.fst]) : 0.0f;
     };
     auto ckpt_at = [&](int c) { return reinterpret_cast<const float4 *>(ckpt + ((((size_t)lane * nck + c) * MT + w) * 32 + l) * 8); };
-    /* dv and df of chunk c: the tiles' partials summed in a fixed order */
+    /* dv and df of chunk c: the tiles' partials summed in a fixed order; dv two columns per thread,
+     * stored as one bf16 pair where the caller's dv is 4-byte aligned */
+    const bool dv_pairs = ((uintptr_t)dv_out % 4) == 0;
     auto flush = [&](int c) {
-        const int64_t t0 = (int64_t)c * C;
+        const int64_t tok0 = start + (int64_t)c * C;
         const int ntok = chunk_len(c);
-        for (int i = tid; i < ntok * 17; i += nthr) {
-            const int u = i / 17, j = i - u * 17;
-            const int64_t tok = start + t0 + u;
-            float acc = 0.0f;
-            if (j < 16) {
-                for (int ww = 0; ww < MT; ww++) acc += dvbuf[(u * MT + ww) * 16 + j];
-                if (dv_out) dv_out[(tok * N + n) * 16 + j] = __float2bfloat16_rn(acc);
-                else go.dv[(tok * N + n) * 16 + j] = acc;
-            } else {
-#pragma unroll 8
-                for (int x = 0; x < MT * 8; x++) acc += dfbuf[u * MT * 8 + x];
-                if (df_out) df_out[tok * N + n] = __float2bfloat16_rn(acc);
-                else go.df[tok * N + n] = acc;
+        for (int i = tid; i < ntok * 8; i += nthr) {
+            const int u = i >> 3, j = 2 * (i & 7);
+            float2 acc = make_float2(0.0f, 0.0f);
+            for (int ww = 0; ww < MT; ww++) {
+                const float2 x = *reinterpret_cast<const float2 *>(dvbuf + (u * MT + ww) * 16 + j);
+                acc.x += x.x;
+                acc.y += x.y;
             }
+            const int64_t o = ((tok0 + u) * N + n) * 16 + j;
+            if (!dv_out) {
+                *reinterpret_cast<float2 *>(go.dv + o) = acc; /* the workspace: aligned */
+            } else if (dv_pairs) {
+                *reinterpret_cast<__nv_bfloat162 *>(dv_out + o) = __floats2bfloat162_rn(acc.x, acc.y);
+            } else {
+                dv_out[o] = __float2bfloat16_rn(acc.x);
+                dv_out[o + 1] = __float2bfloat16_rn(acc.y);
+            }
+        }
+        for (int u = tid; u < ntok; u += nthr) {
+            float acc = 0.0f;
+            for (int x = 0; x < MT * 8; x++) acc += dfbuf[u * MT * 8 + x];
+            if (df_out) df_out[(tok0 + u) * N + n] = __float2bfloat16_rn(acc);
+            else go.df[(tok0 + u) * N + n] = acc;
         }
     };
 
+    /* Lane offsets within a step row: the outer products' operands (k vᵀ, q dyᵀ), and the B words of
+     * dk = dA v, dq = H_t dy, dv = dAᵀ k (t1_words16 / the tile's rows of k, zero past K). */
+    const T1OuterOff okv = t1_outer_off(0, R.v, r0, g, lead, R), oqd = t1_outer_off(R.q, R.dy, r0, g, lead, R);
+    /* What a lane stores per reverse step (lanes t = 0: dk, 1: dq, both to global memory as fp32
+     * partials per state head; 2: dv's tile partial, 3: df's), through one generic pointer that
+     * walks back one step per step: rows g and g + 8 (columns for dv) at out[0] and out[8]. */
+    const bool st0 = t4 >= 2 || r0 < K, st8 = t4 == 2 || (t4 < 2 && r1 < K);
+
     float fnext = 0.0f;
     float4 hn0 = make_float4(0, 0, 0, 0), hn1 = hn0;
+    __syncthreads(); /* the zeroed rows before the first copies land */
     if (nchunks > 0) {
         issue(nchunks - 1);
         fnext = load_f(nchunks - 1);
@@ -478,7 +547,9 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         t1_store_f(fgbuf, fcur, Lc, tid);
         __syncthreads();
 
-        const bf16 *ks = stage + (c & 1) * stage_elems, *qs = ks + C * K, *vs = ks + 2 * C * K, *dys = vs + C * 16;
+        const unsigned short *rows16 = reinterpret_cast<const unsigned short *>(stage + (c & 1) * stage_elems);
+        auto row16 = [&](int u) { return rows16 + u * R.width; };
+        auto row32 = [&](int u) { return reinterpret_cast<const uint32_t *>(rows16 + u * R.width); };
 
         /* Replay: H_0..H_Lc of the chunk, packed to bf16 (each thread its own slots); step u + 1's
          * outer product is issued during step u. */
@@ -487,13 +558,13 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             pack_state(h, hb);
             Hs[0] = make_uint4(hb[0], hb[1], hb[2], hb[3]);
             float acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
-            t1_outer(acc, t1_outer_load(t1_row16(ks, 0, K), t1_row16(vs, 0, 16), r0, K, g, lead));
+            t1_outer(acc, t1_outer_at(row16(0), okv));
             for (int u = 0; u < Lc; u++) {
                 float z[8];
                 t1_tanh(z, hb, acc, bw);
                 const int un = u + 1 < Lc ? u + 1 : u;
                 float accn[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
-                t1_outer(accn, t1_outer_load(t1_row16(ks, un, K), t1_row16(vs, un, 16), r0, K, g, lead));
+                t1_outer(accn, t1_outer_at(row16(un), okv));
                 t1_update(h, hb, z, fgbuf[u]);
                 Hs[(size_t)(u + 1) * MT * 32] = make_uint4(hb[0], hb[1], hb[2], hb[3]);
 #pragma unroll
@@ -502,9 +573,12 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         }
 
         /* Reverse steps. */
-        float *dkq = (t4 == 0 ? go.dk : go.dq) + ((start + t0 + Lc - 1) * N + n) * K; /* lanes t = 0: dk, t = 1: dq */
-        for (int u = Lc - 1; u >= 0; u--, dkq -= (int64_t)N * K) {
-            const int ur = u * MT + w; /* this warp's slot of step u */
+        float *out = t4 == 0   ? go.dk + ((start + t0 + Lc - 1) * N + n) * K + r0
+                     : t4 == 1 ? go.dq + ((start + t0 + Lc - 1) * N + n) * K + r0
+                     : t4 == 2 ? dvbuf + ((Lc - 1) * MT + w) * 16 + g
+                               : dfbuf + ((Lc - 1) * MT + w) * 8 + g;
+        const int64_t out_step = t4 < 2 ? (int64_t)N * K : t4 == 2 ? MT * 16 : MT * 8;
+        for (int u = Lc - 1; u >= 0; u--, out -= out_step) {
             const uint4 hp4 = Hs[(size_t)u * MT * 32], hc4 = Hs[(size_t)(u + 1) * MT * 32];
             const uint32_t hp[4] = {hp4.x, hp4.y, hp4.z, hp4.w}, hc[4] = {hc4.x, hc4.y, hc4.z, hc4.w};
             const float2 fg = fgbuf[u];
@@ -512,14 +586,14 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             float z[8];
             {
                 float acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
-                t1_outer(acc, t1_outer_load(t1_row16(ks, u, K), t1_row16(vs, u, 16), r0, K, g, lead));
+                t1_outer(acc, t1_outer_at(row16(u), okv));
                 t1_tanh(z, hp, acc, bw);
             }
             /* D = q dyᵀ + G (G clipped first with CLIP 1; D clipped after with CLIP 2) */
             float Dm[2][4];
 #pragma unroll
             for (int e = 0; e < 8; e++) Dm[e >> 2][e & 3] = CLIP == 1 ? fminf(fmaxf(G[e], -cl), cl) : G[e];
-            t1_outer(Dm, t1_outer_load(t1_row16(qs, u, K), t1_row16(dys, u, 16), r0, K, g, lead));
+            t1_outer(Dm, t1_outer_at(row16(u), oqd));
             float D[8], dA[8], dfp = 0.0f;
 #pragma unroll
             for (int e = 0; e < 8; e++) {
@@ -546,9 +620,10 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             mma_bf16(dW[0], hh, ah[0], ah[1]);
             mma_bf16(dW[1], hh, ah[2], ah[3]);
             /* dk = dA v, dq = H_t dy (B = the vector in every column: every lane gets rows g, g+8),
-             * dv = dAᵀ k over this tile's rows */
-            const uint2 vw = t1_words16(t1_row32(vs, u, 16), t4), dyw = t1_words16(t1_row32(dys, u, 16), t4);
-            const uint2 kw = t1_words_rows(t1_row32(ks, u, K), w, t4, K);
+             * dv = dAᵀ k over this tile's rows (k is zero past K in the staged row) */
+            const uint32_t *r32 = row32(u);
+            const uint2 vw = t1_words16(r32 + R.v / 2, t4), dyw = t1_words16(r32 + R.dy / 2, t4);
+            const uint2 kw = make_uint2(r32[8 * w + t4], r32[8 * w + 4 + t4]);
             const uint32_t at[4] = {ah[0], ah[2], ah[1], ah[3]};
             float dkd[4] = {0, 0, 0, 0}, dqd[4] = {0, 0, 0, 0}, dvd[4] = {0, 0, 0, 0};
             mma_bf16(dkd, adb, vw.x, vw.y);
@@ -557,16 +632,10 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             /* df: the quad's sum covers rows g, g+8 of all 16 columns */
             dfp += __shfl_xor_sync(0xffffffffu, dfp, 1);
             dfp += __shfl_xor_sync(0xffffffffu, dfp, 2);
-            if (t4 < 2) {
-                const float v0 = t4 == 0 ? dkd[0] : dqd[0], v2 = t4 == 0 ? dkd[2] : dqd[2];
-                if (r0 < K) dkq[r0] = v0;
-                if (r1 < K) dkq[r1] = v2;
-            } else if (t4 == 2) {
-                dvbuf[ur * 16 + g] = dvd[0];
-                dvbuf[ur * 16 + g + 8] = dvd[2];
-            } else {
-                dfbuf[ur * 8 + g] = dfp;
-            }
+            const float v0 = t4 == 0 ? dkd[0] : t4 == 1 ? dqd[0] : t4 == 2 ? dvd[0] : dfp;
+            const float v8 = t4 == 0 ? dkd[2] : t4 == 1 ? dqd[2] : dvd[2];
+            if (st0) out[0] = v0;
+            if (st8) out[8] = v8;
         }
     }
     cp_async_wait<0>();
