@@ -233,11 +233,31 @@ __device__ __forceinline__ void stage_rows_to(T *dst, int64_t dst_stride, const 
         stage_rows_in<4>(d, dst_bytes, s, stride_bytes, ntok, row_bytes, tid, nthr);
 }
 
-/* The same into packed rows (dst_stride = width). */
+/* Copy ntok rows of `width` elements, row r from src + r*stride, into dst (rows packed), one copy per
+ * index with a division each: the v5 kernels' staging. (stage_rows_to's fixed columns measured slower
+ * there: F32 7B forward+backward 16.97 against 14.85 ms in one session, NOTES.md v7; the v6 kernels take
+ * stage_rows_to.)
+ * Requires width*sizeof(T) % 4 == 0 and 4-byte aligned sources. */
 template <typename T>
 __device__ __forceinline__ void stage_rows(T *dst, const T *src, int ntok, int64_t stride, int width, int tid, int nthr)
 {
-    stage_rows_to(dst, width, src, ntok, stride, width, tid, nthr);
+    const size_t row_bytes = (size_t)width * sizeof(T), stride_bytes = (size_t)stride * sizeof(T);
+    if ((row_bytes % 16) == 0 && (stride_bytes % 16) == 0 && ((uintptr_t)src % 16) == 0 &&
+        (__cvta_generic_to_shared(dst) % 16) == 0) {
+        const int vecs = (int)(row_bytes / 16);
+        for (int idx = tid; idx < ntok * vecs; idx += nthr) {
+            int r = idx / vecs, w = idx - r * vecs;
+            cp_async16(reinterpret_cast<char *>(dst) + (size_t)r * row_bytes + 16 * w,
+                       reinterpret_cast<const char *>(src) + (size_t)r * stride_bytes + 16 * w);
+        }
+        return;
+    }
+    const int words = width * (int)sizeof(T) / 4;
+    for (int idx = tid; idx < ntok * words; idx += nthr) {
+        int r = idx / words, w = idx - r * words;
+        cp_async4(reinterpret_cast<char *>(dst + (int64_t)r * width) + 4 * w,
+                  reinterpret_cast<const char *>(src + (int64_t)r * stride) + 4 * w);
+    }
 }
 
 #endif

@@ -76,14 +76,15 @@ __device__ __forceinline__ void t1_tanh(float (&z)[8], const uint32_t (&hb)[4], 
     for (int e = 0; e < 8; e++) z[e] = tanh_fast(acc[e >> 2][e & 3]);
 }
 
-/* The forward's converted chunk in shared memory (TS steps; u is the step within the chunk):
- *   k_rows[u][w][g]  float2  (k[16w+g], k[16w+g+8]): a thread's two rows of k
- *   v_cols[u][t]     float4  (v[2t], v[2t+1], v[2t+8], v[2t+9]): a thread's four columns of v
- *   q_words[u][w][t] uint2   bf16 words (q[16w+2t..], q[16w+2t+8..]): the readout's B fragment
- *   f_g[u]           float2  (f, 1 - f)
+/* The forward's converted chunk in shared memory (u is the step within the chunk, m = u / 2 the
+ * pair of steps, i = u % 2 the step within its pair):
+ *   k_rows[m][w][g][i]  float2  (k[16w+g], k[16w+g+8]): a thread's two rows of k
+ *   v_cols[u][t]        float4  (v[2t], v[2t+1], v[2t+8], v[2t+9]): a thread's four columns of v
+ *   q_words[m][w][t][i] uint2   bf16 words (q[16w+2t..], q[16w+2t+8..]): the readout's B fragment
+ *   f_g[u]              float2  (f, 1 - f)
  * The forward converts each staged chunk once, so that a step does one load per input and no
  * conversion (measured: 82.5 instructions per warp-step against 89 for reading the staged bf16
- * rows with t1_outer, NOTES.md v6). */
+ * rows with t1_outer, NOTES.md v6); k, q and f of two steps are one 16-byte load (v7). */
 struct T1Chunk {
     float2 *k_rows, *f_g;
     float4 *v_cols;
@@ -110,23 +111,33 @@ __host__ __device__ inline size_t t1_chunk_layout(unsigned char *p, bool with_q,
 
 __device__ __forceinline__ float t1_at(const bf16 *row, int r, int K) { return r < K ? __bfloat162float(row[r]) : 0.0f; }
 
+/* The index of row u's item `at` (of `per_row` items per row) in a pairs-of-rows layout
+ * [u / 2][per_row][u % 2]: the items of rows 2m and 2m + 1 sit side by side. */
+__device__ __forceinline__ int t1_pair_slot(int u, int per_row, int at) { return (((u >> 1) * per_row + at) << 1) + (u & 1); }
+
 /* Converts ntok staged steps (rows of K for k and q, q NULL without the readout, rows of 16 for v)
- * into the chunk's layouts; f is thread u's value for step u (u < ntok). All threads take part, each
- * with a fixed share and no index division: warp w converts its own tile's rows of k (lane l: row
- * pair l % 8 of steps l/8, l/8 + 4, ...) and words of q (lane l: word pair l % 4 of steps l/4,
- * l/4 + 8, ...); v goes four items per step over all threads. */
-__device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, const bf16 *qs, const bf16 *vs, float f,
-                                           int ntok, int K, int MT, int tid, int nthr)
+ * into the chunk's layouts, q's rows shifted by q_shift; f is thread u's value for step u (u < ntok).
+ * All threads take part, each with a fixed share and no index division: warp w converts its own
+ * tile's rows of k (lane l: row pair l % 8 of the step pairs l/8, l/8 + 4, ...) and words of q
+ * (lane l: word pair l % 4 of steps l/4, l/4 + 8, ...); v goes four items per step over all threads. */
+__device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, const bf16 *qs, int q_shift, const bf16 *vs,
+                                           float f, int ntok, int K, int MT, int tid, int nthr)
 {
     const int w = tid >> 5, l = tid & 31;
     {
+        /* lane l: row pair g = l % 8 of the step pairs l/8, l/8 + 4, ...: one 16-byte store each */
         const int g = l & 7, r0 = 16 * w + g;
-        for (int u = l >> 3; u < ntok; u += 4)
-            c.k_rows[(u * MT + w) * 8 + g] = make_float2(t1_at(ks + u * K, r0, K), t1_at(ks + u * K, r0 + 8, K));
+        float4 *dst = reinterpret_cast<float4 *>(c.k_rows) + (l >> 3) * MT * 8 + w * 8 + g;
+#pragma unroll 2
+        for (int u = 2 * (l >> 3); u < ntok; u += 8, dst += 4 * MT * 8) {
+            const bf16 *k0 = ks + u * K, *k1 = u + 1 < ntok ? k0 + K : k0;
+            *dst = make_float4(t1_at(k0, r0, K), t1_at(k0, r0 + 8, K), t1_at(k1, r0, K), t1_at(k1, r0 + 8, K));
+        }
     }
     if (qs) {
         const int t = l & 3;
-        for (int u = l >> 2; u < ntok; u += 8) c.q_words[(u * MT + w) * 4 + t] = t1_words_rows(t1_row32(qs, u, K), w, t, K);
+        for (int u = l >> 2; u < ntok; u += 8)
+            c.q_words[t1_pair_slot(u + q_shift, MT * 4, w * 4 + t)] = t1_words_rows(t1_row32(qs, u, K), w, t, K);
     }
     for (int i = tid; i < ntok * 4; i += nthr) {
         const int u = i >> 2, t = i & 3;
@@ -168,6 +179,34 @@ __device__ __forceinline__ void t1_readout(float (&yd)[4], const uint32_t (&hb)[
     mma_bf16(yd, at, qq.x, qq.y);
 }
 
+/* Σ over the MT tiles of four consecutive fp32 partials (rows of 16 floats per tile), in tile order. */
+__device__ __forceinline__ float4 t1_sum_tiles(const float *p, int MT)
+{
+    float4 acc = *reinterpret_cast<const float4 *>(p);
+    for (int ww = 1; ww < MT; ww++) {
+        const float4 x = *reinterpret_cast<const float4 *>(p + ww * 16);
+        acc.x += x.x;
+        acc.y += x.y;
+        acc.z += x.z;
+        acc.w += x.w;
+    }
+    return acc;
+}
+
+/* Four values rounded to bf16 at dst: one 8-byte store where dst is 8-byte aligned. */
+__device__ __forceinline__ void t1_store4(bf16 *dst, float4 v, bool aligned8)
+{
+    const __nv_bfloat162 a = __floats2bfloat162_rn(v.x, v.y), b = __floats2bfloat162_rn(v.z, v.w);
+    if (aligned8) {
+        *reinterpret_cast<uint2 *>(dst) = make_uint2(*reinterpret_cast<const uint32_t *>(&a), *reinterpret_cast<const uint32_t *>(&b));
+    } else {
+        dst[0] = a.x;
+        dst[1] = a.y;
+        dst[2] = b.x;
+        dst[3] = b.y;
+    }
+}
+
 /* (f, 1 - f) of the chunk's steps, one per thread u < ntok, into fg[u]. */
 __device__ __forceinline__ void t1_store_f(float2 *fg, float f, int ntok, int tid)
 {
@@ -190,12 +229,12 @@ template <int KC> __device__ __forceinline__ int t1_tiles()
 
 /* ---- forward / checkpoint pass -------------------------------------------------------------- */
 
-/* Shared memory of fwd_t1: the staged bf16 inputs (double-buffered), one converted chunk and (Y) the
- * readout partials, both with one row more than the chunk's steps (see the step loop). */
+/* Shared memory of fwd_t1: the staged bf16 inputs (double-buffered), the converted chunk and (Y) the
+ * readout partials, both with spare rows (see the step loop). */
 inline size_t fwd_t1_smem(int K, bool Y, int TS)
 {
     const int MT = (K + 15) / 16;
-    return align16(2 * (size_t)TS * ((Y ? 2 : 1) * K + 16) * sizeof(bf16)) + t1_chunk_layout(nullptr, Y, TS + 1, MT, nullptr) +
+    return align16(2 * (size_t)TS * ((Y ? 2 : 1) * K + 16) * sizeof(bf16)) + t1_chunk_layout(nullptr, Y, TS + 2, MT, nullptr) +
            (Y ? (size_t)(TS + 1) * MT * 16 * sizeof(float) : 0);
 }
 
@@ -215,18 +254,16 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     const int stage_elems = TS * ((Y ? 2 : 1) * K + 16);
     bf16 *stage = reinterpret_cast<bf16 *>(smraw);
     unsigned char *p = smraw + align16(2 * (size_t)stage_elems * sizeof(bf16));
+    /* The step loop runs two steps per iteration (TS is even), reads the next pair's inputs during
+     * a pair, and does step u - 1's readout during step u (off the recurrence's dependency chain).
+     * So the converted rows have two spare rows past the chunk, q's words and the readout partials
+     * one before it: q of step u is row u + 1 of q_words, the y partial of step u is row u + 1 of
+     * ybuf, and row 0 of both is a dummy for step u = 0. The spare rows are zeroed once so that
+     * nothing reads uninitialised memory. */
     T1Chunk ch;
-    const size_t chunk_bytes = t1_chunk_layout(p, Y, TS + 1, MT, &ch);
-    /* The step loop reads step u + 1's inputs during step u, and does step u - 1's readout during
-     * step u (off the recurrence's dependency chain). So the converted rows have one spare row
-     * past the chunk, q's words and the readout partials one before it: q of step u is row u + 1
-     * of q_words, the y partial of step u is row u + 1 of ybuf, and row 0 of both is a dummy for
-     * step u = 0. The spare rows are zeroed once so that nothing reads uninitialised memory. */
+    const size_t chunk_bytes = t1_chunk_layout(p, Y, TS + 2, MT, &ch);
     for (int i = tid; i < (int)(chunk_bytes / 4); i += nthr) reinterpret_cast<uint32_t *>(p)[i] = 0u;
-    p += chunk_bytes;
-    float *ybuf = reinterpret_cast<float *>(p); /* [TS + 1][MT][16] */
-    T1Chunk conv = ch; /* where t1_convert writes: q_words shifted by one row */
-    if (Y) conv.q_words = ch.q_words + MT * 4;
+    float *ybuf = reinterpret_cast<float *>(p + chunk_bytes); /* [TS + 1][MT][16] */
 
     uint32_t bw[2][2], unused[2][2];
     load_w_fragments(in.W + (size_t)(n / d.gw) * 256, g, t4, false, bw, unused);
@@ -246,78 +283,48 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     const int64_t L = end - start;
     const int nchunks = (int)((L + TS - 1) / TS);
     const LaneIn<bf16> li = lane_inputs(d, in, start, n);
+    auto chunk_len = [&](int c) { const int64_t t0 = (int64_t)c * TS; return (int)(L - t0 < TS ? L - t0 : TS); };
 
     /* staged chunk: k [TS][K], (Y) q [TS][K], v [TS][16] */
     auto issue = [&](int c) {
         const int64_t t0 = (int64_t)c * TS;
-        const int ntok = (int)(L - t0 < TS ? L - t0 : TS);
+        const int ntok = chunk_len(c);
         bf16 *s = stage + (c & 1) * stage_elems;
-        stage_rows(s, li.k + t0 * li.kst, ntok, li.kst, K, tid, nthr);
-        if (Y) stage_rows(s + TS * K, li.q + t0 * li.qst, ntok, li.qst, K, tid, nthr);
-        stage_rows(s + (Y ? 2 : 1) * TS * K, li.v + t0 * li.vst, ntok, li.vst, 16, tid, nthr);
+        stage_rows_to(s, K, li.k + t0 * li.kst, ntok, li.kst, K, tid, nthr);
+        if (Y) stage_rows_to(s + TS * K, K, li.q + t0 * li.qst, ntok, li.qst, K, tid, nthr);
+        stage_rows_to(s + (Y ? 2 : 1) * TS * K, 16, li.v + t0 * li.vst, ntok, li.vst, 16, tid, nthr);
     };
+    /* thread u's f of chunk c's step u, kept as the raw bf16 until the chunk converts it: converting
+     * at once would wait for the load (NOTES.md v7) */
     auto load_f = [&](int c) {
         const int64_t t = (int64_t)c * TS + tid;
-        return tid < TS && t < L ? __bfloat162float(li.f[t * li.fst]) : 0.0f;
+        return tid < TS && t < L ? li.f[t * li.fst] : __float2bfloat16_rn(0.0f);
     };
-    /* y of chunk c: the sum of the tiles' partials, in tile order; two columns per thread, stored
-     * as one bf16 pair where y is 4-byte aligned */
-    const bool y_pairs = ((uintptr_t)y % 4) == 0;
+    /* y of chunk c: the sum of the tiles' partials, in tile order, four columns per thread */
+    const bool y_quads = ((uintptr_t)y % 8) == 0;
     auto flush_y = [&](int c) {
         const int64_t t0 = (int64_t)c * TS;
-        const int ntok = (int)(L - t0 < TS ? L - t0 : TS);
-        for (int i = tid; i < ntok * 8; i += nthr) {
-            const int u = i >> 3, j = 2 * (i & 7);
-            float2 acc = make_float2(0.0f, 0.0f);
-            for (int ww = 0; ww < MT; ww++) {
-                const float2 x = *reinterpret_cast<const float2 *>(ybuf + ((u + 1) * MT + ww) * 16 + j);
-                acc.x += x.x;
-                acc.y += x.y;
-            }
-            bf16 *dst = y + ((start + t0 + u) * N + n) * 16 + j;
-            if (y_pairs) {
-                *reinterpret_cast<__nv_bfloat162 *>(dst) = __floats2bfloat162_rn(acc.x, acc.y);
-            } else {
-                dst[0] = __float2bfloat16_rn(acc.x);
-                dst[1] = __float2bfloat16_rn(acc.y);
-            }
+        const int ntok = chunk_len(c);
+        for (int i = tid; i < ntok * 4; i += nthr) {
+            const int u = i >> 2, j = 4 * (i & 3);
+            t1_store4(y + ((start + t0 + u) * N + n) * 16 + j, t1_sum_tiles(ybuf + (u + 1) * MT * 16 + j, MT), y_quads);
         }
     };
 
-    float fnext = 0.0f;
-    if (nchunks > 0) {
-        issue(0);
-        fnext = load_f(0);
-    }
-    cp_async_commit();
     int to_ckpt = 0;
     int64_t ck = 0;
-    for (int c = 0; c < nchunks; c++) {
-        const int64_t t0 = (int64_t)c * TS;
-        const int ntok = (int)(L - t0 < TS ? L - t0 : TS);
-        const float fcur = fnext;
-        if (c + 1 < nchunks) {
-            issue(c + 1); /* its buffer was converted during chunk c - 1 */
-            fnext = load_f(c + 1);
-        }
-        cp_async_commit();
-        cp_async_wait<1>();
-        __syncthreads(); /* chunk c staged; every warp done with chunk c - 1 */
-        if (Y && c > 0) flush_y(c - 1);
-        {
-            const bf16 *s = stage + (c & 1) * stage_elems;
-            t1_convert(conv, s, Y ? s + TS * K : nullptr, s + (Y ? 2 : 1) * TS * K, fcur, ntok, K, MT, tid, nthr);
-        }
-        __syncthreads();
-
-        /* this thread's slots of the chunk, advanced one step at a time */
-        const float2 *kp = ch.k_rows + w * 8 + g, *fp = ch.f_g;
+    /* a warp's steps of one chunk, from the converted chunk ch, y partials into ybuf */
+    auto run_chunk = [&](int ntok) {
+        /* this thread's slots of the chunk, advanced one pair of steps at a time */
+        const float4 *kp = reinterpret_cast<const float4 *>(ch.k_rows) + w * 8 + g;
+        const float4 *fp = reinterpret_cast<const float4 *>(ch.f_g);
         const float4 *vp = ch.v_cols + t4;
-        const uint2 *qp = ch.q_words + w * 4 + t4;          /* row u: q of step u - 1 */
-        float *yp = ybuf + w * 16 + g + 8 * (t4 & 1);        /* row u: y partial of step u - 1 */
-        float2 kk = kp[0], fg = fp[0];
-        float4 vv = vp[0];
-        for (int u = 0; u < ntok; u++, qp += MT * 4, yp += MT * 16) {
+        const uint4 *qp = reinterpret_cast<const uint4 *>(ch.q_words) + w * 4 + t4; /* rows u, u + 1: q of steps u - 1, u */
+        float *yp = ybuf + w * 16 + g + 8 * (t4 & 1);                                /* row u: y partial of step u - 1 */
+        float4 kk2 = kp[0], fg2 = fp[0], va = vp[0], vb = vp[4];
+        /* one step: the product and tanh start the chain, while the readout of step u - 1 (hb
+         * still holds H_{u-1}; q is its B words) fills the wait */
+        auto step = [&](float2 kk, float4 vv, float2 fg, uint2 q) {
             if (CKPT) {
                 if (to_ckpt == 0) {
                     float4 *dst = reinterpret_cast<float4 *>(ckpt + ((((size_t)lane * nck + ck) * MT + w) * 32 + l) * 8);
@@ -328,30 +335,63 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
                 }
                 to_ckpt--;
             }
-            /* step u's product and tanh start the chain ... */
             float z[8];
             t1_preact_tanh(z, hb, kk, vv, bw);
-            /* ... while the readout of step u - 1 (hb still holds H_{u-1}) and the loads of step
-             * u + 1 fill the wait */
             float yd[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-            if (Y) t1_readout(yd, hb, *qp);
-            kp += MT * 8;
-            vp += 4;
-            fp++;
-            const float2 kk_next = *kp, fg_next = *fp;
-            const float4 vv_next = *vp;
+            if (Y) t1_readout(yd, hb, q);
             t1_update(h, hb, z, fg);
             /* every lane holds y rows g (yd[0]) and g+8 (yd[2]); lanes t = 0, 1 store one each */
             if (Y && t4 < 2) *yp = t4 ? yd[2] : yd[0];
-            kk = kk_next;
-            vv = vv_next;
-            fg = fg_next;
+            yp += MT * 16;
+        };
+        const int npairs = ntok >> 1;
+#pragma unroll 2
+        for (int m = 0; m < npairs; m++) {
+            const uint4 q2 = Y ? *qp : make_uint4(0u, 0u, 0u, 0u);
+            kp += MT * 8;
+            fp++;
+            vp += 8;
+            qp += MT * 4;
+            const float4 kk2_next = *kp, fg2_next = *fp, va_next = vp[0], vb_next = vp[4];
+            step(make_float2(kk2.x, kk2.y), va, make_float2(fg2.x, fg2.y), make_uint2(q2.x, q2.y));
+            step(make_float2(kk2.z, kk2.w), vb, make_float2(fg2.z, fg2.w), make_uint2(q2.z, q2.w));
+            kk2 = kk2_next;
+            fg2 = fg2_next;
+            va = va_next;
+            vb = vb_next;
         }
-        if (Y) {
+        if (ntok & 1) /* an odd last chunk's last step: the first of the pair now in kk2, fg2, va */
+            step(make_float2(kk2.x, kk2.y), va, make_float2(fg2.x, fg2.y), Y ? reinterpret_cast<const uint2 *>(qp)[0] : make_uint2(0u, 0u));
+        if (Y) { /* the chunk's last step: q in row ntok */
             float yd[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-            t1_readout(yd, hb, *qp);
-            if (t4 < 2) *yp = t4 ? yd[2] : yd[0];
+            t1_readout(yd, hb, ch.q_words[t1_pair_slot(ntok, MT * 4, w * 4 + t4)]);
+            if (t4 < 2) ybuf[(ntok * MT + w) * 16 + g + 8 * (t4 & 1)] = t4 ? yd[2] : yd[0];
         }
+    };
+
+    bf16 fnext = __float2bfloat16_rn(0.0f);
+    if (nchunks > 0) {
+        issue(0);
+        fnext = load_f(0);
+    }
+    cp_async_commit();
+    for (int c = 0; c < nchunks; c++) {
+        const int ntok = chunk_len(c);
+        const float fcur = __bfloat162float(fnext);
+        if (c + 1 < nchunks) {
+            issue(c + 1); /* its buffer was converted during chunk c - 1 */
+            fnext = load_f(c + 1);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads(); /* chunk c staged; every warp done with chunk c - 1 */
+        if (Y && c > 0) flush_y(c - 1);
+        {
+            const bf16 *s = stage + (c & 1) * stage_elems;
+            t1_convert(ch, s, Y ? s + TS * K : nullptr, 1, s + (Y ? 2 : 1) * TS * K, fcur, ntok, K, MT, tid, nthr);
+        }
+        __syncthreads();
+        run_chunk(ntok);
     }
     cp_async_wait<0>();
     if (Y && nchunks > 0) {
@@ -473,13 +513,14 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         stage_rows_to(s + R.v, R.width, li.v + t0 * li.vst, ntok, li.vst, 16, tid, nthr);
         stage_rows_to(s + R.dy, R.width, dyb + t0 * dyst, ntok, dyst, 16, tid, nthr);
     };
-    auto load_f = [&](int c) {
+    auto load_f = [&](int c) { /* raw bf16, converted when the chunk is run (see fwd_t1) */
         const int64_t t = (int64_t)c * C + tid;
-        return tid < C && t < L ? __bfloat162float(li.f[t * li.fst]) : 0.0f;
+        return tid < C && t < L ? li.f[t * li.fst] : __float2bfloat16_rn(0.0f);
     };
     auto ckpt_at = [&](int c) { return reinterpret_cast<const float4 *>(ckpt + ((((size_t)lane * nck + c) * MT + w) * 32 + l) * 8); };
     /* dv and df of chunk c: the tiles' partials summed in a fixed order; dv two columns per thread,
-     * stored as one bf16 pair where the caller's dv is 4-byte aligned */
+     * stored as one bf16 pair where the caller's dv is 4-byte aligned (four columns per thread
+     * measured slower: 3.50 against 3.41 ms for the 7B backward kernel, NOTES.md v7) */
     const bool dv_pairs = ((uintptr_t)dv_out % 4) == 0;
     auto flush = [&](int c) {
         const int64_t tok0 = start + (int64_t)c * C;
@@ -518,7 +559,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
      * walks back one step per step: rows g and g + 8 (columns for dv) at out[0] and out[8]. */
     const bool st0 = t4 >= 2 || r0 < K, st8 = t4 == 2 || (t4 < 2 && r1 < K);
 
-    float fnext = 0.0f;
+    bf16 fnext = __float2bfloat16_rn(0.0f);
     float4 hn0 = make_float4(0, 0, 0, 0), hn1 = hn0;
     __syncthreads(); /* the zeroed rows before the first copies land */
     if (nchunks > 0) {
@@ -532,7 +573,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     for (int c = nchunks - 1; c >= 0; c--) {
         const int64_t t0 = (int64_t)c * C;
         const int Lc = chunk_len(c);
-        const float fcur = fnext;
+        const float fcur = __bfloat162float(fnext);
         float h[8] = {hn0.x, hn0.y, hn0.z, hn0.w, hn1.x, hn1.y, hn1.z, hn1.w};
         cp_async_wait<0>();
         __syncthreads(); /* chunk c staged; every warp done with chunk c + 1 (its buffer, fgbuf, partials) */

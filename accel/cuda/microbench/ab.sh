@@ -1,0 +1,24 @@
+#!/bin/bash
+# A/B on the device: two plug-ins carried compressed in .carry/ab.tar.xz (libA/, libB/).
+(cd .carry && tar -xJf ab.tar.xz)
+. accel/cuda/device_env.sh
+for v in A B; do
+  export M2RNN_PLUGIN_PATH=$C/lib$v
+  "$C/bin/check_cuda" > "$OUT/check_$v.log" 2>&1; echo "$v check_cuda rc=$? ok=$(grep -c '^ok' "$OUT/check_$v.log")"
+  "$C/bin/m2rnn" check --backend cuda --vectors vectors > "$OUT/vectors_$v.log" 2>&1; echo "$v vectors rc=$? $(tail -1 "$OUT/vectors_$v.log")"
+done
+for rep in 1 2; do for v in A B; do for p in 7b 410m; do
+  export M2RNN_PLUGIN_PATH=$C/lib$v
+  echo "== $v $p rep $rep"; "$C/bin/m2rnn" bench --backend cuda --preset $p --dtype bf16 --runs 10 --warmup 3 2>&1 | tee -a "$OUT/bench_$v.log" | grep -E "^  (forward|backward|training)"
+done; done; done
+export M2RNN_PLUGIN_PATH=$C/libA
+echo "== v5 (FWD=8 BWD=3) and f32, plug-in A"
+for p in 7b 410m; do M2RNN_CUDA_FWD=8 M2RNN_CUDA_BWD=3 "$C/bin/m2rnn" bench --backend cuda --preset $p --dtype bf16 --runs 10 --warmup 3 2>&1 | tee -a "$OUT/bench_v5.log" | grep -E "^  (forward|training|forward\+)"; done
+for p in 7b 410m; do "$C/bin/m2rnn" bench --backend cuda --preset $p --dtype f32 --runs 10 --warmup 3 2>&1 | tee -a "$OUT/bench_f32.log" | grep -E "^  (forward|forward\+)"; done
+for v in A B; do
+  export M2RNN_PLUGIN_PATH=$C/lib$v M2RNN_CUDA_TEST_SMALL=1 CK_FORK=no
+  compute-sanitizer --tool memcheck "$C/bin/check_cuda" > "$OUT/memcheck_$v.log" 2>&1; echo "$v memcheck rc=$? $(grep 'ERROR SUMMARY' "$OUT/memcheck_$v.log")"
+  compute-sanitizer --tool racecheck "$C/bin/check_cuda" > "$OUT/racecheck_$v.log" 2>&1; echo "$v racecheck rc=$? $(grep 'RACECHECK SUMMARY' "$OUT/racecheck_$v.log")"
+  unset M2RNN_CUDA_TEST_SMALL CK_FORK
+  M2RNN_PLUGIN_PATH=$C/lib$v PRESETS=7b bash accel/cuda/microbench/durations.sh 2>&1 | grep -E "t1" | head -3
+done
