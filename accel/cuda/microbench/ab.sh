@@ -1,5 +1,9 @@
 #!/bin/bash
-# A/B on the device: two plug-ins carried compressed in .carry/ab.tar.xz (libA/, libB/).
+# Device call: two builds of the plug-in measured side by side (NOTES.md v7): check_cuda and the
+# vectors for each, the bf16 benchmarks alternating A, B, A, B, v5 and f32 with A, compute-sanitizer
+# and ncu durations for each. The plug-ins travel compressed (the carried tree must stay under
+# 64 MiB): here, `mkdir -p .carry/libA .carry/libB`, copy each build's libm2rnn-cuda.so into one,
+# `tar -C .carry -cJf .carry/ab.tar.xz libA libB`, and leave .carry/lib without a plug-in.
 (cd .carry && tar -xJf ab.tar.xz)
 . accel/cuda/device_env.sh
 for v in A B; do
