@@ -127,6 +127,53 @@ __global__ void step(float *out, long long *cyc)
     if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
 }
 
+/* Bare recurrence, two tiles per warp written half a step apart (NOTES.md v7, "what would come
+ * next"): tile B's product for step it is issued before tile A's tanh of step it, and A's product
+ * for step it + 1 before B's tanh, so that one tile's tanh burst runs while the other's product is
+ * in flight. tanh.f32. */
+__global__ void step_staggered(float *out, long long *cyc)
+{
+    const int l = threadIdx.x & 31;
+    uint32_t bw[2][2];
+    for (int i = 0; i < 2; i++) for (int j = 0; j < 2; j++) bw[i][j] = pack(0.5f, (l & 3) == 0 ? 0.5f : 0.0f);
+    float h[2][8];
+    uint32_t hb[2][4];
+    for (int t = 0; t < 2; t++) { for (int e = 0; e < 8; e++) h[t][e] = 0.01f * (l + e + t); for (int e = 0; e < 4; e++) hb[t][e] = pack(h[t][2 * e], h[t][2 * e + 1]); }
+    float kr = 0.1f * l, vc[4] = {0.1f, 0.2f, 0.3f, 0.4f}, f = 0.9f;
+    float accA[2][4];
+    for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) accA[n][e] = kr * vc[(n * 2 + (e & 1))];
+    mma(accA[0], hb[0], bw[0][0], bw[0][1]);
+    mma(accA[1], hb[0], bw[1][0], bw[1][1]);
+    __syncthreads();
+    long long t0 = clock64();
+    for (int it = 0; it < ITERS; it++) {
+        kr += 1e-7f;
+        f += 1e-9f;
+        const float g1 = 1.0f - f;
+        float accB[2][4];
+        for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) accB[n][e] = kr * vc[(n * 2 + (e & 1))];
+        mma(accB[0], hb[1], bw[0][0], bw[0][1]);
+        mma(accB[1], hb[1], bw[1][0], bw[1][1]);
+#pragma unroll
+        for (int e = 0; e < 8; e++) h[0][e] = fmaf(g1, tanh_f32(accA[e >> 2][e & 3]), f * h[0][e]);
+#pragma unroll
+        for (int e = 0; e < 4; e++) hb[0][e] = pack(h[0][2 * e], h[0][2 * e + 1]);
+        for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) accA[n][e] = (kr + 1e-7f) * vc[(n * 2 + (e & 1))];
+        mma(accA[0], hb[0], bw[0][0], bw[0][1]);
+        mma(accA[1], hb[0], bw[1][0], bw[1][1]);
+#pragma unroll
+        for (int e = 0; e < 8; e++) h[1][e] = fmaf(g1, tanh_f32(accB[e >> 2][e & 3]), f * h[1][e]);
+#pragma unroll
+        for (int e = 0; e < 4; e++) hb[1][e] = pack(h[1][2 * e], h[1][2 * e + 1]);
+    }
+    __syncthreads();
+    long long t1 = clock64();
+    float s = 0;
+    for (int t = 0; t < 2; t++) for (int e = 0; e < 8; e++) s += h[t][e];
+    if (s == 12345.f) out[0] = s;
+    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+}
+
 static double mean_cycles(long long *d, int n)
 {
     static long long h[100000];
@@ -189,6 +236,14 @@ int main()
         }
         cudaDeviceSynchronize();
         printf("bare step, %-62s %.0f cycles/step\n", c.name, mean_cycles(cyc, blocks) / ITERS);
+    }
+    for (int bps : {4, 8}) {
+        int blocks = bps * sms;
+        step_staggered<<<blocks, 64>>>(out, cyc);
+        step_staggered<<<blocks, 64>>>(out, cyc);
+        cudaDeviceSynchronize();
+        printf("bare step, 2 tiles/warp written half a step apart, tanh.f32, %2d warps/SM   %.0f cycles/step\n", 2 * bps,
+               mean_cycles(cyc, blocks) / ITERS);
     }
     cudaError_t e = cudaGetLastError();
     printf("cuda: %s\n", cudaGetErrorString(e));
