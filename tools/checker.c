@@ -265,6 +265,21 @@ static m2rnn_tensor buf_host_view(const harness_buf *b)
 static const int forward_outputs[] = {VEC_Y, VEC_HT};
 static const int backward_outputs[] = {VEC_DQ, VEC_DK, VEC_DV, VEC_DW, VEC_DF, VEC_DH0};
 
+/* The errors of call `call` (0 or 1) folded into w, which keeps the worse of the calls (NaN worst). */
+static void keep_worst(vec_errors *w, const vec_errors *e, int call)
+{
+    if (call == 0) {
+        *w = *e;
+        return;
+    }
+    if (e->rel_l2 > w->rel_l2 || isnan(e->rel_l2)) w->rel_l2 = e->rel_l2;
+    if (e->max_norm > w->max_norm || isnan(e->max_norm)) w->max_norm = e->max_norm;
+    if (e->nonfinite_mismatch > w->nonfinite_mismatch) {
+        w->nonfinite_mismatch = e->nonfinite_mismatch;
+        w->first_mismatch = e->first_mismatch;
+    }
+}
+
 static void verdict(vec_result *r, vec_verdict v, const char *fmt, const char *a, const char *b)
 {
     if (r->verdict == VEC_FAIL) return; /* keep the first failure's reason */
@@ -354,13 +369,7 @@ void vec_check(const m2rnn_backend *be, const vec_case *c, const vec_manifest_ca
             }
             m2rnn_tensor view = buf_host_view(b);
             vec_errors e = vec_measure(&view, c->out[outs[i]].data, m2rnn_tensor_numel(&c->out[outs[i]]));
-            vec_errors *w = &r->err[i];
-            if (call == 0) *w = e;
-            else {
-                if (e.rel_l2 > w->rel_l2 || isnan(e.rel_l2)) w->rel_l2 = e.rel_l2;
-                if (e.max_norm > w->max_norm || isnan(e.max_norm)) w->max_norm = e.max_norm;
-                if (e.nonfinite_mismatch > w->nonfinite_mismatch) { w->nonfinite_mismatch = e.nonfinite_mismatch; w->first_mismatch = e.first_mismatch; }
-            }
+            keep_worst(&r->err[i], &e, call);
             if (call == 0) {
                 first[outs[i]] = malloc(b->nbytes ? b->nbytes : 1);
                 if (first[outs[i]]) memcpy(first[outs[i]], view.data, b->nbytes);
@@ -487,13 +496,7 @@ void vec_op_check(const m2rnn_backend *be, const vec_opcase *c, const vec_manife
             }
             m2rnn_tensor view = buf_host_view(b);
             vec_errors e = vec_measure(&view, c->out[i].t.data, m2rnn_tensor_numel(&c->out[i].t));
-            vec_errors *w = &r->err[k];
-            if (call == 0) *w = e;
-            else {
-                if (e.rel_l2 > w->rel_l2 || isnan(e.rel_l2)) w->rel_l2 = e.rel_l2;
-                if (e.max_norm > w->max_norm || isnan(e.max_norm)) w->max_norm = e.max_norm;
-                if (e.nonfinite_mismatch > w->nonfinite_mismatch) { w->nonfinite_mismatch = e.nonfinite_mismatch; w->first_mismatch = e.first_mismatch; }
-            }
+            keep_worst(&r->err[k], &e, call);
             if (call == 0) {
                 first[k] = malloc(b->nbytes ? b->nbytes : 1);
                 if (first[k]) memcpy(first[k], view.data, b->nbytes);

@@ -561,13 +561,15 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
 
     bf16 fnext = __float2bfloat16_rn(0.0f);
     float4 hn0 = make_float4(0, 0, 0, 0), hn1 = hn0;
+    /* chunk c's inputs staged, its f and checkpoint in flight (used when chunk c runs) */
+    auto prefetch = [&](int c) {
+        issue(c);
+        fnext = load_f(c);
+        hn0 = ckpt_at(c)[0];
+        hn1 = ckpt_at(c)[1];
+    };
     __syncthreads(); /* the zeroed rows before the first copies land */
-    if (nchunks > 0) {
-        issue(nchunks - 1);
-        fnext = load_f(nchunks - 1);
-        hn0 = ckpt_at(nchunks - 1)[0];
-        hn1 = ckpt_at(nchunks - 1)[1];
-    }
+    if (nchunks > 0) prefetch(nchunks - 1);
     cp_async_commit();
 
     for (int c = nchunks - 1; c >= 0; c--) {
@@ -577,12 +579,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         float h[8] = {hn0.x, hn0.y, hn0.z, hn0.w, hn1.x, hn1.y, hn1.z, hn1.w};
         cp_async_wait<0>();
         __syncthreads(); /* chunk c staged; every warp done with chunk c + 1 (its buffer, fgbuf, partials) */
-        if (c > 0) {
-            issue(c - 1);
-            fnext = load_f(c - 1);
-            hn0 = ckpt_at(c - 1)[0];
-            hn1 = ckpt_at(c - 1)[1];
-        }
+        if (c > 0) prefetch(c - 1);
         cp_async_commit();
         if (c + 1 < nchunks) flush(c + 1);
         t1_store_f(fgbuf, fcur, Lc, tid);

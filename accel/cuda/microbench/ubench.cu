@@ -77,6 +77,14 @@ __global__ void mmabench(float *out, long long *cyc)
     if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
 }
 
+/* The bare steps' starting values: W's fragments, TPW tiles of state and their packed forms. */
+template <int TPW>
+__device__ __forceinline__ void step_init(int l, uint32_t (&bw)[2][2], float (&h)[TPW][8], uint32_t (&hb)[TPW][4])
+{
+    for (int i = 0; i < 2; i++) for (int j = 0; j < 2; j++) bw[i][j] = pack(0.5f, (l & 3) == 0 ? 0.5f : 0.0f);
+    for (int t = 0; t < TPW; t++) { for (int e = 0; e < 8; e++) h[t][e] = 0.01f * (l + e + t); for (int e = 0; e < 4; e++) hb[t][e] = pack(h[t][2 * e], h[t][2 * e + 1]); }
+}
+
 /* Bare recurrence: TPW 16x16 tiles per warp, no loads (k, v, f vary by a cheap add). TM 0: tanh.f32
  * per element; 1: tanh.bf16x2 per pair with the pair unpacked to fp32 for the update. */
 template <int TPW, int TM>
@@ -84,10 +92,9 @@ __global__ void step(float *out, long long *cyc)
 {
     const int l = threadIdx.x & 31;
     uint32_t bw[2][2];
-    for (int i = 0; i < 2; i++) for (int j = 0; j < 2; j++) bw[i][j] = pack(0.5f, (l & 3) == 0 ? 0.5f : 0.0f);
     float h[TPW][8];
     uint32_t hb[TPW][4];
-    for (int t = 0; t < TPW; t++) { for (int e = 0; e < 8; e++) h[t][e] = 0.01f * (l + e + t); for (int e = 0; e < 4; e++) hb[t][e] = pack(h[t][2 * e], h[t][2 * e + 1]); }
+    step_init<TPW>(l, bw, h, hb);
     float kr = 0.1f * l, vc[4] = {0.1f, 0.2f, 0.3f, 0.4f}, f = 0.9f;
     __syncthreads();
     long long t0 = clock64();
@@ -135,10 +142,9 @@ __global__ void step_staggered(float *out, long long *cyc)
 {
     const int l = threadIdx.x & 31;
     uint32_t bw[2][2];
-    for (int i = 0; i < 2; i++) for (int j = 0; j < 2; j++) bw[i][j] = pack(0.5f, (l & 3) == 0 ? 0.5f : 0.0f);
     float h[2][8];
     uint32_t hb[2][4];
-    for (int t = 0; t < 2; t++) { for (int e = 0; e < 8; e++) h[t][e] = 0.01f * (l + e + t); for (int e = 0; e < 4; e++) hb[t][e] = pack(h[t][2 * e], h[t][2 * e + 1]); }
+    step_init<2>(l, bw, h, hb);
     float kr = 0.1f * l, vc[4] = {0.1f, 0.2f, 0.3f, 0.4f}, f = 0.9f;
     float accA[2][4];
     for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) accA[n][e] = kr * vc[(n * 2 + (e & 1))];
