@@ -296,9 +296,9 @@ m2rnn_status launch_fwd_t1(const Ctx *c, const RecDims &d, const RecIn<__nv_bflo
     const int64_t lanes = (int64_t)d.B * d.N;
     const int bps = blocks_per_sm(c, lanes), MT = (d.K + 15) / 16, minb = t1_minb(d, bps);
     const size_t budget = smem_budget(c, bps);
-    /* TS: the largest multiple of 8 up to 40 (and the block's threads, which load a chunk's f)
-     * that fits: 7B 40, 410M 24 at 6 blocks per SM */
-    int TS = 32 * MT < 40 ? 32 * MT : 40;
+    /* TS: the largest multiple of 8 up to 64 (and the block's threads, which load a chunk's f)
+     * that fits: 7B 56 (checkpoint pass 64), 410M 32 at 6 blocks per SM */
+    int TS = 32 * MT < 64 ? 32 * MT : 64;
     while (TS > 8 && fwd_t1_smem(d.K, Y, TS) > budget) TS -= 8;
     const size_t smem = fwd_t1_smem(d.K, Y, TS);
     const bool k64 = d.K == 64; /* the compile-time K (t1_k) */

@@ -229,12 +229,13 @@ template <int KC> __device__ __forceinline__ int t1_tiles()
 
 /* ---- forward / checkpoint pass -------------------------------------------------------------- */
 
-/* Shared memory of fwd_t1: the staged bf16 inputs (double-buffered), the converted chunk and (Y) the
- * readout partials, both with spare rows (see the step loop). */
+/* Shared memory of fwd_t1: the staged bf16 inputs (one buffer: the next chunk is staged while this
+ * one runs from its converted copy), the converted chunk and (Y) the readout partials, both with spare
+ * rows (see the step loop). */
 inline size_t fwd_t1_smem(int K, bool Y, int TS)
 {
     const int MT = (K + 15) / 16;
-    return align16(2 * (size_t)TS * ((Y ? 2 : 1) * K + 16) * sizeof(bf16)) + t1_chunk_layout(nullptr, Y, TS + 2, MT, nullptr) +
+    return align16((size_t)TS * ((Y ? 2 : 1) * K + 16) * sizeof(bf16)) + t1_chunk_layout(nullptr, Y, TS + 2, MT, nullptr) +
            (Y ? (size_t)(TS + 1) * MT * 16 * sizeof(float) : 0);
 }
 
@@ -253,7 +254,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
 
     const int stage_elems = TS * ((Y ? 2 : 1) * K + 16);
     bf16 *stage = reinterpret_cast<bf16 *>(smraw);
-    unsigned char *p = smraw + align16(2 * (size_t)stage_elems * sizeof(bf16));
+    unsigned char *p = smraw + align16((size_t)stage_elems * sizeof(bf16));
     /* The step loop runs two steps per iteration (TS is even), reads the next pair's inputs during
      * a pair, and does step u - 1's readout during step u (off the recurrence's dependency chain).
      * So the converted rows have two spare rows past the chunk, q's words and the readout partials
@@ -289,7 +290,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     auto issue = [&](int c) {
         const int64_t t0 = (int64_t)c * TS;
         const int ntok = chunk_len(c);
-        bf16 *s = stage + (c & 1) * stage_elems;
+        bf16 *s = stage;
         stage_rows_to(s, K, li.k + t0 * li.kst, ntok, li.kst, K, tid, nthr);
         if (Y) stage_rows_to(s + TS * K, K, li.q + t0 * li.qst, ntok, li.qst, K, tid, nthr);
         stage_rows_to(s + (Y ? 2 : 1) * TS * K, 16, li.v + t0 * li.vst, ntok, li.vst, 16, tid, nthr);
@@ -369,6 +370,8 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         }
     };
 
+    /* One staging buffer: chunk c + 1's copies are issued once chunk c is converted, and land while
+     * chunk c runs (v8: the second buffer's 288 bytes per step went to a longer chunk instead). */
     bf16 fnext = __float2bfloat16_rn(0.0f);
     if (nchunks > 0) {
         issue(0);
@@ -378,19 +381,16 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     for (int c = 0; c < nchunks; c++) {
         const int ntok = chunk_len(c);
         const float fcur = __bfloat162float(fnext);
+        cp_async_wait<0>();
+        __syncthreads(); /* chunk c staged; every warp done with chunk c - 1 */
+        if (Y && c > 0) flush_y(c - 1);
+        t1_convert(ch, stage, Y ? stage + TS * K : nullptr, 1, stage + (Y ? 2 : 1) * TS * K, fcur, ntok, K, MT, tid, nthr);
+        __syncthreads(); /* chunk c converted: the staging buffer is free */
         if (c + 1 < nchunks) {
-            issue(c + 1); /* its buffer was converted during chunk c - 1 */
+            issue(c + 1);
             fnext = load_f(c + 1);
         }
         cp_async_commit();
-        cp_async_wait<1>();
-        __syncthreads(); /* chunk c staged; every warp done with chunk c - 1 */
-        if (Y && c > 0) flush_y(c - 1);
-        {
-            const bf16 *s = stage + (c & 1) * stage_elems;
-            t1_convert(ch, s, Y ? s + TS * K : nullptr, 1, s + (Y ? 2 : 1) * TS * K, fcur, ntok, K, MT, tid, nthr);
-        }
-        __syncthreads();
         run_chunk(ntok);
     }
     cp_async_wait<0>();
@@ -543,7 +543,8 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
                 dv_out[o + 1] = __float2bfloat16_rn(acc.y);
             }
         }
-        for (int u = tid; u < ntok; u += nthr) {
+        /* df of step u on thread nthr - 1 - u: the last warp, which has the fewest dv pairs above */
+        for (int u = nthr - 1 - tid; u < ntok; u += nthr) {
             float acc = 0.0f;
             for (int x = 0; x < MT * 8; x++) acc += dfbuf[u * MT * 8 + x];
             if (df_out) df_out[(tok0 + u) * N + n] = __float2bfloat16_rn(acc);

@@ -4,6 +4,7 @@
 # and ncu durations for each. The plug-ins travel compressed (the carried tree must stay under
 # 64 MiB): here, `mkdir -p .carry/libA .carry/libB`, copy each build's libm2rnn-cuda.so into one,
 # `tar -C .carry -cJf .carry/ab.tar.xz libA libB`, and leave .carry/lib without a plug-in.
+# QUICK=1: checks and benchmarks of A and B and ncu durations only (no v5, f32 or sanitizers).
 (cd .carry && tar -xJf ab.tar.xz)
 . accel/cuda/device_env.sh
 for v in A B; do
@@ -15,6 +16,10 @@ for rep in 1 2; do for v in A B; do for p in 7b 410m; do
   export M2RNN_PLUGIN_PATH=$C/lib$v
   echo "== $v $p rep $rep"; "$C/bin/m2rnn" bench --backend cuda --preset $p --dtype bf16 --runs 10 --warmup 3 2>&1 | tee -a "$OUT/bench_$v.log" | grep -E "^  (forward|backward|training)"
 done; done; done
+if [ -n "${QUICK:-}" ]; then
+  for v in A B; do echo "== durations $v"; M2RNN_PLUGIN_PATH=$C/lib$v bash accel/cuda/microbench/durations.sh 2>&1 | grep -E "t1|reduce_groups" | head -12; done
+  exit 0
+fi
 export M2RNN_PLUGIN_PATH=$C/libA
 echo "== v5 (FWD=8 BWD=3) and f32, plug-in A"
 for p in 7b 410m; do M2RNN_CUDA_FWD=8 M2RNN_CUDA_BWD=3 "$C/bin/m2rnn" bench --backend cuda --preset $p --dtype bf16 --runs 10 --warmup 3 2>&1 | tee -a "$OUT/bench_v5.log" | grep -E "^  (forward|training|forward\+)"; done
