@@ -80,7 +80,9 @@ __device__ __forceinline__ void t1_tanh(float (&z)[8], const uint32_t (&hb)[4], 
  * pair of steps, i = u % 2 the step within its pair):
  *   k_rows[m][w][g][i]  float2  (k[16w+g], k[16w+g+8]): a thread's two rows of k
  *   v_cols[u][t]        float4  (v[2t], v[2t+1], v[2t+8], v[2t+9]): a thread's four columns of v
- *   q_words[m][w][t][i] uint2   bf16 words (q[16w+2t..], q[16w+2t+8..]): the readout's B fragment
+ *   q_words[w][m][t][i] uint2   bf16 words (q[16w+2t..], q[16w+2t+8..]): the readout's B fragment,
+ *                               each warp's words together (q_pairs pairs), so that the conversion's
+ *                               stores are free of bank conflicts (v8)
  *   f_g[u]              float2  (f, 1 - f)
  * The forward converts each staged chunk once, so that a step does one load per input and no
  * conversion (measured: 82.5 instructions per warp-step against 89 for reading the staged bf16
@@ -89,6 +91,7 @@ struct T1Chunk {
     float2 *k_rows, *f_g;
     float4 *v_cols;
     uint2 *q_words;
+    int q_pairs;
 };
 
 /* Lays out the chunk (q_words only with the readout) from p for `rows` steps; returns the bytes used. */
@@ -103,6 +106,7 @@ __host__ __device__ inline size_t t1_chunk_layout(unsigned char *p, bool with_q,
     T1Chunk z = {};
     z.k_rows = (float2 *)take((size_t)rows * MT * 8 * sizeof(float2));
     if (with_q) z.q_words = (uint2 *)take((size_t)rows * MT * 4 * sizeof(uint2));
+    z.q_pairs = rows / 2; /* rows is even */
     z.v_cols = (float4 *)take((size_t)rows * 4 * sizeof(float4));
     z.f_g = (float2 *)take((size_t)rows * sizeof(float2));
     if (c) *c = z;
@@ -115,12 +119,18 @@ __device__ __forceinline__ float t1_at(const bf16 *row, int r, int K) { return r
  * [u / 2][per_row][u % 2]: the items of rows 2m and 2m + 1 sit side by side. */
 __device__ __forceinline__ int t1_pair_slot(int u, int per_row, int at) { return (((u >> 1) * per_row + at) << 1) + (u & 1); }
 
-/* Converts ntok staged steps (rows of K for k and q, q NULL without the readout, rows of 16 for v)
- * into the chunk's layouts, q's rows shifted by q_shift; f is thread u's value for step u (u < ntok).
+/* The fp32 values of the low and high bf16 halves of a word. */
+__device__ __forceinline__ float bf16_lo(uint32_t x) { return __uint_as_float(x << 16); }
+__device__ __forceinline__ float bf16_hi(uint32_t x) { return __uint_as_float(x & 0xffff0000u); }
+
+/* Converts ntok staged steps into the chunk's layouts, q's rows shifted by q_shift; f is thread u's
+ * value for step u (u < ntok). The staged step u is one row of rs elements at ks, qs and vs + u rs
+ * (k and q: K each, q NULL without the readout; v: 16): rows of 2K + 16 elements, not 128-byte
+ * multiples, spread the reads of different steps over the banks (v8).
  * All threads take part, each with a fixed share and no index division: warp w converts its own
  * tile's rows of k (lane l: row pair l % 8 of the step pairs l/8, l/8 + 4, ...) and words of q
  * (lane l: word pair l % 4 of steps l/4, l/4 + 8, ...); v goes four items per step over all threads. */
-__device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, const bf16 *qs, int q_shift, const bf16 *vs,
+__device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, const bf16 *qs, int q_shift, const bf16 *vs, int rs,
                                            float f, int ntok, int K, int MT, int tid, int nthr)
 {
     const int w = tid >> 5, l = tid & 31;
@@ -130,19 +140,19 @@ __device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, con
         float4 *dst = reinterpret_cast<float4 *>(c.k_rows) + (l >> 3) * MT * 8 + w * 8 + g;
 #pragma unroll 2
         for (int u = 2 * (l >> 3); u < ntok; u += 8, dst += 4 * MT * 8) {
-            const bf16 *k0 = ks + u * K, *k1 = u + 1 < ntok ? k0 + K : k0;
+            const bf16 *k0 = ks + u * rs, *k1 = u + 1 < ntok ? k0 + rs : k0;
             *dst = make_float4(t1_at(k0, r0, K), t1_at(k0, r0 + 8, K), t1_at(k1, r0, K), t1_at(k1, r0 + 8, K));
         }
     }
     if (qs) {
         const int t = l & 3;
-        for (int u = l >> 2; u < ntok; u += 8)
-            c.q_words[t1_pair_slot(u + q_shift, MT * 4, w * 4 + t)] = t1_words_rows(t1_row32(qs, u, K), w, t, K);
+        uint2 *qw = c.q_words + w * c.q_pairs * 8;
+        for (int u = l >> 2; u < ntok; u += 8) qw[t1_pair_slot(u + q_shift, 4, t)] = t1_words_rows(t1_row32(qs, u, rs), w, t, K);
     }
     for (int i = tid; i < ntok * 4; i += nthr) {
         const int u = i >> 2, t = i & 3;
-        const bf16 *v = vs + u * 16;
-        c.v_cols[i] = make_float4(t1_at(v, 2 * t, 16), t1_at(v, 2 * t + 1, 16), t1_at(v, 2 * t + 8, 16), t1_at(v, 2 * t + 9, 16));
+        const uint2 v = t1_words16(t1_row32(vs, u, rs), t);
+        c.v_cols[i] = make_float4(bf16_lo(v.x), bf16_hi(v.x), bf16_lo(v.y), bf16_hi(v.y));
     }
     if (tid < ntok) c.f_g[tid] = make_float2(f, 1.0f - f);
 }
@@ -252,7 +262,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     const int lane = blockIdx.x, b = lane / N, n = lane % N;
     const int r0 = 16 * w + g, r1 = r0 + 8, c0 = 2 * t4, c2 = 2 * t4 + 8;
 
-    const int stage_elems = TS * ((Y ? 2 : 1) * K + 16);
+    const int RS = (Y ? 2 : 1) * K + 16, stage_elems = TS * RS; /* staged step: [k | q (Y) | v] */
     bf16 *stage = reinterpret_cast<bf16 *>(smraw);
     unsigned char *p = smraw + align16((size_t)stage_elems * sizeof(bf16));
     /* The step loop runs two steps per iteration (TS is even), reads the next pair's inputs during
@@ -286,14 +296,13 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     const LaneIn<bf16> li = lane_inputs(d, in, start, n);
     auto chunk_len = [&](int c) { const int64_t t0 = (int64_t)c * TS; return (int)(L - t0 < TS ? L - t0 : TS); };
 
-    /* staged chunk: k [TS][K], (Y) q [TS][K], v [TS][16] */
+    /* staged chunk: one row [k | q (Y) | v] of RS elements per step */
     auto issue = [&](int c) {
         const int64_t t0 = (int64_t)c * TS;
         const int ntok = chunk_len(c);
-        bf16 *s = stage;
-        stage_rows_to(s, K, li.k + t0 * li.kst, ntok, li.kst, K, tid, nthr);
-        if (Y) stage_rows_to(s + TS * K, K, li.q + t0 * li.qst, ntok, li.qst, K, tid, nthr);
-        stage_rows_to(s + (Y ? 2 : 1) * TS * K, 16, li.v + t0 * li.vst, ntok, li.vst, 16, tid, nthr);
+        stage_rows_to(stage, RS, li.k + t0 * li.kst, ntok, li.kst, K, tid, nthr);
+        if (Y) stage_rows_to(stage + K, RS, li.q + t0 * li.qst, ntok, li.qst, K, tid, nthr);
+        stage_rows_to(stage + (Y ? 2 : 1) * K, RS, li.v + t0 * li.vst, ntok, li.vst, 16, tid, nthr);
     };
     /* thread u's f of chunk c's step u, kept as the raw bf16 until the chunk converts it: converting
      * at once would wait for the load (NOTES.md v7) */
@@ -320,7 +329,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         const float4 *kp = reinterpret_cast<const float4 *>(ch.k_rows) + w * 8 + g;
         const float4 *fp = reinterpret_cast<const float4 *>(ch.f_g);
         const float4 *vp = ch.v_cols + t4;
-        const uint4 *qp = reinterpret_cast<const uint4 *>(ch.q_words) + w * 4 + t4; /* rows u, u + 1: q of steps u - 1, u */
+        const uint4 *qp = reinterpret_cast<const uint4 *>(ch.q_words) + w * ch.q_pairs * 4 + t4; /* rows u, u + 1: q of steps u - 1, u */
         float *yp = ybuf + w * 16 + g + 8 * (t4 & 1);                                /* row u: y partial of step u - 1 */
         float4 kk2 = kp[0], fg2 = fp[0], va = vp[0], vb = vp[4];
         /* one step: the product and tanh start the chain, while the readout of step u - 1 (hb
@@ -352,7 +361,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             kp += MT * 8;
             fp++;
             vp += 8;
-            qp += MT * 4;
+            qp += 4;
             const float4 kk2_next = *kp, fg2_next = *fp, va_next = vp[0], vb_next = vp[4];
             step(make_float2(kk2.x, kk2.y), va, make_float2(fg2.x, fg2.y), make_uint2(q2.x, q2.y));
             step(make_float2(kk2.z, kk2.w), vb, make_float2(fg2.z, fg2.w), make_uint2(q2.z, q2.w));
@@ -365,7 +374,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             step(make_float2(kk2.x, kk2.y), va, make_float2(fg2.x, fg2.y), Y ? reinterpret_cast<const uint2 *>(qp)[0] : make_uint2(0u, 0u));
         if (Y) { /* the chunk's last step: q in row ntok */
             float yd[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-            t1_readout(yd, hb, ch.q_words[t1_pair_slot(ntok, MT * 4, w * 4 + t4)]);
+            t1_readout(yd, hb, ch.q_words[w * ch.q_pairs * 8 + t1_pair_slot(ntok, 4, t4)]);
             if (t4 < 2) ybuf[(ntok * MT + w) * 16 + g + 8 * (t4 & 1)] = t4 ? yd[2] : yd[0];
         }
     };
@@ -384,7 +393,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         cp_async_wait<0>();
         __syncthreads(); /* chunk c staged; every warp done with chunk c - 1 */
         if (Y && c > 0) flush_y(c - 1);
-        t1_convert(ch, stage, Y ? stage + TS * K : nullptr, 1, stage + (Y ? 2 : 1) * TS * K, fcur, ntok, K, MT, tid, nthr);
+        t1_convert(ch, stage, Y ? stage + K : nullptr, 1, stage + (Y ? 2 : 1) * K, RS, fcur, ntok, K, MT, tid, nthr);
         __syncthreads(); /* chunk c converted: the staging buffer is free */
         if (c + 1 < nchunks) {
             issue(c + 1);
@@ -510,8 +519,9 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         bf16 *s = stage + (c & 1) * stage_elems;
         stage_rows_to(s, R.width, li.k + t0 * li.kst, ntok, li.kst, K, tid, nthr);
         stage_rows_to(s + R.q, R.width, li.q + t0 * li.qst, ntok, li.qst, K, tid, nthr);
-        stage_rows_to(s + R.v, R.width, li.v + t0 * li.vst, ntok, li.vst, 16, tid, nthr);
-        stage_rows_to(s + R.dy, R.width, dyb + t0 * dyst, ntok, dyst, 16, tid, nthr);
+        /* v and dy (two copies per row) from the last threads: k and q leave them less to do */
+        stage_rows_to(s + R.v, R.width, li.v + t0 * li.vst, ntok, li.vst, 16, nthr - 1 - tid, nthr);
+        stage_rows_to(s + R.dy, R.width, dyb + t0 * dyst, ntok, dyst, 16, nthr - 1 - tid, nthr);
     };
     auto load_f = [&](int c) { /* raw bf16, converted when the chunk is run (see fwd_t1) */
         const int64_t t = (int64_t)c * C + tid;
@@ -525,7 +535,8 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     auto flush = [&](int c) {
         const int64_t tok0 = start + (int64_t)c * C;
         const int ntok = chunk_len(c);
-        for (int i = tid; i < ntok * 8; i += nthr) {
+        /* pairs past the block's threads on the last warp, the df sums below on the first */
+        for (int i = nthr - 1 - tid; i < ntok * 8; i += nthr) {
             const int u = i >> 3, j = 2 * (i & 7);
             float2 acc = make_float2(0.0f, 0.0f);
             for (int ww = 0; ww < MT; ww++) {
@@ -543,8 +554,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
                 dv_out[o + 1] = __float2bfloat16_rn(acc.y);
             }
         }
-        /* df of step u on thread nthr - 1 - u: the last warp, which has the fewest dv pairs above */
-        for (int u = nthr - 1 - tid; u < ntok; u += nthr) {
+        for (int u = tid; u < ntok; u += nthr) {
             float acc = 0.0f;
             for (int x = 0; x < MT * 8; x++) acc += dfbuf[u * MT * 8 + x];
             if (df_out) df_out[(tok0 + u) * N + n] = __float2bfloat16_rn(acc);
