@@ -189,11 +189,14 @@ __device__ __forceinline__ void t1_readout(float (&yd)[4], const uint32_t (&hb)[
     mma_bf16(yd, at, qq.x, qq.y);
 }
 
-/* Σ over the MT tiles of four consecutive fp32 partials (rows of 16 floats per tile), in tile order. */
-__device__ __forceinline__ float4 t1_sum_tiles(const float *p, int MT)
+/* Σ over the MT tiles of four consecutive fp32 partials (rows of 16 floats per tile), starting at
+ * tile `first` and wrapping: callers start neighbouring steps' sums at different tiles, so that their
+ * 16-byte loads fall in different banks (v8). The order is fixed for each step. */
+__device__ __forceinline__ float4 t1_sum_tiles(const float *p, int MT, int first)
 {
-    float4 acc = *reinterpret_cast<const float4 *>(p);
-    for (int ww = 1; ww < MT; ww++) {
+    float4 acc = *reinterpret_cast<const float4 *>(p + first * 16);
+    for (int i = 1; i < MT; i++) {
+        const int ww = first + i < MT ? first + i : first + i - MT;
         const float4 x = *reinterpret_cast<const float4 *>(p + ww * 16);
         acc.x += x.x;
         acc.y += x.y;
@@ -317,7 +320,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         const int ntok = chunk_len(c);
         for (int i = tid; i < ntok * 4; i += nthr) {
             const int u = i >> 2, j = 4 * (i & 3);
-            t1_store4(y + ((start + t0 + u) * N + n) * 16 + j, t1_sum_tiles(ybuf + (u + 1) * MT * 16 + j, MT), y_quads);
+            t1_store4(y + ((start + t0 + u) * N + n) * 16 + j, t1_sum_tiles(ybuf + (u + 1) * MT * 16 + j, MT, MT > 1 ? (u & 1) : 0), y_quads);
         }
     };
 
