@@ -236,7 +236,7 @@ __device__ __forceinline__ void t1_store_f(float2 *fg, float f, int ntok, int ti
 template <int KC> __device__ __forceinline__ int t1_k(const RecDims &d) { return KC ? KC : d.K; }
 template <int KC> __device__ __forceinline__ int t1_tiles()
 {
-    if (KC) __builtin_assume(threadIdx.x < 32 * ((KC + 15) / 16)); /* so row 16 w + g + 8 < K is known */
+    if constexpr (KC > 0) __builtin_assume(threadIdx.x < 32 * ((KC + 15) / 16)); /* so row 16 w + g + 8 < K is known */
     return KC ? (KC + 15) / 16 : (int)(blockDim.x >> 5);
 }
 
