@@ -581,7 +581,7 @@ __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
  * nothing else uses any more) into dW_out (this lane's V×V partial). */
 template <typename T>
 __device__ __forceinline__ void v16_finish_backward(const float (&G)[8], const float (&dW)[2][4], T *dh0, float *dwbuf,
-                                                    float *dW_out, int K, int MT)
+                                                    float *dW_out, int K, int MT, bool dW_transposed = false)
 {
     const int tid = threadIdx.x, nthr = blockDim.x, w = tid >> 5, l = tid & 31, g = l >> 2, c0 = 2 * (l & 3);
     if (dh0) {
@@ -592,12 +592,14 @@ __device__ __forceinline__ void v16_finish_backward(const float (&G)[8], const f
             if (rows[e] < K) dh0[rows[e] * 16 + cols[e]] = from_f<T>(G[e]);
     }
     __syncthreads();
+    /* fragment element (row, column) of the tile's dW, or of dWᵀ (bwd_t1) stored at (column, row) */
+    const int rs = dW_transposed ? 1 : 16, cs = dW_transposed ? 16 : 1;
 #pragma unroll
     for (int nt = 0; nt < 2; nt++) {
-        dwbuf[w * 256 + g * 16 + nt * 8 + c0] = dW[nt][0];
-        dwbuf[w * 256 + g * 16 + nt * 8 + c0 + 1] = dW[nt][1];
-        dwbuf[w * 256 + (g + 8) * 16 + nt * 8 + c0] = dW[nt][2];
-        dwbuf[w * 256 + (g + 8) * 16 + nt * 8 + c0 + 1] = dW[nt][3];
+        dwbuf[w * 256 + g * rs + (nt * 8 + c0) * cs] = dW[nt][0];
+        dwbuf[w * 256 + g * rs + (nt * 8 + c0 + 1) * cs] = dW[nt][1];
+        dwbuf[w * 256 + (g + 8) * rs + (nt * 8 + c0) * cs] = dW[nt][2];
+        dwbuf[w * 256 + (g + 8) * rs + (nt * 8 + c0 + 1) * cs] = dW[nt][3];
     }
     __syncthreads();
     for (int e = tid; e < 256; e += nthr) {
