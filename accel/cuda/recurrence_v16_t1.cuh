@@ -629,22 +629,25 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
                      : t4 == 2 ? dvbuf + ((Lc - 1) * MT + w) * 16 + g
                                : dfbuf + ((Lc - 1) * MT + w) * 8 + g;
         const int64_t out_step = t4 < 2 ? (int64_t)N * K : t4 == 2 ? MT * 16 : MT * 8;
-        for (int u = Lc - 1; u >= 0; u--, out -= out_step) {
-            const uint4 hp4 = Hs[(size_t)u * MT * 32], hc4 = Hs[(size_t)(u + 1) * MT * 32];
+        const uint4 *hsu = Hs + (size_t)(Lc - 1) * MT * 32;
+        const float2 *fgu = fgbuf + (Lc - 1);
+        const unsigned short *ru = row16(Lc - 1);
+        for (int u = Lc - 1; u >= 0; u--, out -= out_step, hsu -= MT * 32, fgu--, ru -= R.width) {
+            const uint4 hp4 = hsu[0], hc4 = hsu[MT * 32];
             const uint32_t hp[4] = {hp4.x, hp4.y, hp4.z, hp4.w}, hc[4] = {hc4.x, hc4.y, hc4.z, hc4.w};
-            const float2 fg = fgbuf[u];
+            const float2 fg = *fgu;
             /* Z_t, exactly as the forward computed it */
             float z[8];
             {
                 float acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
-                t1_outer(acc, t1_outer_at(row16(u), okv));
+                t1_outer(acc, t1_outer_at(ru, okv));
                 t1_tanh(z, hp, acc, bw);
             }
             /* D = q dyᵀ + G (G clipped first with CLIP 1; D clipped after with CLIP 2) */
             float Dm[2][4];
 #pragma unroll
             for (int e = 0; e < 8; e++) Dm[e >> 2][e & 3] = CLIP == 1 ? fminf(fmaxf(G[e], -cl), cl) : G[e];
-            t1_outer(Dm, t1_outer_at(row16(u), oqd));
+            t1_outer(Dm, t1_outer_at(ru, oqd));
             float D[8], dA[8], dfp = 0.0f;
 #pragma unroll
             for (int e = 0; e < 8; e++) {
@@ -674,7 +677,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             mma_bf16(dW[1], at, hh[2], hh[3]);
             /* dk = dA v, dq = H_t dy (B = the vector in every column: every lane gets rows g, g+8),
              * dv = dAᵀ k over this tile's rows (k is zero past K in the staged row) */
-            const uint32_t *r32 = row32(u);
+            const uint32_t *r32 = reinterpret_cast<const uint32_t *>(ru);
             const uint2 vw = t1_words16(r32 + R.v / 2, t4), dyw = t1_words16(r32 + R.dy / 2, t4);
             const uint2 kw = make_uint2(r32[8 * w + t4], r32[8 * w + 4 + t4]);
             float dkd[4] = {0, 0, 0, 0}, dqd[4] = {0, 0, 0, 0}, dvd[4] = {0, 0, 0, 0};
