@@ -511,9 +511,7 @@ __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
                 }
                 to_ckpt--;
             }
-            /* bf16 -> fp32 is a 16-bit shift: low half << 16, high half masked. */
-            const float vc[4] = {__uint_as_float(cu_in.v0 << 16), __uint_as_float(cu_in.v0 & 0xffff0000u),
-                                 __uint_as_float(cu_in.v1 << 16), __uint_as_float(cu_in.v1 & 0xffff0000u)};
+            const float vc[4] = {bf16_lo(cu_in.v0), bf16_hi(cu_in.v0), bf16_lo(cu_in.v1), bf16_hi(cu_in.v1)};
 #pragma unroll
             for (int i = 0; i < TPW; i++) {
                 float acc[2][4], z[8];

@@ -118,9 +118,11 @@ __device__ __forceinline__ float t1_at(const bf16 *row, int r, int K) { return r
  * [u / 2][per_row][u % 2]: the items of rows 2m and 2m + 1 sit side by side. */
 __device__ __forceinline__ int t1_pair_slot(int u, int per_row, int at) { return (((u >> 1) * per_row + at) << 1) + (u & 1); }
 
-/* The fp32 values of the low and high bf16 halves of a word. */
-__device__ __forceinline__ float bf16_lo(uint32_t x) { return __uint_as_float(x << 16); }
-__device__ __forceinline__ float bf16_hi(uint32_t x) { return __uint_as_float(x & 0xffff0000u); }
+/* (f, 1 - f) of the chunk's steps, one per thread u < ntok, into fg[u]. */
+__device__ __forceinline__ void t1_store_f(float2 *fg, float f, int ntok, int tid)
+{
+    if (tid < ntok) fg[tid] = make_float2(f, 1.0f - f);
+}
 
 /* Converts ntok staged steps into the chunk's layouts, q's rows shifted by q_shift; f is thread u's
  * value for step u (u < ntok). The staged step u is one row of rs elements at ks, qs and vs + u rs
@@ -153,7 +155,7 @@ __device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, con
         const uint2 v = t1_words16(t1_row32(vs, u, rs), t);
         c.v_cols[i] = make_float4(bf16_lo(v.x), bf16_hi(v.x), bf16_lo(v.y), bf16_hi(v.y));
     }
-    if (tid < ntok) c.f_g[tid] = make_float2(f, 1.0f - f);
+    t1_store_f(c.f_g, f, ntok, tid);
 }
 
 /* The same with k vᵀ from fp32 multiplies of the converted rows (kk: the thread's rows of k, vv: its
@@ -177,7 +179,7 @@ __device__ __forceinline__ void t1_update(float (&h)[8], uint32_t (&hb)[4], cons
 /* fp32 value of element e of a packed fragment (pack_state's order: element e in word e/2, low half if even). */
 __device__ __forceinline__ float t1_unpack(const uint32_t (&hb)[4], int e)
 {
-    return (e & 1) ? __uint_as_float(hb[e >> 1] & 0xffff0000u) : __uint_as_float(hb[e >> 1] << 16);
+    return (e & 1) ? bf16_hi(hb[e >> 1]) : bf16_lo(hb[e >> 1]);
 }
 
 /* y partial over the tile's rows, y[j] = Σ_i H[i][j] q[i]: A = Hᵀ (the packed state's 8×8 blocks
@@ -217,12 +219,6 @@ __device__ __forceinline__ void t1_store4(bf16 *dst, float4 v, bool aligned8)
         dst[2] = b.x;
         dst[3] = b.y;
     }
-}
-
-/* (f, 1 - f) of the chunk's steps, one per thread u < ntok, into fg[u]. */
-__device__ __forceinline__ void t1_store_f(float2 *fg, float f, int ntok, int tid)
-{
-    if (tid < ntok) fg[tid] = make_float2(f, 1.0f - f);
 }
 
 /* Threads per block: one warp per 16-row tile. MINB >= 4 means K <= 64 (4 warps). */
