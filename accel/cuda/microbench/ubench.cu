@@ -85,6 +85,26 @@ __device__ __forceinline__ void step_init(int l, uint32_t (&bw)[2][2], float (&h
     for (int t = 0; t < TPW; t++) { for (int e = 0; e < 8; e++) h[t][e] = 0.01f * (l + e + t); for (int e = 0; e < 4; e++) hb[t][e] = pack(h[t][2 * e], h[t][2 * e + 1]); }
 }
 
+/* One tile's pre-activation: acc = kr vc (the k vᵀ stand-in), then acc += H W (hb: H packed). */
+__device__ __forceinline__ void step_product(float (&acc)[2][4], float kr, const float (&vc)[4], const uint32_t (&hb)[4],
+                                             const uint32_t (&bw)[2][2])
+{
+    for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) acc[n][e] = kr * vc[(n * 2 + (e & 1))];
+    mma(acc[0], hb, bw[0][0], bw[0][1]);
+    mma(acc[1], hb, bw[1][0], bw[1][1]);
+}
+
+/* The end of a bare-step kernel: keep h live, record the block's cycles. */
+template <int TPW>
+__device__ __forceinline__ void step_finish(const float (&h)[TPW][8], long long t0, float *out, long long *cyc)
+{
+    long long t1 = clock64();
+    float s = 0;
+    for (int t = 0; t < TPW; t++) for (int e = 0; e < 8; e++) s += h[t][e];
+    if (s == 12345.f) out[0] = s;
+    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+}
+
 /* Bare recurrence: TPW 16x16 tiles per warp, no loads (k, v, f vary by a cheap add). TM 0: tanh.f32
  * per element; 1: tanh.bf16x2 per pair with the pair unpacked to fp32 for the update. */
 template <int TPW, int TM>
@@ -104,13 +124,11 @@ __global__ void step(float *out, long long *cyc)
         const float g1 = 1.0f - f;
 #pragma unroll
         for (int t = 0; t < TPW; t++) {
-            float acc[2][4];
-            for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) acc[n][e] = kr * vc[(n * 2 + (e & 1))];
             float fh[8];
 #pragma unroll
             for (int e = 0; e < 8; e++) fh[e] = f * h[t][e];
-            mma(acc[0], hb[t], bw[0][0], bw[0][1]);
-            mma(acc[1], hb[t], bw[1][0], bw[1][1]);
+            float acc[2][4];
+            step_product(acc, kr, vc, hb[t], bw);
             if (TM == 0) {
 #pragma unroll
                 for (int e = 0; e < 8; e++) h[t][e] = fmaf(g1, tanh_f32(acc[e >> 2][e & 3]), fh[e]);
@@ -127,11 +145,7 @@ __global__ void step(float *out, long long *cyc)
         }
     }
     __syncthreads();
-    long long t1 = clock64();
-    float s = 0;
-    for (int t = 0; t < TPW; t++) for (int e = 0; e < 8; e++) s += h[t][e];
-    if (s == 12345.f) out[0] = s;
-    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+    step_finish<TPW>(h, t0, out, cyc);
 }
 
 /* Bare recurrence, two tiles per warp written half a step apart (NOTES.md v7, "what would come
@@ -147,9 +161,7 @@ __global__ void step_staggered(float *out, long long *cyc)
     step_init<2>(l, bw, h, hb);
     float kr = 0.1f * l, vc[4] = {0.1f, 0.2f, 0.3f, 0.4f}, f = 0.9f;
     float accA[2][4];
-    for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) accA[n][e] = kr * vc[(n * 2 + (e & 1))];
-    mma(accA[0], hb[0], bw[0][0], bw[0][1]);
-    mma(accA[1], hb[0], bw[1][0], bw[1][1]);
+    step_product(accA, kr, vc, hb[0], bw);
     __syncthreads();
     long long t0 = clock64();
     for (int it = 0; it < ITERS; it++) {
@@ -157,27 +169,19 @@ __global__ void step_staggered(float *out, long long *cyc)
         f += 1e-9f;
         const float g1 = 1.0f - f;
         float accB[2][4];
-        for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) accB[n][e] = kr * vc[(n * 2 + (e & 1))];
-        mma(accB[0], hb[1], bw[0][0], bw[0][1]);
-        mma(accB[1], hb[1], bw[1][0], bw[1][1]);
+        step_product(accB, kr, vc, hb[1], bw);
 #pragma unroll
         for (int e = 0; e < 8; e++) h[0][e] = fmaf(g1, tanh_f32(accA[e >> 2][e & 3]), f * h[0][e]);
 #pragma unroll
         for (int e = 0; e < 4; e++) hb[0][e] = pack(h[0][2 * e], h[0][2 * e + 1]);
-        for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) accA[n][e] = (kr + 1e-7f) * vc[(n * 2 + (e & 1))];
-        mma(accA[0], hb[0], bw[0][0], bw[0][1]);
-        mma(accA[1], hb[0], bw[1][0], bw[1][1]);
+        step_product(accA, kr + 1e-7f, vc, hb[0], bw);
 #pragma unroll
         for (int e = 0; e < 8; e++) h[1][e] = fmaf(g1, tanh_f32(accB[e >> 2][e & 3]), f * h[1][e]);
 #pragma unroll
         for (int e = 0; e < 4; e++) hb[1][e] = pack(h[1][2 * e], h[1][2 * e + 1]);
     }
     __syncthreads();
-    long long t1 = clock64();
-    float s = 0;
-    for (int t = 0; t < 2; t++) for (int e = 0; e < 8; e++) s += h[t][e];
-    if (s == 12345.f) out[0] = s;
-    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+    step_finish<2>(h, t0, out, cyc);
 }
 
 static double mean_cycles(long long *d, int n)
