@@ -490,9 +490,7 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
         if (!plan.ok) return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: K=%d needs more shared memory than a block may have", d.K);
         C = plan.C;
     } else if (fast) {
-        size_t budget = c->smem_per_sm / bps;
-        budget = budget > 1024 ? budget - 1024 : 0;
-        if (budget > c->smem_optin) budget = c->smem_optin;
+        const size_t budget = smem_budget(c, bps);
         C = 1;
         for (int cc = 16; cc >= 1; cc--)
             if (bwd_v16_smem<T>(d.K, MT, cc) <= budget) {
