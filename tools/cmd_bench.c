@@ -147,6 +147,37 @@ static int sync_backend(void)
     return be->synchronize ? (int)be->synchronize(be->ctx) : 0;
 }
 
+/* The timed runs (after `warmup` untimed ones) of the forward and/or the backward; with `saved`, of
+ * the training pair instead (forward_save, then backward_saved from that buffer). Seconds per run go
+ * to tf, tb and tfb (the two together). `label` starts the progress line. Returns 0, or 1 after
+ * reporting a failed call. */
+static int time_runs(const m2rnn_recurrence_forward_args *fa, const m2rnn_recurrence_backward_args *ba, bool do_fwd,
+                     bool do_bwd, void *saved, int warmup, int runs, const char *label, bool show_progress, double *tf,
+                     double *tb, double *tfb)
+{
+    for (int r = -warmup; r < runs; r++) {
+        if (show_progress)
+            fprintf(stderr, "\r%s%s run %d/%d ", label, r < 0 ? "warm-up" : "timed", r < 0 ? r + warmup + 1 : r + 1,
+                    r < 0 ? warmup : runs);
+        double t0 = now_seconds(), t1 = t0, t2;
+        m2rnn_status st = M2RNN_OK;
+        if (do_fwd) {
+            st = saved ? m2rnn_recurrence_forward_save(be, fa, saved) : m2rnn_recurrence_forward(be, fa);
+            if (!st) st = (m2rnn_status)sync_backend();
+            t1 = now_seconds();
+        }
+        if (!st && do_bwd) {
+            st = saved ? m2rnn_recurrence_backward_saved(be, ba, saved) : m2rnn_recurrence_backward(be, ba);
+            if (!st) st = (m2rnn_status)sync_backend();
+        }
+        t2 = now_seconds();
+        if (st) { fprintf(stderr, "\nm2rnn bench: %s: %s\n", m2rnn_status_string(st), m2rnn_last_error()); return 1; }
+        if (r >= 0) { tf[r] = t1 - t0; tb[r] = t2 - t1; tfb[r] = t2 - t0; }
+    }
+    if (show_progress) fprintf(stderr, "\r%40s\r", "");
+    return 0;
+}
+
 typedef struct {
     double forward, backward, both;           /* medians, seconds */
     double forward_save, backward_saved, step; /* the training pair's, NAN without one */
@@ -270,25 +301,7 @@ int cmd_bench(int argc, char **argv)
     bool has_peak = M2RNN_BACKEND_HAS(be, peak_workspace_bytes);
     if (has_peak) be->peak_workspace_bytes(be->ctx, true);
     bool show_progress = !o.json && isatty(STDERR_FILENO);
-    for (int r = -o.warmup; r < o.runs; r++) {
-        if (show_progress) fprintf(stderr, "\r%s run %d/%d ", r < 0 ? "warm-up" : "timed", r < 0 ? r + o.warmup + 1 : r + 1,
-                             r < 0 ? o.warmup : o.runs);
-        double t0 = now_seconds(), t1 = t0, t2;
-        m2rnn_status st = M2RNN_OK;
-        if (do_fwd) {
-            st = m2rnn_recurrence_forward(be, &fa);
-            if (!st) st = (m2rnn_status)sync_backend();
-            t1 = now_seconds();
-        }
-        if (!st && do_bwd) {
-            st = m2rnn_recurrence_backward(be, &ba);
-            if (!st) st = (m2rnn_status)sync_backend();
-        }
-        t2 = now_seconds();
-        if (st) { fprintf(stderr, "\nm2rnn bench: %s: %s\n", m2rnn_status_string(st), m2rnn_last_error()); return 1; }
-        if (r >= 0) { tf[r] = t1 - t0; tb[r] = t2 - t1; tfb[r] = t2 - t0; }
-    }
-    if (show_progress) fprintf(stderr, "\r%40s\r", "");
+    if (time_runs(&fa, &ba, do_fwd, do_bwd, NULL, o.warmup, o.runs, "", show_progress, tf, tb, tfb)) return 1;
     if (do_fwd) med.forward = median(tf, o.runs);
     if (do_bwd) med.backward = median(tb, o.runs);
     if (do_fwd && do_bwd) med.both = median(tfb, o.runs);
@@ -300,20 +313,8 @@ int cmd_bench(int argc, char **argv)
     if (do_fwd && do_bwd && m2rnn_recurrence_saved_bytes(be, &fa, &saved_bytes) == M2RNN_OK && saved_bytes > 0) {
         saved = be->alloc ? be->alloc(be->ctx, saved_bytes) : malloc(saved_bytes);
         if (!saved) { fprintf(stderr, "m2rnn bench: cannot allocate the %zu-byte saved buffer\n", saved_bytes); return 1; }
-        for (int r = -o.warmup; r < o.runs; r++) {
-            if (show_progress) fprintf(stderr, "\rtraining pair: %s run %d/%d ", r < 0 ? "warm-up" : "timed",
-                                       r < 0 ? r + o.warmup + 1 : r + 1, r < 0 ? o.warmup : o.runs);
-            double t0 = now_seconds();
-            m2rnn_status st = m2rnn_recurrence_forward_save(be, &fa, saved);
-            if (!st) st = (m2rnn_status)sync_backend();
-            double t1 = now_seconds();
-            if (!st) st = m2rnn_recurrence_backward_saved(be, &ba, saved);
-            if (!st) st = (m2rnn_status)sync_backend();
-            double t2 = now_seconds();
-            if (st) { fprintf(stderr, "\nm2rnn bench: %s: %s\n", m2rnn_status_string(st), m2rnn_last_error()); return 1; }
-            if (r >= 0) { tf[r] = t1 - t0; tb[r] = t2 - t1; tfb[r] = t2 - t0; }
-        }
-        if (show_progress) fprintf(stderr, "\r%40s\r", "");
+        if (time_runs(&fa, &ba, true, true, saved, o.warmup, o.runs, "training pair: ", show_progress, tf, tb, tfb))
+            return 1;
         med.forward_save = median(tf, o.runs);
         med.backward_saved = median(tb, o.runs);
         med.step = median(tfb, o.runs);
