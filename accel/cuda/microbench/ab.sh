@@ -5,19 +5,23 @@
 # 64 MiB): here, `mkdir -p .carry/libA .carry/libB`, copy each build's libm2rnn-cuda.so into one,
 # `tar -C .carry -cJf .carry/ab.tar.xz libA libB`, and leave .carry/lib without a plug-in.
 # QUICK=1: checks and benchmarks of A and B and ncu durations only (no v5, f32 or sanitizers).
+# VARIANTS="A B C ...": more plug-ins (libC, ...) in the same tarball, benchmarked in turn;
+# TIMING_ONLY=1: no checks, only the benchmarks and the durations (for diagnostic builds);
+# PRESETS="7b": fewer presets (default 7b 410m), for the benchmarks and the durations.
 (cd .carry && tar -xJf ab.tar.xz)
 . accel/cuda/device_env.sh
-for v in A B; do
+VARIANTS=${VARIANTS:-A B}
+[ -n "${TIMING_ONLY:-}" ] || for v in $VARIANTS; do
   export M2RNN_PLUGIN_PATH=$C/lib$v
   "$C/bin/check_cuda" > "$OUT/check_$v.log" 2>&1; echo "$v check_cuda rc=$? ok=$(grep -c '^ok' "$OUT/check_$v.log")"
   "$C/bin/m2rnn" check --backend cuda --vectors vectors > "$OUT/vectors_$v.log" 2>&1; echo "$v vectors rc=$? $(tail -1 "$OUT/vectors_$v.log")"
 done
-for rep in 1 2; do for v in A B; do for p in 7b 410m; do
+for rep in 1 2; do for v in $VARIANTS; do for p in ${PRESETS:-7b 410m}; do
   export M2RNN_PLUGIN_PATH=$C/lib$v
   echo "== $v $p rep $rep"; "$C/bin/m2rnn" bench --backend cuda --preset $p --dtype bf16 --runs 10 --warmup 3 2>&1 | tee -a "$OUT/bench_$v.log" | grep -E "^  (forward|backward|training)"
 done; done; done
 if [ -n "${QUICK:-}" ]; then
-  for v in A B; do echo "== durations $v"; M2RNN_PLUGIN_PATH=$C/lib$v bash accel/cuda/microbench/durations.sh 2>&1 | grep -E "t1|reduce_groups" | head -12; done
+  for v in $VARIANTS; do echo "== durations $v"; M2RNN_PLUGIN_PATH=$C/lib$v bash accel/cuda/microbench/durations.sh 2>&1 | grep -E "t1|reduce_groups" | head -12; done
   exit 0
 fi
 export M2RNN_PLUGIN_PATH=$C/libA
