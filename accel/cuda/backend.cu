@@ -209,7 +209,9 @@ RecIn<T> make_in(const m2rnn_recurrence_inputs &in, const int64_t *cu_dev)
  * NOTES.md has each one's measured time). The default (forward 8, backward 3) is the fastest that
  * passed every check; variant 0 with backward 0 is v3, the simplest;
  * M2RNN_CUDA_FWD=<index> and M2RNN_CUDA_BWD=<index> pick another (read once, at load), for timing
- * and for the checks of the others. F32 storage has one of each (split products, accurate tanh). */
+ * and for the checks of the others. F32 storage has one of each (split products, accurate tanh).
+ * M2RNN_CUDA_CKPT_C=<C> caps the BF16 backward's checkpoint interval (default: the largest that fits
+ * in shared memory), for the sweep that chose it (NOTES.md v9, microbench/ckpt_sweep.sh). */
 struct FwdVariant {
     int tpw, tm;
     bool mmay, kvmma;
@@ -242,6 +244,7 @@ const int k_bwd_occ[] = {0, 0, 0, 1, 2, 1}; /* 6-blocks/SM kernel: 0 never, 1 wh
 const int k_nbwd = 6;
 constexpr int k_fwd_t1 = 11, k_bwd_t1 = 5;
 int g_fwd_variant = 0, g_bwd_variant = 0;
+int g_ckpt_cap = 0; /* M2RNN_CUDA_CKPT_C: at most this checkpoint interval for the v6 kernels (0: as fits; timing) */
 
 int env_index(const char *name, int def, int n)
 {
@@ -414,7 +417,7 @@ T1Plan t1_plan(const Ctx *c, const RecDims &d, int64_t longest, m2rnn_dtype dt)
     if (dt != M2RNN_BF16 || !use_v16(d, dt) || g_bwd_variant != k_bwd_t1) return p;
     const int64_t lanes = (int64_t)d.B * d.N;
     const size_t budget = smem_budget(c, blocks_per_sm(c, lanes));
-    for (int cc = 32; cc >= 1 && !p.C; cc--)
+    for (int cc = g_ckpt_cap ? g_ckpt_cap : 32; cc >= 1 && !p.C; cc--)
         if (bwd_t1_smem(d.K, cc) <= budget) p.C = cc;
     if (!p.C) return p; /* not even C = 1 fits: the caller reports it */
     p.ok = true;
@@ -787,6 +790,7 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
     /* Defaults: measured fastest of those that pass check_cuda and the vectors (NOTES.md, v4, v5). */
     g_fwd_variant = env_index("M2RNN_CUDA_FWD", k_fwd_t1, k_nfwd);
     g_bwd_variant = env_index("M2RNN_CUDA_BWD", k_bwd_t1, k_nbwd);
+    g_ckpt_cap = env_index("M2RNN_CUDA_CKPT_C", 0, 33);
     snprintf(g_description, sizeof g_description,
              "CUDA on %s (sm_%d%d, %d SMs): fp32 state, bf16 tensor cores; bf16 fwd %d (%s), bwd %s", prop.name,
              prop.major, prop.minor, prop.multiProcessorCount, g_fwd_variant, k_fwd_variants[g_fwd_variant].name,
