@@ -212,10 +212,11 @@ __device__ __forceinline__ void stage_rows_in(char *dst, size_t dst_bytes, const
                                               size_t row_bytes, int tid, int nthr)
 {
     const int vecs = (int)(row_bytes / UNIT), rstep = nthr / vecs;
-    if (rstep == 0) { /* rows wider than the block (4-byte copies of long f32 rows): divide per copy */
+    if (rstep == 0) { /* rows wider than the block (long f32 rows): divide per copy */
         for (int idx = tid; idx < ntok * vecs; idx += nthr) {
             const int r = idx / vecs, v = idx - r * vecs;
-            cp_async4(dst + (size_t)r * dst_bytes + 4 * v, src + (size_t)r * stride_bytes + 4 * v);
+            if (UNIT == 16) cp_async16(dst + (size_t)r * dst_bytes + 16 * v, src + (size_t)r * stride_bytes + 16 * v);
+            else cp_async4(dst + (size_t)r * dst_bytes + 4 * v, src + (size_t)r * stride_bytes + 4 * v);
         }
         return;
     }
