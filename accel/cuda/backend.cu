@@ -210,8 +210,9 @@ RecIn<T> make_in(const m2rnn_recurrence_inputs &in, const int64_t *cu_dev)
  * passed every check; variant 0 with backward 0 is v3, the simplest;
  * M2RNN_CUDA_FWD=<index> and M2RNN_CUDA_BWD=<index> pick another (read once, at load), for timing
  * and for the checks of the others. F32 storage has one of each (split products, accurate tanh).
- * M2RNN_CUDA_CKPT_C=<C> caps the BF16 backward's checkpoint interval (default: the largest that fits
- * in shared memory), for the sweep that chose it (NOTES.md v9, microbench/ckpt_sweep.sh). */
+ * M2RNN_CUDA_CKPT_C=<C> caps the checkpoint interval of the v6 BF16 kernels (bwd_t1, and the
+ * forward_save that feeds it; default: the largest that fits in shared memory), for the sweep that
+ * chose it (NOTES.md v9, microbench/ckpt_sweep.sh). */
 struct FwdVariant {
     int tpw, tm;
     bool mmay, kvmma;
