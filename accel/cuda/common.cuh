@@ -203,6 +203,13 @@ __device__ __forceinline__ void cp_async16(void *smem_dst, const void *gmem_src)
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem_src));
 }
 
+/* One async copy of UNIT bytes (16 or 4). */
+template <int UNIT> __device__ __forceinline__ void cp_async_unit(void *smem_dst, const void *gmem_src)
+{
+    if constexpr (UNIT == 16) cp_async16(smem_dst, gmem_src);
+    else cp_async4(smem_dst, gmem_src);
+}
+
 /* ntok rows of row_bytes, row r from src + r*stride_bytes to dst + r*dst_bytes, in copies of UNIT
  * bytes (16 or 4; the caller checked the alignment). Each thread keeps one column of copies
  * (vec = tid % vecs) and walks the rows with pointers, so no index is divided per copy; with a
@@ -215,8 +222,7 @@ __device__ __forceinline__ void stage_rows_in(char *dst, size_t dst_bytes, const
     if (rstep == 0) { /* rows wider than the block (long f32 rows): divide per copy */
         for (int idx = tid; idx < ntok * vecs; idx += nthr) {
             const int r = idx / vecs, v = idx - r * vecs;
-            if (UNIT == 16) cp_async16(dst + (size_t)r * dst_bytes + 16 * v, src + (size_t)r * stride_bytes + 16 * v);
-            else cp_async4(dst + (size_t)r * dst_bytes + 4 * v, src + (size_t)r * stride_bytes + 4 * v);
+            cp_async_unit<UNIT>(dst + (size_t)r * dst_bytes + UNIT * v, src + (size_t)r * stride_bytes + UNIT * v);
         }
         return;
     }
@@ -224,10 +230,7 @@ __device__ __forceinline__ void stage_rows_in(char *dst, size_t dst_bytes, const
     const int r0 = tid / vecs, vec = tid - r0 * vecs;
     char *d = dst + (size_t)r0 * dst_bytes + (size_t)UNIT * vec;
     const char *s = src + (size_t)r0 * stride_bytes + (size_t)UNIT * vec;
-    for (int r = r0; r < ntok; r += rstep, d += rstep * dst_bytes, s += rstep * stride_bytes) {
-        if (UNIT == 16) cp_async16(d, s);
-        else cp_async4(d, s);
-    }
+    for (int r = r0; r < ntok; r += rstep, d += rstep * dst_bytes, s += rstep * stride_bytes) cp_async_unit<UNIT>(d, s);
 }
 
 /* Copy ntok rows of `width` elements, row r from src + r*stride, into dst + r*dst_stride, with

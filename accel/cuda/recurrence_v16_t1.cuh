@@ -615,7 +615,6 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
 
         const unsigned short *rows16 = reinterpret_cast<const unsigned short *>(stage + (c & 1) * stage_elems);
         auto row16 = [&](int u) { return rows16 + u * R.width; };
-        auto row32 = [&](int u) { return reinterpret_cast<const uint32_t *>(rows16 + u * R.width); };
 
         /* Replay: H_0..H_Lc of the chunk, packed to bf16 (each thread its own slots); step u + 1's
          * outer product is issued during step u. */
