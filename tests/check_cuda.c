@@ -201,17 +201,17 @@ static void compare(const char *what, const pair *p, const void *first_run, doub
 
 static void *copy_out(const pair *p) { return download(p); }
 
-/* Tokens × state heads above 100000: minutes under compute-sanitizer. */
-static bool case_is_large(const rcase *c)
+/* A case's tokens: the sequence lengths' sum (varlen), else B × S. */
+static int64_t case_tokens(const rcase *c)
 {
+    if (c->nseq == 0) return (int64_t)c->B * c->S;
     int64_t T = 0;
-    if (c->nseq > 0) {
-        for (int b = 0; b < c->nseq; b++) T += c->seqlens[b];
-    } else {
-        T = (int64_t)c->B * c->S;
-    }
-    return T * c->N > 100000;
+    for (int b = 0; b < c->nseq; b++) T += c->seqlens[b];
+    return T;
 }
+
+/* Tokens × state heads above 100000: minutes under compute-sanitizer. */
+static bool case_is_large(const rcase *c) { return case_tokens(c) * c->N > 100000; }
 
 START_TEST(test_against_reference)
 {
@@ -226,14 +226,9 @@ START_TEST(test_against_reference)
                   nw = c->nw ? c->nw : N;
     const bool varlen = c->nseq > 0;
     const int64_t B = varlen ? c->nseq : c->B;
-    int64_t T = 0;
+    const int64_t T = case_tokens(c);
     int64_t cu_host[9] = {0};
-    if (varlen) {
-        for (int b = 0; b < c->nseq; b++) cu_host[b + 1] = cu_host[b] + c->seqlens[b];
-        T = cu_host[c->nseq];
-    } else {
-        T = B * c->S;
-    }
+    for (int b = 0; b < c->nseq; b++) cu_host[b + 1] = cu_host[b] + c->seqlens[b];
     const char *cls = m2rnn_backend_precision_class(cuda, dt);
     const double eps = class_eps(cls);
     const double tol_fwd = 2 * eps, tol_bwd = 4 * eps;
