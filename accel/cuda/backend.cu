@@ -212,7 +212,9 @@ RecIn<T> make_in(const m2rnn_recurrence_inputs &in, const int64_t *cu_dev)
  * and for the checks of the others. F32 storage has one of each (split products, accurate tanh).
  * M2RNN_CUDA_CKPT_C=<C> caps the checkpoint interval of the v6 BF16 kernels (bwd_t1, and the
  * forward_save that feeds it; default: the largest that fits in shared memory), for the sweep that
- * chose it (NOTES.md v9, microbench/ckpt_sweep.sh). */
+ * chose it (NOTES.md v9, microbench/ckpt_sweep.sh). M2RNN_CUDA_BWD_HEADS=1 or 2 sets bwd_t1's state
+ * heads per block (2 only where the problem allows it; default: t1_heads' choice), for the checks of
+ * both kernels and for timing. */
 struct FwdVariant {
     int tpw, tm;
     bool mmay, kvmma;
@@ -246,6 +248,7 @@ const int k_nbwd = 6;
 constexpr int k_fwd_t1 = 11, k_bwd_t1 = 5;
 int g_fwd_variant = 0, g_bwd_variant = 0;
 int g_ckpt_cap = 0; /* M2RNN_CUDA_CKPT_C: at most this checkpoint interval for the v6 kernels (0: as fits; timing) */
+int g_bwd_heads = 0; /* M2RNN_CUDA_BWD_HEADS: bwd_t1's state heads per block, 1 or 2 where allowed (0: as t1_heads picks) */
 
 int env_index(const char *name, int def, int n)
 {
@@ -409,17 +412,34 @@ m2rnn_status launch_bwd_v16_variant(const RecDims &d, const RecIn<T> &in, const 
 struct T1Plan {
     bool ok = false;  /* the problem takes the v6 kernels */
     int C = 0, nck = 0;
+    int HP = 1;       /* bwd_t1's state heads per block */
+    int bps = 0;      /* bwd_t1's blocks per SM */
     size_t bytes = 0;
 };
+
+/* bwd_t1's state heads per block (v11, NOTES.md). Pairs need K = 64, pairs of heads of one sequence
+ * that share their k and q heads, and at most 3 blocks of pairs per SM (170 registers a thread).
+ * They are taken where one head per block would need more than 4 blocks per SM, i.e. the
+ * 80-register kernel (410M: training step 6.95 -> 6.55 ms); where 4 blocks of one head fit (7B),
+ * pairs leave half the warps per SM and measured slower (4.24 -> 4.61 ms). M2RNN_CUDA_BWD_HEADS=1
+ * keeps one head, =2 takes pairs wherever the problem allows them (for the checks of both). */
+int t1_heads(const Ctx *c, const RecDims &d)
+{
+    const int64_t lanes = (int64_t)d.B * d.N;
+    if (g_bwd_heads == 1 || d.K != 64 || d.N % 2 || d.gq % 2 || d.gk % 2 || blocks_per_sm(c, lanes / 2) > 3) return 1;
+    return g_bwd_heads == 2 || blocks_per_sm(c, lanes) > 4 ? 2 : 1;
+}
 
 T1Plan t1_plan(const Ctx *c, const RecDims &d, int64_t longest, m2rnn_dtype dt)
 {
     T1Plan p;
     if (dt != M2RNN_BF16 || !use_v16(d, dt) || g_bwd_variant != k_bwd_t1) return p;
     const int64_t lanes = (int64_t)d.B * d.N;
-    const size_t budget = smem_budget(c, blocks_per_sm(c, lanes));
+    p.HP = t1_heads(c, d);
+    p.bps = blocks_per_sm(c, lanes / p.HP);
+    const size_t budget = smem_budget(c, p.bps);
     for (int cc = g_ckpt_cap ? g_ckpt_cap : 32; cc >= 1 && !p.C; cc--)
-        if (bwd_t1_smem(d.K, cc) <= budget) p.C = cc;
+        if (bwd_t1_smem(d.K, cc, p.HP) <= budget) p.C = cc;
     if (!p.C) return p; /* not even C = 1 fits: the caller reports it */
     p.ok = true;
     p.nck = (int)((longest + p.C - 1) / p.C);
@@ -489,10 +509,11 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     const bool t1 = fast && sizeof(T) == 2 && g_bwd_variant == k_bwd_t1;
     /* bwd_t1 writes dv / df itself when no state heads share a v / f head */
     const bool t1_dv_direct = t1 && d.gv == 1, t1_df_direct = t1 && d.gf == 1;
+    T1Plan t1p;
     if (t1) {
-        const T1Plan plan = t1_plan(c, d, longest, M2RNN_BF16);
-        if (!plan.ok) return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: K=%d needs more shared memory than a block may have", d.K);
-        C = plan.C;
+        t1p = t1_plan(c, d, longest, M2RNN_BF16);
+        if (!t1p.ok) return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: K=%d needs more shared memory than a block may have", d.K);
+        C = t1p.C;
     } else if (fast) {
         const size_t budget = smem_budget(c, bps);
         C = 1;
@@ -551,23 +572,26 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
         const float clip = (float)a->clip;
         if (t1) {
             if constexpr (sizeof(T) == 2) {
-                const int minb = t1_minb(d, bps);
-                auto pick = [&](auto m, auto kc) {
-                    constexpr int M = decltype(m)::value, KC = decltype(kc)::value;
-                    return clip_mode == 1 ? bwd_t1<M, 1, KC> : clip_mode == 2 ? bwd_t1<M, 2, KC> : bwd_t1<M, 0, KC>;
+                auto pick = [&](auto m, auto kc, auto hp) {
+                    constexpr int M = decltype(m)::value, KC = decltype(kc)::value, HP = decltype(hp)::value;
+                    return clip_mode == 1 ? bwd_t1<M, 1, KC, HP> : clip_mode == 2 ? bwd_t1<M, 2, KC, HP> : bwd_t1<M, 0, KC, HP>;
                 };
+                using I1 = std::integral_constant<int, 1>;
                 using I2 = std::integral_constant<int, 2>;
+                using I3 = std::integral_constant<int, 3>;
                 using I4 = std::integral_constant<int, 4>;
                 using I6 = std::integral_constant<int, 6>;
                 using K0 = std::integral_constant<int, 0>;
                 using K64 = std::integral_constant<int, 64>; /* the compile-time K (t1_k) */
                 const bool k64 = d.K == 64;
-                auto kern = minb == 6 ? (k64 ? pick(I6(), K64()) : pick(I6(), K0()))
-                            : minb == 4 ? (k64 ? pick(I4(), K64()) : pick(I4(), K0()))
-                                        : pick(I2(), K0());
-                const size_t smem = bwd_t1_smem(d.K, C);
+                const int minb = t1_minb(d, t1p.bps);
+                auto kern = t1p.HP == 2 ? pick(I3(), K64(), I2()) /* pairs of heads: K = 64, at most 3 blocks per SM */
+                            : minb == 6 ? (k64 ? pick(I6(), K64(), I1()) : pick(I6(), K0(), I1()))
+                            : minb == 4 ? (k64 ? pick(I4(), K64(), I1()) : pick(I4(), K0(), I1()))
+                                        : pick(I2(), K0(), I1());
+                const size_t smem = bwd_t1_smem(d.K, C, t1p.HP);
                 if ((st = set_smem(kern, smem))) return st;
-                kern<<<(unsigned)lanes, 32 * MT, smem>>>(d, in, (const T *)a->dy.data, (const T *)a->dht.data, clip,
+                kern<<<(unsigned)(lanes / t1p.HP), 32 * MT, smem>>>(d, in, (const T *)a->dy.data, (const T *)a->dht.data, clip,
                                                           (T *)a->dh0.data, go, t1_dv_direct ? (T *)a->dv.data : nullptr,
                                                           t1_df_direct ? (T *)a->df.data : nullptr, ckpt, C, nck);
             }
@@ -590,8 +614,10 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     const int rb = 256;
     auto grid_for = [&](int64_t n) { int64_t g = (n + rb - 1) / rb; return (unsigned)(g < 1 ? 1 : g > 65535 ? 65535 : g); };
     if (T_ > 0) {
-        reduce_groups<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N, d.gq, d.K, (T *)a->dq.data);
-        reduce_groups<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N, d.gk, d.K, (T *)a->dk.data);
+        /* bwd_t1 with HP heads per block has summed each block's heads of dq and dk already */
+        const int hp = t1 ? t1p.HP : 1;
+        reduce_groups<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N / hp, d.gq / hp, d.K, (T *)a->dq.data);
+        reduce_groups<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N / hp, d.gk / hp, d.K, (T *)a->dk.data);
         if (!t1_dv_direct) reduce_groups<T><<<grid_for(T_ * d.Nv * d.V), rb>>>(go.dv, T_, d.N, d.gv, d.V, (T *)a->dv.data);
         if (!t1_df_direct) reduce_groups<T><<<grid_for(T_ * d.Nf), rb>>>(go.df, T_, d.N, d.gf, 1, (T *)a->df.data);
     }
@@ -759,7 +785,7 @@ m2rnn_status cuda_backward_saved(void *ctx, const m2rnn_recurrence_backward_args
 }
 
 m2rnn_backend g_table;
-char g_description[256];
+char g_description[384];
 
 } // namespace
 
@@ -792,6 +818,7 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
     g_fwd_variant = env_index("M2RNN_CUDA_FWD", k_fwd_t1, k_nfwd);
     g_bwd_variant = env_index("M2RNN_CUDA_BWD", k_bwd_t1, k_nbwd);
     g_ckpt_cap = env_index("M2RNN_CUDA_CKPT_C", 0, 33);
+    g_bwd_heads = env_index("M2RNN_CUDA_BWD_HEADS", 0, 3);
     snprintf(g_description, sizeof g_description,
              "CUDA on %s (sm_%d%d, %d SMs): fp32 state, bf16 tensor cores; bf16 fwd %d (%s), bwd %s", prop.name,
              prop.major, prop.minor, prop.multiProcessorCount, g_fwd_variant, k_fwd_variants[g_fwd_variant].name,
@@ -801,6 +828,13 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
              : k_bwd_mma[g_bwd_variant]      ? "unsplit, dk/dq/dv mma"
              : k_bwd_split[g_bwd_variant]    ? "split"
                                              : "unsplit");
+    if (g_bwd_variant == k_bwd_t1) {
+        const size_t used = strlen(g_description);
+        snprintf(g_description + used, sizeof g_description - used, "; %s",
+                 g_bwd_heads == 1   ? "1 head/block"
+                 : g_bwd_heads == 2 ? "2 heads/block where allowed"
+                                    : "2 heads/block above 4 blocks/SM");
+    }
     m2rnn_backend t;
     memset(&t, 0, sizeof t);
     t.abi_major = M2RNN_ABI_MAJOR;

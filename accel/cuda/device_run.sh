@@ -9,17 +9,23 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.used -
 for s in $steps; do
   case $s in
   check)
-    echo "== check_cuda"; start=$(date +%s)
-    "$C/bin/check_cuda" > "$OUT/check.log" 2>&1; echo "check_cuda rc=$? in $(( $(date +%s) - start )) s"
-    grep -E "^(not ok|ok)|FAIL|rel_l2" "$OUT/check.log" | grep -E "not ok|FAIL" | head -20
-    grep -c "^ok" "$OUT/check.log";;
+    # the default kernels, then bwd_t1 forced to one and to two state heads per block (each case
+    # takes one of the two by default; see t1_heads in backend.cu)
+    for heads in "" 1 2; do
+      echo "== check_cuda${heads:+ with M2RNN_CUDA_BWD_HEADS=$heads}"; start=$(date +%s)
+      M2RNN_CUDA_BWD_HEADS=$heads "$C/bin/check_cuda" > "$OUT/check$heads.log" 2>&1; echo "check_cuda rc=$? in $(( $(date +%s) - start )) s"
+      grep -E "not ok|FAIL" "$OUT/check$heads.log" | head -20
+      grep -c "^ok" "$OUT/check$heads.log"
+    done;;
   sanitize)
-    echo "== compute-sanitizer (memcheck, racecheck) on the small cases"
     export M2RNN_CUDA_TEST_SMALL=1 CK_FORK=no
-    compute-sanitizer --tool memcheck "$C/bin/check_cuda" > "$OUT/sanitizer_memcheck.log" 2>&1; echo "memcheck rc=$?"
-    tail -3 "$OUT/sanitizer_memcheck.log"
-    compute-sanitizer --tool racecheck "$C/bin/check_cuda" > "$OUT/sanitizer_racecheck.log" 2>&1; echo "racecheck rc=$?"
-    tail -3 "$OUT/sanitizer_racecheck.log"
+    for heads in "" 2; do
+      echo "== compute-sanitizer (memcheck, racecheck) on the small cases${heads:+, M2RNN_CUDA_BWD_HEADS=$heads}"
+      for tool in memcheck racecheck; do
+        M2RNN_CUDA_BWD_HEADS=$heads compute-sanitizer --tool $tool "$C/bin/check_cuda" > "$OUT/sanitizer_$tool$heads.log" 2>&1
+        echo "$tool rc=$?"; tail -3 "$OUT/sanitizer_$tool$heads.log"
+      done
+    done
     unset M2RNN_CUDA_TEST_SMALL CK_FORK;;
   bench)
     echo "== bench"

@@ -436,21 +436,23 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
 /* ---- backward ------------------------------------------------------------------------------- */
 
 /* The backward's staged step: one row per step u of the chunk, holding (bf16 elements)
- *   [0, KP)            k, zero from K to KP = 16 MT (the padding rows of the last tile)
- *   [KP, 2 KP)         q, likewise
- *   [2 KP, 2 KP + 16)  v        [2 KP + 16, 2 KP + 32)  dy
- *   [2 KP + 32, +16)   zeros: the "tail"
+ *   [0, KP)                    k, zero from K to KP = 16 MT (the padding rows of the last tile)
+ *   [KP, 2 KP)                 q, likewise
+ *   [2 KP + 32 j, +16)         v of the block's state head j (j < HP)
+ *   [2 KP + 32 j + 16, +16)    dy of head j
+ *   [2 KP + 32 HP, +16)        zeros: the "tail"
  * so that everything a step reads sits at the step's row plus a per-lane offset. The outer products
  * (t1_outer) need the vectors in their fragments' lanes t = 0 only and zeros elsewhere: the other
- * lanes' offsets point at the tail, so the loads need no predicate and no zeroing. */
+ * lanes' offsets point at the tail, so the loads need no predicate and no zeroing. The HP heads of a
+ * block share k and q (see bwd_t1), so those are staged once. */
 struct T1Row {
-    int width;         /* elements per step row: 2 KP + 48 (a multiple of 8: 16-byte rows) */
-    int q, v, dy, tail; /* where q, v, dy and the zero tail start */
+    int width;          /* elements per step row: 2 KP + 32 HP + 16 (a multiple of 8: 16-byte rows) */
+    int q, v, dy, tail; /* where q, head 0's v and dy (head j's 32 j further) and the zero tail start */
 };
-__host__ __device__ inline T1Row t1_row_layout(int MT)
+__host__ __device__ inline T1Row t1_row_layout(int MT, int HP)
 {
     const int KP = 16 * MT;
-    return T1Row{2 * KP + 48, KP, 2 * KP, 2 * KP + 16, 2 * KP + 32};
+    return T1Row{2 * KP + 32 * HP + 16, KP, 2 * KP, 2 * KP + 16, 2 * KP + 32 * HP};
 }
 
 /* A lane's offsets (elements, within a step row) of its outer-product operands: a ([r0], [r0 + 8])
@@ -467,65 +469,82 @@ __device__ __forceinline__ T1Outer t1_outer_at(const unsigned short *row, const 
     return T1Outer{row[o.a], row[o.a + 8], row[o.b], row[o.b + 8]};
 }
 
-/* Shared memory of bwd_t1 for checkpoint interval C: the chunk's packed states H_0..H_C
- * [C+1][MT][32] uint4, the staged step rows (double-buffered, T1Row), (f, 1-f) per step, and the
- * dv [C][MT][16] and df [C][MT][8] partials. */
-inline size_t bwd_t1_smem(int K, int C)
+/* Shared memory of bwd_t1 for checkpoint interval C and HP state heads per block: the chunk's packed
+ * states H_0..H_C [C+1][HP][MT][32] uint4, the staged step rows (double-buffered, T1Row), (f, 1-f)
+ * [C][HP], and the dv [C][HP][MT][16] and df [C][HP][MT][8] partials. */
+inline size_t bwd_t1_smem(int K, int C, int HP)
 {
     const int MT = (K + 15) / 16;
     size_t dw = (size_t)MT * 256 * sizeof(float); /* the dW partials reuse the space at the end */
-    size_t s = (size_t)(C + 1) * MT * 32 * sizeof(uint4) + align16(2 * (size_t)C * t1_row_layout(MT).width * sizeof(bf16)) +
-               align16((size_t)C * sizeof(float2)) + align16((size_t)C * MT * 16 * sizeof(float)) +
-               align16((size_t)C * MT * 8 * sizeof(float));
+    size_t s = (size_t)(C + 1) * HP * MT * 32 * sizeof(uint4) + align16(2 * (size_t)C * t1_row_layout(MT, HP).width * sizeof(bf16)) +
+               align16((size_t)C * HP * sizeof(float2)) + align16((size_t)C * HP * MT * 16 * sizeof(float)) +
+               align16((size_t)C * HP * MT * 8 * sizeof(float));
     return s > dw ? s : dw;
 }
 
+/* Threads per bwd_t1 block: T1_THREADS, or 128 (K <= 64) with more than one head per block. */
+#define BWD_T1_THREADS(MINB, HP) ((HP) > 1 ? 128 : T1_THREADS(MINB))
+
 /* CLIP: the clip mode (m2rnn_clip_mode: 0 none, 1 carry, 2 total), a template parameter so that the
  * step has no branch on it. dv_out / df_out: when not NULL (no shared v / f heads), dv / df are written
- * there directly, rounded once, instead of as fp32 partials for reduce_groups. */
-template <int MINB, int CLIP, int KC>
-__global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
+ * there directly, rounded once, instead of as fp32 partials for reduce_groups.
+ * HP: state heads per block (v11, NOTES.md), the lanes HP·blockIdx.x + j, j < HP, of one sequence,
+ * which share their k and q heads (N, gk and gq multiples of HP). Each warp runs the same tile of
+ * every head, the heads' steps interleaved: independent chains in one warp instead of one chain in
+ * each of HP times as many warps. Their dk and dq partials are summed in the tensor-core products
+ * themselves (one accumulator over the heads), so the partial buffers hold N / HP heads, and k and q
+ * are staged once. HP = 1 is the v6 kernel. */
+template <int MINB, int CLIP, int KC, int HP>
+__global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     bwd_t1(RecDims d, RecIn<bf16> in, const bf16 *dy, const bf16 *dht, float clip, bf16 *dh0, GradOut go,
            bf16 *dv_out, bf16 *df_out, const float *ckpt, int C, int nck)
 {
     extern __shared__ __align__(16) unsigned char smraw[];
     const int K = t1_k<KC>(d), N = d.N, MT = t1_tiles<KC>(), nthr = 32 * MT;
     const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
-    const int lane = blockIdx.x, b = lane / N, n = lane % N;
+    const int lane0 = blockIdx.x * HP, b = lane0 / N, n0 = lane0 % N; /* heads n0 .. n0 + HP - 1 of sequence b */
     const int r0 = 16 * w + g, r1 = r0 + 8, c0 = 2 * t4, c2 = 2 * t4 + 8;
     const int rows[8] = {r0, r0, r1, r1, r0, r0, r1, r1}, cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
     const bool lead = t4 == 0;
-    const T1Row R = t1_row_layout(MT);
+    const T1Row R = t1_row_layout(MT, HP);
+    const int slot = MT * 32; /* uint4s per packed state */
 
-    uint4 *Hs = reinterpret_cast<uint4 *>(smraw) + w * 32 + l; /* slot u at Hs[u * MT * 32] */
-    unsigned char *p = smraw + (size_t)(C + 1) * MT * 32 * sizeof(uint4);
+    uint4 *Hs = reinterpret_cast<uint4 *>(smraw) + w * 32 + l; /* head j's H_u at Hs[(u * HP + j) * slot] */
+    unsigned char *p = smraw + (size_t)(C + 1) * HP * slot * sizeof(uint4);
     const int stage_elems = C * R.width;
     bf16 *stage = reinterpret_cast<bf16 *>(p);
     p += align16(2 * (size_t)stage_elems * sizeof(bf16));
-    float2 *fgbuf = reinterpret_cast<float2 *>(p);
-    p += align16((size_t)C * sizeof(float2));
-    float *dvbuf = reinterpret_cast<float *>(p); /* [C][MT][16] */
-    float *dfbuf = dvbuf + align16((size_t)C * MT * 16 * sizeof(float)) / sizeof(float); /* [C][MT][8] */
+    float2 *fgbuf = reinterpret_cast<float2 *>(p); /* [C][HP] */
+    p += align16((size_t)C * HP * sizeof(float2));
+    float *dvbuf = reinterpret_cast<float *>(p); /* [C][HP][MT][16] */
+    float *dfbuf = dvbuf + align16((size_t)C * HP * MT * 16 * sizeof(float)) / sizeof(float); /* [C][HP][MT][8] */
     /* the padding and the tails are never staged: zero them once */
     for (int i = tid; i < stage_elems; i += nthr) reinterpret_cast<uint32_t *>(stage)[i] = 0u; /* 2 buffers, 2 per word */
 
-    const bf16 *Wn = in.W + (size_t)(n / d.gw) * 256;
-    uint32_t bw[2][2], bwt[2][2], unused[2][2];
-    load_w_fragments(Wn, g, t4, false, bw, unused);
-    load_w_fragments(Wn, g, t4, true, bwt, unused);
-
-    float G[8];
+    uint32_t bw[HP][2][2], bwt[HP][2][2], unused[2][2];
+    float G[HP][8];
+    float dW[HP][2][4]; /* dWᵀ of the tile, in fragment order (see the reverse step) */
 #pragma unroll
-    for (int e = 0; e < 8; e++) G[e] = (dht && rows[e] < K) ? __bfloat162float(dht[(size_t)lane * K * 16 + rows[e] * 16 + cols[e]]) : 0.0f;
-    float dW[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}}; /* dWᵀ of the tile, in fragment order (see the reverse step) */
+    for (int j = 0; j < HP; j++) {
+        const bf16 *Wn = in.W + (size_t)((n0 + j) / d.gw) * 256;
+        load_w_fragments(Wn, g, t4, false, bw[j], unused);
+        load_w_fragments(Wn, g, t4, true, bwt[j], unused);
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            G[j][e] = (dht && rows[e] < K) ? __bfloat162float(dht[(size_t)(lane0 + j) * K * 16 + rows[e] * 16 + cols[e]]) : 0.0f;
+#pragma unroll
+        for (int e = 0; e < 8; e++) dW[j][e >> 2][e & 3] = 0.0f;
+    }
 
     int64_t start, end;
     seq_range(d, in.cu, b, start, end);
     const int64_t L = end - start;
     const int nchunks = (int)((L + C - 1) / C);
-    const LaneIn<bf16> li = lane_inputs(d, in, start, n);
+    LaneIn<bf16> li[HP]; /* k and q: the same for every head */
+#pragma unroll
+    for (int j = 0; j < HP; j++) li[j] = lane_inputs(d, in, start, n0 + j);
     const int64_t dyst = (int64_t)N * 16;
-    const bf16 *dyb = dy + (start * N + n) * 16;
+    const bf16 *dyb = dy + (start * N + n0) * 16; /* head j's 16 j further */
     const float cl = fabsf(clip);
 
     auto chunk_len = [&](int c) { const int64_t t0 = (int64_t)c * C; return (int)(L - t0 < C ? L - t0 : C); };
@@ -534,17 +553,22 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         const int64_t t0 = (int64_t)c * C;
         const int ntok = chunk_len(c);
         bf16 *s = stage + (c & 1) * stage_elems;
-        stage_rows_to(s, R.width, li.k + t0 * li.kst, ntok, li.kst, K, tid, nthr);
-        stage_rows_to(s + R.q, R.width, li.q + t0 * li.qst, ntok, li.qst, K, tid, nthr);
+        stage_rows_to(s, R.width, li[0].k + t0 * li[0].kst, ntok, li[0].kst, K, tid, nthr);
+        stage_rows_to(s + R.q, R.width, li[0].q + t0 * li[0].qst, ntok, li[0].qst, K, tid, nthr);
         /* v and dy (two copies per row) from the last threads: k and q leave them less to do */
-        stage_rows_to(s + R.v, R.width, li.v + t0 * li.vst, ntok, li.vst, 16, nthr - 1 - tid, nthr);
-        stage_rows_to(s + R.dy, R.width, dyb + t0 * dyst, ntok, dyst, 16, nthr - 1 - tid, nthr);
+#pragma unroll
+        for (int j = 0; j < HP; j++) {
+            stage_rows_to(s + R.v + 32 * j, R.width, li[j].v + t0 * li[j].vst, ntok, li[j].vst, 16, nthr - 1 - tid, nthr);
+            stage_rows_to(s + R.dy + 32 * j, R.width, dyb + 16 * j + t0 * dyst, ntok, dyst, 16, nthr - 1 - tid, nthr);
+        }
     };
-    auto load_f = [&](int c) { /* raw bf16, converted when the chunk is run (see fwd_t1) */
+    auto load_f = [&](int c, int j) { /* raw bf16, converted when the chunk is run (see fwd_t1) */
         const int64_t t = (int64_t)c * C + tid;
-        return tid < C && t < L ? li.f[t * li.fst] : __float2bfloat16_rn(0.0f);
+        return tid < C && t < L ? li[j].f[t * li[j].fst] : __float2bfloat16_rn(0.0f);
     };
-    auto ckpt_at = [&](int c) { return reinterpret_cast<const float4 *>(ckpt + ((((size_t)lane * nck + c) * MT + w) * 32 + l) * 8); };
+    auto ckpt_at = [&](int c, int j) {
+        return reinterpret_cast<const float4 *>(ckpt + ((((size_t)(lane0 + j) * nck + c) * MT + w) * 32 + l) * 8);
+    };
     /* dv and df of chunk c: the tiles' partials summed in a fixed order; dv two columns per thread,
      * stored as one bf16 pair where the caller's dv is 4-byte aligned (four columns per thread
      * measured slower: 3.50 against 3.41 ms for the 7B backward kernel, NOTES.md v7) */
@@ -553,15 +577,15 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         const int64_t tok0 = start + (int64_t)c * C;
         const int ntok = chunk_len(c);
         /* pairs past the block's threads on the last warp, the df sums below on the first */
-        for (int i = nthr - 1 - tid; i < ntok * 8; i += nthr) {
-            const int u = i >> 3, j = 2 * (i & 7);
+        for (int i = nthr - 1 - tid; i < ntok * HP * 8; i += nthr) {
+            const int uj = i >> 3, u = uj / HP, j = uj % HP, jc = 2 * (i & 7);
             float2 acc = make_float2(0.0f, 0.0f);
             for (int ww = 0; ww < MT; ww++) {
-                const float2 x = *reinterpret_cast<const float2 *>(dvbuf + (u * MT + ww) * 16 + j);
+                const float2 x = *reinterpret_cast<const float2 *>(dvbuf + (uj * MT + ww) * 16 + jc);
                 acc.x += x.x;
                 acc.y += x.y;
             }
-            const int64_t o = ((tok0 + u) * N + n) * 16 + j;
+            const int64_t o = ((tok0 + u) * N + n0 + j) * 16 + jc;
             if (!dv_out) {
                 *reinterpret_cast<float2 *>(go.dv + o) = acc; /* the workspace: aligned */
             } else if (dv_pairs) {
@@ -571,31 +595,48 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
                 dv_out[o + 1] = __float2bfloat16_rn(acc.y);
             }
         }
-        for (int u = tid; u < ntok; u += nthr) {
+        for (int uj = tid; uj < ntok * HP; uj += nthr) {
+            const int u = uj / HP, j = uj % HP;
             float acc = 0.0f;
-            for (int x = 0; x < MT * 8; x++) acc += dfbuf[u * MT * 8 + x];
-            if (df_out) df_out[(tok0 + u) * N + n] = __float2bfloat16_rn(acc);
-            else go.df[(tok0 + u) * N + n] = acc;
+            for (int x = 0; x < MT * 8; x++) acc += dfbuf[uj * MT * 8 + x];
+            if (df_out) df_out[(tok0 + u) * N + n0 + j] = __float2bfloat16_rn(acc);
+            else go.df[(tok0 + u) * N + n0 + j] = acc;
         }
     };
 
     /* Lane offsets within a step row: the outer products' operands (k vᵀ, q dyᵀ), and the B words of
-     * dk = dA v, dq = H_t dy, dv = dAᵀ k (t1_words16 / the tile's rows of k, zero past K). */
-    const T1OuterOff okv = t1_outer_off(0, R.v, r0, g, lead, R), oqd = t1_outer_off(R.q, R.dy, r0, g, lead, R);
+     * dk = dA v, dq = H_t dy (t1_words16 / the tile's rows of k, zero past K). */
+    T1OuterOff okv[HP], oqd[HP];
+#pragma unroll
+    for (int j = 0; j < HP; j++) {
+        okv[j] = t1_outer_off(0, R.v + 32 * j, r0, g, lead, R);
+        oqd[j] = t1_outer_off(R.q, R.dy + 32 * j, r0, g, lead, R);
+    }
     /* What a lane stores per reverse step (lanes t = 0: dk, 1: dq, both to global memory as fp32
-     * partials per state head; 2: dv's tile partial, 3: df's), through one generic pointer that
-     * walks back one step per step: rows g and g + 8 (columns for dv) at out[0] and out[8]. */
+     * partials, summed over the block's heads, 2: dv's tile partial, 3: df's, of each head), through
+     * one generic pointer that walks back one step per step: rows g and g + 8 (columns for dv) at
+     * out[0] and out[8], for the last head; head j's dv / df sit jback · (HP - 1 - j) before it. */
     const bool st0 = t4 >= 2 || r0 < K, st8 = t4 == 2 || (t4 < 2 && r1 < K);
+    const int Np = N / HP, np = n0 / HP; /* the partials' heads */
+    const int jback = t4 == 2 ? MT * 16 : MT * 8;
 
-    bf16 fnext = __float2bfloat16_rn(0.0f);
-    float4 hn0 = make_float4(0, 0, 0, 0), hn1 = hn0;
+    bf16 fnext[HP];
+    float4 hn[HP][2];
     /* chunk c's inputs staged, its f and checkpoint in flight (used when chunk c runs) */
     auto prefetch = [&](int c) {
         issue(c);
-        fnext = load_f(c);
-        hn0 = ckpt_at(c)[0];
-        hn1 = ckpt_at(c)[1];
+#pragma unroll
+        for (int j = 0; j < HP; j++) {
+            fnext[j] = load_f(c, j);
+            hn[j][0] = ckpt_at(c, j)[0];
+            hn[j][1] = ckpt_at(c, j)[1];
+        }
     };
+#pragma unroll
+    for (int j = 0; j < HP; j++) {
+        fnext[j] = __float2bfloat16_rn(0.0f);
+        hn[j][0] = hn[j][1] = make_float4(0, 0, 0, 0);
+    }
     __syncthreads(); /* the zeroed rows before the first copies land */
     if (nchunks > 0) prefetch(nchunks - 1);
     cp_async_commit();
@@ -603,14 +644,22 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     for (int c = nchunks - 1; c >= 0; c--) {
         const int64_t t0 = (int64_t)c * C;
         const int Lc = chunk_len(c);
-        const float fcur = __bfloat162float(fnext);
-        float h[8] = {hn0.x, hn0.y, hn0.z, hn0.w, hn1.x, hn1.y, hn1.z, hn1.w};
+        float fcur[HP], h[HP][8];
+#pragma unroll
+        for (int j = 0; j < HP; j++) {
+            fcur[j] = __bfloat162float(fnext[j]);
+            const float hv[8] = {hn[j][0].x, hn[j][0].y, hn[j][0].z, hn[j][0].w, hn[j][1].x, hn[j][1].y, hn[j][1].z, hn[j][1].w};
+#pragma unroll
+            for (int e = 0; e < 8; e++) h[j][e] = hv[e];
+        }
         cp_async_wait<0>();
         __syncthreads(); /* chunk c staged; every warp done with chunk c + 1 (its buffer, fgbuf, partials) */
         if (c > 0) prefetch(c - 1);
         cp_async_commit();
         if (c + 1 < nchunks) flush(c + 1);
-        t1_store_f(fgbuf, fcur, Lc, tid);
+#pragma unroll
+        for (int j = 0; j < HP; j++)
+            if (tid < Lc) fgbuf[tid * HP + j] = make_float2(fcur[j], 1.0f - fcur[j]);
         __syncthreads();
 
         const unsigned short *rows16 = reinterpret_cast<const unsigned short *>(stage + (c & 1) * stage_elems);
@@ -619,99 +668,122 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         /* Replay: H_0..H_Lc of the chunk, packed to bf16 (each thread its own slots); step u + 1's
          * outer product is issued during step u. */
         {
-            uint32_t hb[4];
-            pack_state(h, hb);
-            Hs[0] = make_uint4(hb[0], hb[1], hb[2], hb[3]);
-            float acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
-            t1_outer(acc, t1_outer_at(row16(0), okv));
-            for (int u = 0; u < Lc; u++) {
-                float z[8];
-                t1_tanh(z, hb, acc, bw);
-                const int un = u + 1 < Lc ? u + 1 : u;
-                float accn[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
-                t1_outer(accn, t1_outer_at(row16(un), okv));
-                t1_update(h, hb, z, fgbuf[u]);
-                Hs[(size_t)(u + 1) * MT * 32] = make_uint4(hb[0], hb[1], hb[2], hb[3]);
+            uint32_t hb[HP][4];
+            float acc[HP][2][4];
 #pragma unroll
-                for (int e = 0; e < 8; e++) acc[e >> 2][e & 3] = accn[e >> 2][e & 3];
+            for (int j = 0; j < HP; j++) {
+                pack_state(h[j], hb[j]);
+                Hs[j * slot] = make_uint4(hb[j][0], hb[j][1], hb[j][2], hb[j][3]);
+#pragma unroll
+                for (int e = 0; e < 8; e++) acc[j][e >> 2][e & 3] = 0.0f;
+                t1_outer(acc[j], t1_outer_at(row16(0), okv[j]));
+            }
+            for (int u = 0; u < Lc; u++) {
+                const int un = u + 1 < Lc ? u + 1 : u;
+#pragma unroll
+                for (int j = 0; j < HP; j++) {
+                    float z[8];
+                    t1_tanh(z, hb[j], acc[j], bw[j]);
+                    float accn[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+                    t1_outer(accn, t1_outer_at(row16(un), okv[j]));
+                    t1_update(h[j], hb[j], z, fgbuf[u * HP + j]);
+                    Hs[(size_t)(u + 1) * HP * slot + j * slot] = make_uint4(hb[j][0], hb[j][1], hb[j][2], hb[j][3]);
+#pragma unroll
+                    for (int e = 0; e < 8; e++) acc[j][e >> 2][e & 3] = accn[e >> 2][e & 3];
+                }
             }
         }
 
         /* Reverse steps. */
-        float *out = t4 == 0   ? go.dk + ((start + t0 + Lc - 1) * N + n) * K + r0
-                     : t4 == 1 ? go.dq + ((start + t0 + Lc - 1) * N + n) * K + r0
-                     : t4 == 2 ? dvbuf + ((Lc - 1) * MT + w) * 16 + g
-                               : dfbuf + ((Lc - 1) * MT + w) * 8 + g;
-        const int64_t out_step = t4 < 2 ? (int64_t)N * K : t4 == 2 ? MT * 16 : MT * 8;
-        const uint4 *hsu = Hs + (size_t)(Lc - 1) * MT * 32;
-        const float2 *fgu = fgbuf + (Lc - 1);
+        float *out = t4 == 0   ? go.dk + ((start + t0 + Lc - 1) * Np + np) * K + r0
+                     : t4 == 1 ? go.dq + ((start + t0 + Lc - 1) * Np + np) * K + r0
+                     : t4 == 2 ? dvbuf + (((Lc - 1) * HP + HP - 1) * MT + w) * 16 + g
+                               : dfbuf + (((Lc - 1) * HP + HP - 1) * MT + w) * 8 + g;
+        const int64_t out_step = t4 < 2 ? (int64_t)Np * K : t4 == 2 ? HP * MT * 16 : HP * MT * 8;
+        const uint4 *hsu = Hs + (size_t)(Lc - 1) * HP * slot;
+        const float2 *fgu = fgbuf + (Lc - 1) * HP;
         const unsigned short *ru = row16(Lc - 1);
-        for (int u = Lc - 1; u >= 0; u--, out -= out_step, hsu -= MT * 32, fgu--, ru -= R.width) {
-            const uint4 hp4 = hsu[0], hc4 = hsu[MT * 32];
-            const uint32_t hp[4] = {hp4.x, hp4.y, hp4.z, hp4.w}, hc[4] = {hc4.x, hc4.y, hc4.z, hc4.w};
-            const float2 fg = *fgu;
-            /* Z_t, exactly as the forward computed it */
-            float z[8];
-            {
-                float acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
-                t1_outer(acc, t1_outer_at(ru, okv));
-                t1_tanh(z, hp, acc, bw);
-            }
-            /* D = q dyᵀ + G (G clipped first with CLIP 1; D clipped after with CLIP 2) */
-            float Dm[2][4];
-#pragma unroll
-            for (int e = 0; e < 8; e++) Dm[e >> 2][e & 3] = CLIP == 1 ? fminf(fmaxf(G[e], -cl), cl) : G[e];
-            t1_outer(Dm, t1_outer_at(ru, oqd));
-            float D[8], dA[8], dfp = 0.0f;
-#pragma unroll
-            for (int e = 0; e < 8; e++) {
-                float Dv = Dm[e >> 2][e & 3];
-                if (CLIP == 2) Dv = fminf(fmaxf(Dv, -cl), cl);
-                D[e] = Dv;
-                dA[e] = (fg.y * Dv) * fmaf(-z[e], z[e], 1.0f);
-                dfp = fmaf(Dv, t1_unpack(hp, e) - z[e], dfp);
-            }
-            /* G = f D + dA Wᵀ */
-            uint32_t adb[4];
-            pack_state(dA, adb);
-            {
-                float acc[2][4] = {{fg.x * D[0], fg.x * D[1], fg.x * D[2], fg.x * D[3]},
-                                   {fg.x * D[4], fg.x * D[5], fg.x * D[6], fg.x * D[7]}};
-                mma_bf16(acc[0], adb, bwt[0][0], bwt[0][1]);
-                mma_bf16(acc[1], adb, bwt[1][0], bwt[1][1]);
-#pragma unroll
-                for (int e = 0; e < 8; e++) G[e] = acc[e >> 2][e & 3];
-            }
-            /* dWᵀ += dAᵀ H_{t-1} (A = dAᵀ, which dv takes too; B = H_{t-1}: transposed 8×8 blocks).
-             * Accumulating dWᵀ rather than dW lets both products take dAᵀ in one register order
-             * (v8: four moves per step fewer); v16_finish_backward transposes it once. */
-            const uint32_t at[4] = {movmatrix_trans(adb[0]), movmatrix_trans(adb[2]), movmatrix_trans(adb[1]), movmatrix_trans(adb[3])};
-            const uint32_t hh[4] = {movmatrix_trans(hp[0]), movmatrix_trans(hp[1]), movmatrix_trans(hp[2]), movmatrix_trans(hp[3])};
-            mma_bf16(dW[0], at, hh[0], hh[1]);
-            mma_bf16(dW[1], at, hh[2], hh[3]);
-            /* dk = dA v, dq = H_t dy (B = the vector in every column: every lane gets rows g, g+8),
-             * dv = dAᵀ k over this tile's rows (k is zero past K in the staged row) */
+        for (int u = Lc - 1; u >= 0; u--, out -= out_step, hsu -= HP * slot, fgu -= HP, ru -= R.width) {
             const uint32_t *r32 = reinterpret_cast<const uint32_t *>(ru);
-            const uint2 vw = t1_words16(r32 + R.v / 2, t4), dyw = t1_words16(r32 + R.dy / 2, t4);
-            const uint2 kw = make_uint2(r32[8 * w + t4], r32[8 * w + 4 + t4]);
-            float dkd[4] = {0, 0, 0, 0}, dqd[4] = {0, 0, 0, 0}, dvd[4] = {0, 0, 0, 0};
-            mma_bf16(dkd, adb, vw.x, vw.y);
-            mma_bf16(dqd, hc, dyw.x, dyw.y);
-            mma_bf16(dvd, at, kw.x, kw.y);
-            /* df: the quad's sum covers rows g, g+8 of all 16 columns */
-            dfp += __shfl_xor_sync(0xffffffffu, dfp, 1);
-            dfp += __shfl_xor_sync(0xffffffffu, dfp, 2);
-            const float v0 = t4 == 0 ? dkd[0] : t4 == 1 ? dqd[0] : t4 == 2 ? dvd[0] : dfp;
-            const float v8 = t4 == 0 ? dkd[2] : t4 == 1 ? dqd[2] : dvd[2];
-            if (st0) out[0] = v0;
-            if (st8) out[8] = v8;
+            float dkd[4], dqd[4]; /* summed over the heads */
+#pragma unroll
+            for (int j = 0; j < HP; j++) {
+                const uint4 hp4 = hsu[j * slot], hc4 = hsu[(HP + j) * slot];
+                const uint32_t hp[4] = {hp4.x, hp4.y, hp4.z, hp4.w}, hc[4] = {hc4.x, hc4.y, hc4.z, hc4.w};
+                const float2 fg = fgu[j];
+                /* Z_t, exactly as the forward computed it */
+                float z[8];
+                {
+                    float acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+                    t1_outer(acc, t1_outer_at(ru, okv[j]));
+                    t1_tanh(z, hp, acc, bw[j]);
+                }
+                /* D = q dyᵀ + G (G clipped first with CLIP 1; D clipped after with CLIP 2) */
+                float Dm[2][4];
+#pragma unroll
+                for (int e = 0; e < 8; e++) Dm[e >> 2][e & 3] = CLIP == 1 ? fminf(fmaxf(G[j][e], -cl), cl) : G[j][e];
+                t1_outer(Dm, t1_outer_at(ru, oqd[j]));
+                float D[8], dA[8], dfp = 0.0f;
+#pragma unroll
+                for (int e = 0; e < 8; e++) {
+                    float Dv = Dm[e >> 2][e & 3];
+                    if (CLIP == 2) Dv = fminf(fmaxf(Dv, -cl), cl);
+                    D[e] = Dv;
+                    dA[e] = (fg.y * Dv) * fmaf(-z[e], z[e], 1.0f);
+                    dfp = fmaf(Dv, t1_unpack(hp, e) - z[e], dfp);
+                }
+                /* G = f D + dA Wᵀ */
+                uint32_t adb[4];
+                pack_state(dA, adb);
+                {
+                    float acc[2][4] = {{fg.x * D[0], fg.x * D[1], fg.x * D[2], fg.x * D[3]},
+                                       {fg.x * D[4], fg.x * D[5], fg.x * D[6], fg.x * D[7]}};
+                    mma_bf16(acc[0], adb, bwt[j][0][0], bwt[j][0][1]);
+                    mma_bf16(acc[1], adb, bwt[j][1][0], bwt[j][1][1]);
+#pragma unroll
+                    for (int e = 0; e < 8; e++) G[j][e] = acc[e >> 2][e & 3];
+                }
+                /* dWᵀ += dAᵀ H_{t-1} (A = dAᵀ, which dv takes too; B = H_{t-1}: transposed 8×8 blocks).
+                 * Accumulating dWᵀ rather than dW lets both products take dAᵀ in one register order
+                 * (v8: four moves per step fewer); v16_finish_backward transposes it once. */
+                const uint32_t at[4] = {movmatrix_trans(adb[0]), movmatrix_trans(adb[2]), movmatrix_trans(adb[1]), movmatrix_trans(adb[3])};
+                const uint32_t hh[4] = {movmatrix_trans(hp[0]), movmatrix_trans(hp[1]), movmatrix_trans(hp[2]), movmatrix_trans(hp[3])};
+                mma_bf16(dW[j][0], at, hh[0], hh[1]);
+                mma_bf16(dW[j][1], at, hh[2], hh[3]);
+                /* dk += dA v, dq += H_t dy (B = the vector in every column: every lane gets rows g, g+8),
+                 * dv = dAᵀ k over this tile's rows (k is zero past K in the staged row) */
+                const uint2 vw = t1_words16(r32 + (R.v + 32 * j) / 2, t4), dyw = t1_words16(r32 + (R.dy + 32 * j) / 2, t4);
+                const uint2 kw = make_uint2(r32[8 * w + t4], r32[8 * w + 4 + t4]);
+                float dvd[4] = {0, 0, 0, 0};
+                if (j == 0) /* zeroed here, not above: that kept them live over the step (v11: 133 -> 150 instructions) */
+#pragma unroll
+                    for (int e = 0; e < 4; e++) dkd[e] = dqd[e] = 0.0f;
+                mma_bf16(dkd, adb, vw.x, vw.y);
+                mma_bf16(dqd, hc, dyw.x, dyw.y);
+                mma_bf16(dvd, at, kw.x, kw.y);
+                /* df: the quad's sum covers rows g, g+8 of all 16 columns */
+                dfp += __shfl_xor_sync(0xffffffffu, dfp, 1);
+                dfp += __shfl_xor_sync(0xffffffffu, dfp, 2);
+                if (j < HP - 1) { /* head j's dv and df; the sums over the heads wait for the last */
+                    float *oj = out - jback * (HP - 1 - j);
+                    if (t4 >= 2) oj[0] = t4 == 2 ? dvd[0] : dfp;
+                    if (t4 == 2) oj[8] = dvd[2];
+                } else {
+                    const float v0 = t4 == 0 ? dkd[0] : t4 == 1 ? dqd[0] : t4 == 2 ? dvd[0] : dfp;
+                    const float v8 = t4 == 0 ? dkd[2] : t4 == 1 ? dqd[2] : dvd[2];
+                    if (st0) out[0] = v0;
+                    if (st8) out[8] = v8;
+                }
+            }
         }
     }
     cp_async_wait<0>();
     __syncthreads();
     if (nchunks > 0) flush(0);
-    v16_finish_backward(G, dW, dh0 ? dh0 + (size_t)lane * K * 16 : (bf16 *)nullptr, reinterpret_cast<float *>(smraw),
-                        go.dW + (size_t)lane * 256, K, MT, true);
+#pragma unroll
+    for (int j = 0; j < HP; j++) /* its first barrier orders the previous head's reads of smraw before its writes */
+        v16_finish_backward(G[j], dW[j], dh0 ? dh0 + (size_t)(lane0 + j) * K * 16 : (bf16 *)nullptr, reinterpret_cast<float *>(smraw),
+                            go.dW + (size_t)(lane0 + j) * 256, K, MT, true);
 }
 
 #endif
