@@ -468,6 +468,12 @@ __device__ __forceinline__ T1Outer t1_outer_at(const unsigned short *row, const 
 {
     return T1Outer{row[o.a], row[o.a + 8], row[o.b], row[o.b + 8]};
 }
+/* The same for head j > 0 of a block (bwd_t1's HP): a (k or q) is every head's, so it is taken from
+ * head 0's operands, loaded once per step, and only b is loaded. */
+__device__ __forceinline__ T1Outer t1_outer_head(const T1Outer &head0, const unsigned short *row, const T1OuterOff &o, int j)
+{
+    return j == 0 ? head0 : T1Outer{head0.a0, head0.a1, row[o.b], row[o.b + 8]};
+}
 
 /* Shared memory of bwd_t1 for checkpoint interval C and HP state heads per block: the chunk's packed
  * states H_0..H_C [C+1][HP][MT][32] uint4, the staged step rows (double-buffered, T1Row), (f, 1-f)
@@ -680,14 +686,17 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
             }
             for (int u = 0; u < Lc; u++) {
                 const int un = u + 1 < Lc ? u + 1 : u;
+                const T1Outer kv0 = t1_outer_at(row16(un), okv[0]);
 #pragma unroll
                 for (int j = 0; j < HP; j++) {
                     float z[8];
                     t1_tanh(z, hb[j], acc[j], bw[j]);
                     float accn[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
-                    t1_outer(accn, t1_outer_at(row16(un), okv[j]));
+                    t1_outer(accn, t1_outer_head(kv0, row16(un), okv[j], j));
                     t1_update(h[j], hb[j], z, fgbuf[u * HP + j]);
-                    Hs[(size_t)(u + 1) * HP * slot + j * slot] = make_uint4(hb[j][0], hb[j][1], hb[j][2], hb[j][3]);
+                    /* head j's slot as (Hs + j * slot)[...], not Hs[... + j * slot]: the latter, with
+                     * HP = 1, cost the step loops their uniform registers (v11, NOTES.md) */
+                    (Hs + j * slot)[(size_t)(u + 1) * HP * slot] = make_uint4(hb[j][0], hb[j][1], hb[j][2], hb[j][3]);
 #pragma unroll
                     for (int e = 0; e < 8; e++) acc[j][e >> 2][e & 3] = accn[e >> 2][e & 3];
                 }
@@ -705,7 +714,9 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
         const unsigned short *ru = row16(Lc - 1);
         for (int u = Lc - 1; u >= 0; u--, out -= out_step, hsu -= HP * slot, fgu -= HP, ru -= R.width) {
             const uint32_t *r32 = reinterpret_cast<const uint32_t *>(ru);
+            const T1Outer kv0 = t1_outer_at(ru, okv[0]), qd0 = t1_outer_at(ru, oqd[0]);
             float dkd[4], dqd[4]; /* summed over the heads */
+            uint2 kw;             /* the tile's rows of k, every head's */
 #pragma unroll
             for (int j = 0; j < HP; j++) {
                 const uint4 hp4 = hsu[j * slot], hc4 = hsu[(HP + j) * slot];
@@ -715,14 +726,14 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                 float z[8];
                 {
                     float acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
-                    t1_outer(acc, t1_outer_at(ru, okv[j]));
+                    t1_outer(acc, t1_outer_head(kv0, ru, okv[j], j));
                     t1_tanh(z, hp, acc, bw[j]);
                 }
                 /* D = q dyᵀ + G (G clipped first with CLIP 1; D clipped after with CLIP 2) */
                 float Dm[2][4];
 #pragma unroll
                 for (int e = 0; e < 8; e++) Dm[e >> 2][e & 3] = CLIP == 1 ? fminf(fmaxf(G[j][e], -cl), cl) : G[j][e];
-                t1_outer(Dm, t1_outer_at(ru, oqd[j]));
+                t1_outer(Dm, t1_outer_head(qd0, ru, oqd[j], j));
                 float D[8], dA[8], dfp = 0.0f;
 #pragma unroll
                 for (int e = 0; e < 8; e++) {
@@ -753,7 +764,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                 /* dk += dA v, dq += H_t dy (B = the vector in every column: every lane gets rows g, g+8),
                  * dv = dAᵀ k over this tile's rows (k is zero past K in the staged row) */
                 const uint2 vw = t1_words16(r32 + (R.v + 32 * j) / 2, t4), dyw = t1_words16(r32 + (R.dy + 32 * j) / 2, t4);
-                const uint2 kw = make_uint2(r32[8 * w + t4], r32[8 * w + 4 + t4]);
+                if (j == 0) kw = make_uint2(r32[8 * w + t4], r32[8 * w + 4 + t4]);
                 float dvd[4] = {0, 0, 0, 0};
                 if (j == 0) /* zeroed here, not above: that kept them live over the step (v11: 133 -> 150 instructions) */
 #pragma unroll
