@@ -420,7 +420,7 @@ struct T1Plan {
 /* bwd_t1's state heads per block (v11, NOTES.md). Pairs need K = 64, pairs of heads of one sequence
  * that share their k and q heads, and at most 3 blocks of pairs per SM (170 registers a thread).
  * They are taken where one head per block would need more than 4 blocks per SM, i.e. the
- * 80-register kernel (410M: training step 6.95 -> 6.55 ms); where 4 blocks of one head fit (7B),
+ * 80-register kernel (410M: training step 6.96 -> 6.48 ms); where 4 blocks of one head fit (7B),
  * pairs leave half the warps per SM and measured slower (4.24 -> 4.61 ms). M2RNN_CUDA_BWD_HEADS=1
  * keeps one head, =2 takes pairs wherever the problem allows them (for the checks of both). */
 int t1_heads(const Ctx *c, const RecDims &d)
