@@ -77,15 +77,16 @@ static const rcase cases[] = {
     {"f32 7B layer B1 S4096 N132", M2RNN_F32, 1, 4096, 0, {0}, 132, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
     /* 672 lanes: more than 4 blocks of one head per SM on 132 SMs, where the BF16 backward takes two
      * state heads per block (bwd_t1<3, CLIP, 64, 2>; M2RNN_CUDA_BWD_HEADS=1: the 80-register kernel).
-     * The second has each pair share v and W (their dv partials summed afterwards; f has N heads, so
-     * that N = 84) and sequences of odd length; the third has the clip-total instance. */
+     * The second has each pair share v and W (their dv partials summed afterwards; f keeps 84 heads,
+     * since N is the largest head count) and sequences of odd length; the third has the clip-total
+     * instance. */
     {"bf16 410M heads B8 S200 (6 blocks/SM)", M2RNN_BF16, 8, 200, 0, {0}, 84, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
     {"bf16 varlen 410M heads 8 seqs v42 w42 clip carry", M2RNN_BF16, 8, 0, 8, {40, 0, 75, 3, 17, 64, 1, 33}, 84, 64, 16, 1, 1,
      42, 0, 42, true, true, M2RNN_CLIP_CARRY, 0.3},
     {"bf16 410M heads B8 S33 clip total", M2RNN_BF16, 8, 33, 0, {0}, 84, 64, 16, 1, 1, 0, 0, 0, false, true, M2RNN_CLIP_TOTAL, -0.05},
     {"bf16 varlen 7B heads 4 seqs", M2RNN_BF16, 4, 0, 4, {1500, 0, 4096, 700}, 132, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_CARRY, 1.0},
-    /* the BF16 backward's clip-total instance (bwd_t1<., 2, 64>), which no case above reaches, with
-     * q and k shared by all heads */
+    /* the BF16 backward's clip-total instance with one head per block (bwd_t1<4, 2, 64, 1>), which no
+     * case above reaches, with q and k shared by all heads */
     {"bf16 clip total K64 q1 k1 N12", M2RNN_BF16, 3, 61, 0, {0}, 12, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_TOTAL, -0.05},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))

@@ -284,8 +284,8 @@ m2rnn_status launch_fwd_v16_pf(const RecDims &d, const RecIn<__nv_bfloat16> &in,
     return M2RNN_OK;
 }
 
-/* v6 kernels: blocks of one lane; MINB 6 (80 registers) when the problem needs more than 4 blocks
- * per SM, else 4 (K <= 64); K > 64 takes 8 warps and MINB 2. */
+/* v6 kernels: blocks of one lane (bwd_t1 with two heads: see t1_heads); MINB 6 (80 registers) when
+ * the problem needs more than 4 blocks per SM, else 4 (K <= 64); K > 64 takes 8 warps and MINB 2. */
 int t1_minb(const RecDims &d, int bps) { return d.K > 64 ? 2 : bps > 4 ? 6 : 4; }
 
 /* Shared memory one block may use when bps blocks share an SM. */
@@ -417,8 +417,12 @@ struct T1Plan {
     size_t bytes = 0;
 };
 
+/* Blocks per SM of bwd_t1 with two heads per block (its MINB): 3 blocks of 128 threads leave a thread
+ * 168 registers (161-165 used). */
+constexpr int k_t1_pair_minb = 3;
+
 /* bwd_t1's state heads per block (v11, NOTES.md). Pairs need K = 64, pairs of heads of one sequence
- * that share their k and q heads, and at most 3 blocks of pairs per SM (170 registers a thread).
+ * that share their k and q heads, and at most k_t1_pair_minb blocks of pairs per SM.
  * They are taken where one head per block would need more than 4 blocks per SM, i.e. the
  * 80-register kernel (410M: training step 6.96 -> 6.48 ms); where 4 blocks of one head fit (7B),
  * pairs leave half the warps per SM and measured slower (4.24 -> 4.61 ms). M2RNN_CUDA_BWD_HEADS=1
@@ -426,7 +430,7 @@ struct T1Plan {
 int t1_heads(const Ctx *c, const RecDims &d)
 {
     const int64_t lanes = (int64_t)d.B * d.N;
-    if (g_bwd_heads == 1 || d.K != 64 || d.N % 2 || d.gq % 2 || d.gk % 2 || blocks_per_sm(c, lanes / 2) > 3) return 1;
+    if (g_bwd_heads == 1 || d.K != 64 || d.N % 2 || d.gq % 2 || d.gk % 2 || blocks_per_sm(c, lanes / 2) > k_t1_pair_minb) return 1;
     return g_bwd_heads == 2 || blocks_per_sm(c, lanes) > 4 ? 2 : 1;
 }
 
@@ -578,14 +582,14 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
                 };
                 using I1 = std::integral_constant<int, 1>;
                 using I2 = std::integral_constant<int, 2>;
-                using I3 = std::integral_constant<int, 3>;
                 using I4 = std::integral_constant<int, 4>;
                 using I6 = std::integral_constant<int, 6>;
                 using K0 = std::integral_constant<int, 0>;
                 using K64 = std::integral_constant<int, 64>; /* the compile-time K (t1_k) */
                 const bool k64 = d.K == 64;
                 const int minb = t1_minb(d, t1p.bps);
-                auto kern = t1p.HP == 2 ? pick(I3(), K64(), I2()) /* pairs of heads: K = 64, at most 3 blocks per SM */
+                using IP = std::integral_constant<int, k_t1_pair_minb>;
+                auto kern = t1p.HP == 2 ? pick(IP(), K64(), I2()) /* pairs of heads: K = 64 (t1_heads) */
                             : minb == 6 ? (k64 ? pick(I6(), K64(), I1()) : pick(I6(), K0(), I1()))
                             : minb == 4 ? (k64 ? pick(I4(), K64(), I1()) : pick(I4(), K0(), I1()))
                                         : pick(I2(), K0(), I1());
@@ -832,8 +836,8 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
         const size_t used = strlen(g_description);
         snprintf(g_description + used, sizeof g_description - used, "; %s",
                  g_bwd_heads == 1   ? "1 head/block"
-                 : g_bwd_heads == 2 ? "2 heads/block where allowed"
-                                    : "2 heads/block above 4 blocks/SM");
+                 : g_bwd_heads == 2 ? "2 heads/block where allowed (K 64, q and k shared by pairs)"
+                                    : "2 heads/block where 1 would need > 4 blocks/SM (K 64, q and k shared by pairs)");
     }
     m2rnn_backend t;
     memset(&t, 0, sizeof t);

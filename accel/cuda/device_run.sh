@@ -19,7 +19,7 @@ for s in $steps; do
     done;;
   sanitize)
     export M2RNN_CUDA_TEST_SMALL=1 CK_FORK=no
-    for heads in "" 2; do
+    for heads in "" 1 2; do
       echo "== compute-sanitizer (memcheck, racecheck) on the small cases${heads:+, M2RNN_CUDA_BWD_HEADS=$heads}"
       for tool in memcheck racecheck; do
         M2RNN_CUDA_BWD_HEADS=$heads compute-sanitizer --tool $tool "$C/bin/check_cuda" > "$OUT/sanitizer_$tool$heads.log" 2>&1

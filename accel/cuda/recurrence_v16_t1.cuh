@@ -6,7 +6,8 @@
  * cycles with 16 warps of one tile each per SM, the 7B layer's occupancy, against 777 cycles for v5's
  * forward step: the time went to what surrounds the recurrence, not to the recurrence. So here:
  *   - every warp owns one tile and runs its steps without waiting for the others; the warps of a
- *     block (one lane, i.e. one sequence and state head) meet only at chunk boundaries;
+ *     block (one lane, i.e. one sequence and state head; two heads in bwd_t1 with HP = 2, v11)
+ *     meet only at chunk boundaries;
  *   - forward: the block converts each staged chunk once into the layouts a warp reads with one
  *     load per input (T1Chunk); step u + 1's inputs load and step u - 1's readout y = Hᵀq (tensor
  *     cores, as v4) runs during step u's product and tanh, off the recurrence's dependency chain;
@@ -118,10 +119,10 @@ __device__ __forceinline__ float t1_at(const bf16 *row, int r, int K) { return r
  * [u / 2][per_row][u % 2]: the items of rows 2m and 2m + 1 sit side by side. */
 __device__ __forceinline__ int t1_pair_slot(int u, int per_row, int at) { return (((u >> 1) * per_row + at) << 1) + (u & 1); }
 
-/* (f, 1 - f) of the chunk's steps, one per thread u < ntok, into fg[u]. */
-__device__ __forceinline__ void t1_store_f(float2 *fg, float f, int ntok, int tid)
+/* (f, 1 - f) of the chunk's steps, one per thread u < ntok, into fg[u * stride]. */
+__device__ __forceinline__ void t1_store_f(float2 *fg, float f, int ntok, int tid, int stride = 1)
 {
-    if (tid < ntok) fg[tid] = make_float2(f, 1.0f - f);
+    if (tid < ntok) fg[tid * stride] = make_float2(f, 1.0f - f);
 }
 
 /* Converts ntok staged steps into the chunk's layouts, q's rows shifted by q_shift; f is thread u's
@@ -447,7 +448,9 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
  * block share k and q (see bwd_t1), so those are staged once. */
 struct T1Row {
     int width;          /* elements per step row: 2 KP + 32 HP + 16 (a multiple of 8: 16-byte rows) */
-    int q, v, dy, tail; /* where q, head 0's v and dy (head j's 32 j further) and the zero tail start */
+    int q, v, dy, tail; /* where q, head 0's v and dy and the zero tail start */
+    __host__ __device__ int v_of(int j) const { return v + 32 * j; }   /* head j's v */
+    __host__ __device__ int dy_of(int j) const { return dy + 32 * j; } /* head j's dy */
 };
 __host__ __device__ inline T1Row t1_row_layout(int MT, int HP)
 {
@@ -499,12 +502,15 @@ inline size_t bwd_t1_smem(int K, int C, int HP)
  * every head, the heads' steps interleaved: independent chains in one warp instead of one chain in
  * each of HP times as many warps. Their dk and dq partials are summed in the tensor-core products
  * themselves (one accumulator over the heads), so the partial buffers hold N / HP heads, and k and q
- * are staged once. HP = 1 is the v6 kernel. */
+ * are staged once. HP = 1 is the v6 kernel. The sums over a pair happen in a different order than
+ * reduce_groups' (the MMA's accumulation, then N/2 partials), so dq and dk differ in their last bits
+ * between HP = 1 and HP = 2; each is bit-identical from run to run. */
 template <int MINB, int CLIP, int KC, int HP>
 __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     bwd_t1(RecDims d, RecIn<bf16> in, const bf16 *dy, const bf16 *dht, float clip, bf16 *dh0, GradOut go,
            bf16 *dv_out, bf16 *df_out, const float *ckpt, int C, int nck)
 {
+    static_assert(HP == 1 || (HP == 2 && KC == 64), "two heads per block: K = 64 only (BWD_T1_THREADS)");
     extern __shared__ __align__(16) unsigned char smraw[];
     const int K = t1_k<KC>(d), N = d.N, MT = t1_tiles<KC>(), nthr = 32 * MT;
     const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
@@ -564,8 +570,8 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
         /* v and dy (two copies per row) from the last threads: k and q leave them less to do */
 #pragma unroll
         for (int j = 0; j < HP; j++) {
-            stage_rows_to(s + R.v + 32 * j, R.width, li[j].v + t0 * li[j].vst, ntok, li[j].vst, 16, nthr - 1 - tid, nthr);
-            stage_rows_to(s + R.dy + 32 * j, R.width, dyb + 16 * j + t0 * dyst, ntok, dyst, 16, nthr - 1 - tid, nthr);
+            stage_rows_to(s + R.v_of(j), R.width, li[j].v + t0 * li[j].vst, ntok, li[j].vst, 16, nthr - 1 - tid, nthr);
+            stage_rows_to(s + R.dy_of(j), R.width, dyb + 16 * j + t0 * dyst, ntok, dyst, 16, nthr - 1 - tid, nthr);
         }
     };
     auto load_f = [&](int c, int j) { /* raw bf16, converted when the chunk is run (see fwd_t1) */
@@ -615,8 +621,8 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     T1OuterOff okv[HP], oqd[HP];
 #pragma unroll
     for (int j = 0; j < HP; j++) {
-        okv[j] = t1_outer_off(0, R.v + 32 * j, r0, g, lead, R);
-        oqd[j] = t1_outer_off(R.q, R.dy + 32 * j, r0, g, lead, R);
+        okv[j] = t1_outer_off(0, R.v_of(j), r0, g, lead, R);
+        oqd[j] = t1_outer_off(R.q, R.dy_of(j), r0, g, lead, R);
     }
     /* What a lane stores per reverse step (lanes t = 0: dk, 1: dq, both to global memory as fp32
      * partials, summed over the block's heads, 2: dv's tile partial, 3: df's, of each head), through
@@ -665,7 +671,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
         if (c + 1 < nchunks) flush(c + 1);
 #pragma unroll
         for (int j = 0; j < HP; j++)
-            if (tid < Lc) fgbuf[tid * HP + j] = make_float2(fcur[j], 1.0f - fcur[j]);
+            t1_store_f(fgbuf + j, fcur[j], Lc, tid, HP);
         __syncthreads();
 
         const unsigned short *rows16 = reinterpret_cast<const unsigned short *>(stage + (c & 1) * stage_elems);
@@ -763,10 +769,11 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                 mma_bf16(dW[j][1], at, hh[2], hh[3]);
                 /* dk += dA v, dq += H_t dy (B = the vector in every column: every lane gets rows g, g+8),
                  * dv = dAᵀ k over this tile's rows (k is zero past K in the staged row) */
-                const uint2 vw = t1_words16(r32 + (R.v + 32 * j) / 2, t4), dyw = t1_words16(r32 + (R.dy + 32 * j) / 2, t4);
+                const uint2 vw = t1_words16(r32 + R.v_of(j) / 2, t4), dyw = t1_words16(r32 + R.dy_of(j) / 2, t4);
                 if (j == 0) kw = make_uint2(r32[8 * w + t4], r32[8 * w + 4 + t4]);
                 float dvd[4] = {0, 0, 0, 0};
-                if (j == 0) /* zeroed here, not above: that kept them live over the step (v11: 133 -> 150 instructions) */
+                if (j == 0) /* zeroed here, not at the step's start: that kept them live over the step
+                             * (the HP = 1 reverse step went from 133 to 150 instructions in the SASS) */
 #pragma unroll
                     for (int e = 0; e < 4; e++) dkd[e] = dqd[e] = 0.0f;
                 mma_bf16(dkd, adb, vw.x, vw.y);
