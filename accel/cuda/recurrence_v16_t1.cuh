@@ -617,7 +617,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     };
 
     /* Lane offsets within a step row: the outer products' operands (k vᵀ, q dyᵀ), and the B words of
-     * dk = dA v, dq = H_t dy (t1_words16 / the tile's rows of k, zero past K). */
+     * dk = dA v, dq = H_t dy, dv = dAᵀ k (t1_words16 / the tile's rows of k, zero past K). */
     T1OuterOff okv[HP], oqd[HP];
 #pragma unroll
     for (int j = 0; j < HP; j++) {
