@@ -533,12 +533,15 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     const size_t ckpt_floats_per_lane = (size_t)nck * (fast ? (size_t)MT * 256 : KV);
     const size_t big_per_lane = fast ? 0 : (size_t)(2 * C + 4) * KV + VV;
 
+    /* fp32 partials per token for reduce_groups: dq and dk of each block's heads (bwd_t1 with HP heads
+     * per block has summed them over its heads), dv and df of each head unless bwd_t1 writes them */
+    const int hp = t1 ? t1p.HP : 1;
     Workspace plan;
     size_t off_cu = plan.add(cu.size() * sizeof(int64_t));
-    size_t off_dq = plan.add((size_t)T_ * d.N * d.K * sizeof(float));
-    size_t off_dk = plan.add((size_t)T_ * d.N * d.K * sizeof(float));
-    size_t off_dv = plan.add((size_t)T_ * d.N * d.V * sizeof(float));
-    size_t off_df = plan.add((size_t)T_ * d.N * sizeof(float));
+    size_t off_dq = plan.add((size_t)T_ * (d.N / hp) * d.K * sizeof(float));
+    size_t off_dk = plan.add((size_t)T_ * (d.N / hp) * d.K * sizeof(float));
+    size_t off_dv = plan.add(t1_dv_direct ? 0 : (size_t)T_ * d.N * d.V * sizeof(float));
+    size_t off_df = plan.add(t1_df_direct ? 0 : (size_t)T_ * d.N * sizeof(float));
     size_t off_dW = plan.add((size_t)lanes * VV * sizeof(float));
     const bool have_saved = t1 && saved;
     size_t off_ck = have_saved ? 0 : plan.add((size_t)lanes * ckpt_floats_per_lane * sizeof(float));
@@ -618,8 +621,6 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     const int rb = 256;
     auto grid_for = [&](int64_t n) { int64_t g = (n + rb - 1) / rb; return (unsigned)(g < 1 ? 1 : g > 65535 ? 65535 : g); };
     if (T_ > 0) {
-        /* bwd_t1 with HP heads per block has summed each block's heads of dq and dk already */
-        const int hp = t1 ? t1p.HP : 1;
         reduce_groups<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N / hp, d.gq / hp, d.K, (T *)a->dq.data);
         reduce_groups<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N / hp, d.gk / hp, d.K, (T *)a->dk.data);
         if (!t1_dv_direct) reduce_groups<T><<<grid_for(T_ * d.Nv * d.V), rb>>>(go.dv, T_, d.N, d.gv, d.V, (T *)a->dv.data);
