@@ -534,12 +534,13 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     const size_t big_per_lane = fast ? 0 : (size_t)(2 * C + 4) * KV + VV;
 
     /* fp32 partials per token for reduce_groups: dq and dk of each block's heads (bwd_t1 with HP heads
-     * per block has summed them over its heads), dv and df of each head unless bwd_t1 writes them */
-    const int hp = t1 ? t1p.HP : 1;
+     * per block has summed them over its heads; with two, a head's partials are pK = 16 MT floats in
+     * tile_pair_index order), dv and df of each head unless bwd_t1 writes them */
+    const int hp = t1 ? t1p.HP : 1, pK = hp > 1 ? 16 * MT : d.K;
     Workspace plan;
     size_t off_cu = plan.add(cu.size() * sizeof(int64_t));
-    size_t off_dq = plan.add((size_t)T_ * (d.N / hp) * d.K * sizeof(float));
-    size_t off_dk = plan.add((size_t)T_ * (d.N / hp) * d.K * sizeof(float));
+    size_t off_dq = plan.add((size_t)T_ * (d.N / hp) * pK * sizeof(float));
+    size_t off_dk = plan.add((size_t)T_ * (d.N / hp) * pK * sizeof(float));
     size_t off_dv = plan.add(t1_dv_direct ? 0 : (size_t)T_ * d.N * d.V * sizeof(float));
     size_t off_df = plan.add(t1_df_direct ? 0 : (size_t)T_ * d.N * sizeof(float));
     size_t off_dW = plan.add((size_t)lanes * VV * sizeof(float));
@@ -621,8 +622,13 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     const int rb = 256;
     auto grid_for = [&](int64_t n) { int64_t g = (n + rb - 1) / rb; return (unsigned)(g < 1 ? 1 : g > 65535 ? 65535 : g); };
     if (T_ > 0) {
-        reduce_groups<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N / hp, d.gq / hp, d.K, (T *)a->dq.data);
-        reduce_groups<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N / hp, d.gk / hp, d.K, (T *)a->dk.data);
+        if (hp > 1) {
+            reduce_tile_pairs<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N / hp, d.gq / hp, d.K, pK, (T *)a->dq.data);
+            reduce_tile_pairs<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N / hp, d.gk / hp, d.K, pK, (T *)a->dk.data);
+        } else {
+            reduce_groups<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N / hp, d.gq / hp, d.K, (T *)a->dq.data);
+            reduce_groups<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N / hp, d.gk / hp, d.K, (T *)a->dk.data);
+        }
         if (!t1_dv_direct) reduce_groups<T><<<grid_for(T_ * d.Nv * d.V), rb>>>(go.dv, T_, d.N, d.gv, d.V, (T *)a->dv.data);
         if (!t1_df_direct) reduce_groups<T><<<grid_for(T_ * d.Nf), rb>>>(go.df, T_, d.N, d.gf, 1, (T *)a->df.data);
     }

@@ -231,6 +231,28 @@ __global__ void reduce_groups(const float *part, int64_t rows, int N, int group,
     }
 }
 
+/* Where row e of a K-vector sits among bwd_t1's dq / dk partials of one head when it runs two heads
+ * per block: each 16-row tile's rows in the order 0, 8, 1, 9, ..., 7, 15 (a lane's two rows side by
+ * side: one 8-byte store, v12). */
+__host__ __device__ inline int tile_pair_index(int e) { return (e & ~15) | ((e & 7) << 1) | ((e >> 3) & 1); }
+
+/* reduce_groups for those partials: a head's pdim >= dim floats, element e at tile_pair_index(e). */
+template <typename T>
+__global__ void reduce_tile_pairs(const float *part, int64_t rows, int N, int group, int dim, int pdim, T *out)
+{
+    const int src_heads = N / group;
+    const int64_t total = rows * src_heads * dim;
+    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = idx / ((int64_t)src_heads * dim);
+        int rem = (int)(idx - r * src_heads * dim);
+        int h = rem / dim, e = rem - h * dim;
+        const float *p = part + ((r * N) + (int64_t)h * group) * pdim + tile_pair_index(e);
+        float acc = 0.0f;
+        for (int g = 0; g < group; g++) acc += p[(int64_t)g * pdim];
+        out[idx] = from_f<T>(acc);
+    }
+}
+
 /* dW[w] = Σ_b Σ_{g<gw} part[b, w·gw + g] (V×V each), the reference's order. */
 template <typename T>
 __global__ void reduce_dW(const float *part, int B, int N, int Nw, int gw, int VV, T *out)

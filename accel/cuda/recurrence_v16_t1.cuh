@@ -478,16 +478,22 @@ __device__ __forceinline__ T1Outer t1_outer_head(const T1Outer &head0, const uns
     return j == 0 ? head0 : T1Outer{head0.a0, head0.a1, row[o.b], row[o.b + 8]};
 }
 
+/* bwd_t1's uint4s per packed state (a slot of its state history): each warp's 32. With two heads per
+ * block the slots also take the dv and df partials (v12, NOTES.md: see bwd_t1), and 16 bytes of
+ * padding put one lane's entries of consecutive slots in different banks for the flush that reads
+ * them. */
+__host__ __device__ constexpr int t1_slot(int MT, int HP) { return MT * 32 + (HP > 1 ? 1 : 0); }
+
 /* Shared memory of bwd_t1 for checkpoint interval C and HP state heads per block: the chunk's packed
- * states H_0..H_C [C+1][HP][MT][32] uint4, the staged step rows (double-buffered, T1Row), (f, 1-f)
- * [C][HP], and the dv [C][HP][MT][16] and df [C][HP][MT][8] partials. */
+ * states H_0..H_C [C+1][HP] slots, the staged step rows (double-buffered, T1Row), (f, 1-f) [C][HP],
+ * and with one head per block the dv [C][HP][MT][16] and df [C][HP][MT][8] partials. */
 inline size_t bwd_t1_smem(int K, int C, int HP)
 {
     const int MT = (K + 15) / 16;
     size_t dw = (size_t)MT * 256 * sizeof(float); /* the dW partials reuse the space at the end */
-    size_t s = (size_t)(C + 1) * HP * MT * 32 * sizeof(uint4) + align16(2 * (size_t)C * t1_row_layout(MT, HP).width * sizeof(bf16)) +
-               align16((size_t)C * HP * sizeof(float2)) + align16((size_t)C * HP * MT * 16 * sizeof(float)) +
-               align16((size_t)C * HP * MT * 8 * sizeof(float));
+    size_t s = (size_t)(C + 1) * HP * t1_slot(MT, HP) * sizeof(uint4) +
+               align16(2 * (size_t)C * t1_row_layout(MT, HP).width * sizeof(bf16)) + align16((size_t)C * HP * sizeof(float2));
+    if (HP == 1) s += align16((size_t)C * HP * MT * 16 * sizeof(float)) + align16((size_t)C * HP * MT * 8 * sizeof(float));
     return s > dw ? s : dw;
 }
 
@@ -519,7 +525,11 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     const int rows[8] = {r0, r0, r1, r1, r0, r0, r1, r1}, cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
     const bool lead = t4 == 0;
     const T1Row R = t1_row_layout(MT, HP);
-    const int slot = MT * 32; /* uint4s per packed state */
+    /* v12: with two heads per block the dv / df partials live in the state slots (t1_slot) */
+    constexpr bool SLOT_PARTS = HP > 1;
+    /* uint4s per packed state: t1_slot's value, written out (calling t1_slot here changed ptxas's code
+     * for the pairs' flush, so that the kernel was no longer the one measured) */
+    const int slot = MT * 32 + (SLOT_PARTS ? 1 : 0);
 
     uint4 *Hs = reinterpret_cast<uint4 *>(smraw) + w * 32 + l; /* head j's H_u at Hs[(u * HP + j) * slot] */
     unsigned char *p = smraw + (size_t)(C + 1) * HP * slot * sizeof(uint4);
@@ -527,9 +537,12 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     bf16 *stage = reinterpret_cast<bf16 *>(p);
     p += align16(2 * (size_t)stage_elems * sizeof(bf16));
     float2 *fgbuf = reinterpret_cast<float2 *>(p); /* [C][HP] */
-    p += align16((size_t)C * HP * sizeof(float2));
-    float *dvbuf = reinterpret_cast<float *>(p); /* [C][HP][MT][16] */
-    float *dfbuf = dvbuf + align16((size_t)C * HP * MT * 16 * sizeof(float)) / sizeof(float); /* [C][HP][MT][8] */
+    float *dvbuf = nullptr, *dfbuf = nullptr; /* [C][HP][MT][16] and [C][HP][MT][8], with one head per block */
+    if constexpr (!SLOT_PARTS) {
+        p += align16((size_t)C * HP * sizeof(float2));
+        dvbuf = reinterpret_cast<float *>(p);
+        dfbuf = dvbuf + align16((size_t)C * HP * MT * 16 * sizeof(float)) / sizeof(float);
+    }
     /* the padding and the tails are never staged: zero them once */
     for (int i = tid; i < stage_elems; i += nthr) reinterpret_cast<uint32_t *>(stage)[i] = 0u; /* 2 buffers, 2 per word */
 
@@ -585,34 +598,73 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
      * stored as one bf16 pair where the caller's dv is 4-byte aligned (four columns per thread
      * measured slower: 3.50 against 3.41 ms for the 7B backward kernel, NOTES.md v7) */
     const bool dv_pairs = ((uintptr_t)dv_out % 4) == 0;
+    /* With SLOT_PARTS, step u's partials of head j and tile ww sit in the state slot of H_{u+1} (see
+     * the reverse steps), at uj = u HP + j from part: columns k and k + 8 of dv in lane 4 k + 2 (a
+     * float2), row group x's df in lane 4 x + 3. */
+    const uint4 *parts = reinterpret_cast<const uint4 *>(smraw) + (size_t)HP * slot;
+    auto part = [&](int uj, int ww, int lane) { return reinterpret_cast<const float *>(parts + (size_t)uj * slot + ww * 32 + lane); };
     auto flush = [&](int c) {
-        const int64_t tok0 = start + (int64_t)c * C;
-        const int ntok = chunk_len(c);
-        /* pairs past the block's threads on the last warp, the df sums below on the first */
-        for (int i = nthr - 1 - tid; i < ntok * HP * 8; i += nthr) {
-            const int uj = i >> 3, u = uj / HP, j = uj % HP, jc = 2 * (i & 7);
-            float2 acc = make_float2(0.0f, 0.0f);
-            for (int ww = 0; ww < MT; ww++) {
-                const float2 x = *reinterpret_cast<const float2 *>(dvbuf + (uj * MT + ww) * 16 + jc);
-                acc.x += x.x;
-                acc.y += x.y;
+        if constexpr (SLOT_PARTS) {
+            const int64_t tok0 = start + (int64_t)c * C;
+            const int n = chunk_len(c) * HP;
+            /* thread (w, l): columns k = l / 4 and k + 8 of steps uj = 4 w + l % 4, + 4 MT, ...: a
+             * half-warp's 16 float2 loads fall on 8 pairs of banks (4 steps, 2 lanes), as the dense
+             * buffer's did */
+            const int k = l >> 2;
+            for (int uj = 4 * w + (l & 3); uj < n; uj += 4 * MT) {
+                float2 acc = make_float2(0.0f, 0.0f);
+                for (int ww = 0; ww < MT; ww++) {
+                    const float2 x = *reinterpret_cast<const float2 *>(part(uj, ww, 4 * k + 2));
+                    acc.x += x.x;
+                    acc.y += x.y;
+                }
+                const int u = uj / HP, j = uj % HP;
+                const int64_t o = ((tok0 + u) * N + n0 + j) * 16 + k;
+                if (!dv_out) {
+                    go.dv[o] = acc.x;
+                    go.dv[o + 8] = acc.y;
+                } else {
+                    dv_out[o] = __float2bfloat16_rn(acc.x);
+                    dv_out[o + 8] = __float2bfloat16_rn(acc.y);
+                }
             }
-            const int64_t o = ((tok0 + u) * N + n0 + j) * 16 + jc;
-            if (!dv_out) {
-                *reinterpret_cast<float2 *>(go.dv + o) = acc; /* the workspace: aligned */
-            } else if (dv_pairs) {
-                *reinterpret_cast<__nv_bfloat162 *>(dv_out + o) = __floats2bfloat162_rn(acc.x, acc.y);
-            } else {
-                dv_out[o] = __float2bfloat16_rn(acc.x);
-                dv_out[o + 1] = __float2bfloat16_rn(acc.y);
+            for (int uj = tid; uj < n; uj += nthr) {
+                const int u = uj / HP, j = uj % HP;
+                float acc = 0.0f;
+                for (int ww = 0; ww < MT; ww++)
+                    for (int x = 0; x < 8; x++) acc += part(uj, ww, 4 * x + 3)[0];
+                if (df_out) df_out[(tok0 + u) * N + n0 + j] = __float2bfloat16_rn(acc);
+                else go.df[(tok0 + u) * N + n0 + j] = acc;
             }
-        }
-        for (int uj = tid; uj < ntok * HP; uj += nthr) {
-            const int u = uj / HP, j = uj % HP;
-            float acc = 0.0f;
-            for (int x = 0; x < MT * 8; x++) acc += dfbuf[uj * MT * 8 + x];
-            if (df_out) df_out[(tok0 + u) * N + n0 + j] = __float2bfloat16_rn(acc);
-            else go.df[(tok0 + u) * N + n0 + j] = acc;
+        } else {
+            const int64_t tok0 = start + (int64_t)c * C;
+            const int ntok = chunk_len(c);
+            /* pairs past the block's threads on the last warp, the df sums below on the first */
+            for (int i = nthr - 1 - tid; i < ntok * HP * 8; i += nthr) {
+                const int uj = i >> 3, u = uj / HP, j = uj % HP, jc = 2 * (i & 7);
+                float2 acc = make_float2(0.0f, 0.0f);
+                for (int ww = 0; ww < MT; ww++) {
+                    const float2 x = *reinterpret_cast<const float2 *>(dvbuf + (uj * MT + ww) * 16 + jc);
+                    acc.x += x.x;
+                    acc.y += x.y;
+                }
+                const int64_t o = ((tok0 + u) * N + n0 + j) * 16 + jc;
+                if (!dv_out) {
+                    *reinterpret_cast<float2 *>(go.dv + o) = acc; /* the workspace: aligned */
+                } else if (dv_pairs) {
+                    *reinterpret_cast<__nv_bfloat162 *>(dv_out + o) = __floats2bfloat162_rn(acc.x, acc.y);
+                } else {
+                    dv_out[o] = __float2bfloat16_rn(acc.x);
+                    dv_out[o + 1] = __float2bfloat16_rn(acc.y);
+                }
+            }
+            for (int uj = tid; uj < ntok * HP; uj += nthr) {
+                const int u = uj / HP, j = uj % HP;
+                float acc = 0.0f;
+                for (int x = 0; x < MT * 8; x++) acc += dfbuf[uj * MT * 8 + x];
+                if (df_out) df_out[(tok0 + u) * N + n0 + j] = __float2bfloat16_rn(acc);
+                else go.df[(tok0 + u) * N + n0 + j] = acc;
+            }
         }
     };
 
@@ -627,10 +679,14 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     /* What a lane stores per reverse step (lanes t = 0: dk, 1: dq, both to global memory as fp32
      * partials, summed over the block's heads, 2: dv's tile partial, 3: df's, of each head), through
      * one generic pointer that walks back one step per step: rows g and g + 8 (columns for dv) at
-     * out[0] and out[8], for the last head; head j's dv / df sit jback · (HP - 1 - j) before it. */
+     * out[0] and out[8], for the last head; head j's dv / df sit jback · (HP - 1 - j) before it.
+     * With SLOT_PARTS one float2 per lane (v12, NOTES.md): dk, dq rows g and g + 8 side by side (the
+     * partials of a head are KP floats, each tile's rows in tile_pair_index order); dv columns g and
+     * g + 8, or df, in the lane's own 16 bytes of the slot of H_{u+1}, which reverse step u has just
+     * read for the last time; head j's (HP - 1 - j) slots before the last head's. */
     const bool st0 = t4 >= 2 || r0 < K, st8 = t4 == 2 || (t4 < 2 && r1 < K);
-    const int Np = N / HP, np = n0 / HP; /* the partials' heads */
-    const int jback = t4 == 2 ? MT * 16 : MT * 8;
+    const int Np = N / HP, np = n0 / HP, KP = 16 * MT; /* the partials' heads, their stride with SLOT_PARTS */
+    const int jback = SLOT_PARTS ? slot * 4 : t4 == 2 ? MT * 16 : MT * 8;
 
     bf16 fnext[HP];
     float4 hn[HP][2];
@@ -710,11 +766,17 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
         }
 
         /* Reverse steps. */
-        float *out = t4 == 0   ? go.dk + ((start + t0 + Lc - 1) * Np + np) * K + r0
+        float *out = SLOT_PARTS ? (t4 == 0   ? go.dk + ((start + t0 + Lc - 1) * Np + np) * KP + 16 * w + 2 * g
+                                   : t4 == 1 ? go.dq + ((start + t0 + Lc - 1) * Np + np) * KP + 16 * w + 2 * g
+                                             : reinterpret_cast<float *>(Hs + (size_t)(Lc * HP + HP - 1) * slot))
+                     : t4 == 0 ? go.dk + ((start + t0 + Lc - 1) * Np + np) * K + r0
                      : t4 == 1 ? go.dq + ((start + t0 + Lc - 1) * Np + np) * K + r0
                      : t4 == 2 ? dvbuf + (((Lc - 1) * HP + HP - 1) * MT + w) * 16 + g
                                : dfbuf + (((Lc - 1) * HP + HP - 1) * MT + w) * 8 + g;
-        const int64_t out_step = t4 < 2 ? (int64_t)Np * K : t4 == 2 ? HP * MT * 16 : HP * MT * 8;
+        const int64_t out_step = SLOT_PARTS ? (t4 < 2 ? (int64_t)Np * KP : HP * slot * 4)
+                                 : t4 < 2   ? (int64_t)Np * K
+                                 : t4 == 2  ? HP * MT * 16
+                                            : HP * MT * 8;
         const uint4 *hsu = Hs + (size_t)(Lc - 1) * HP * slot;
         const float2 *fgu = fgbuf + (Lc - 1) * HP;
         const unsigned short *ru = row16(Lc - 1);
@@ -784,13 +846,21 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                 dfp += __shfl_xor_sync(0xffffffffu, dfp, 2);
                 if (j < HP - 1) { /* head j's dv and df; the sums over the heads wait for the last */
                     float *oj = out - jback * (HP - 1 - j);
-                    if (t4 >= 2) oj[0] = t4 == 2 ? dvd[0] : dfp;
-                    if (t4 == 2) oj[8] = dvd[2];
+                    if (SLOT_PARTS) {
+                        if (t4 >= 2) *reinterpret_cast<float2 *>(oj) = make_float2(t4 == 2 ? dvd[0] : dfp, dvd[2]);
+                    } else {
+                        if (t4 >= 2) oj[0] = t4 == 2 ? dvd[0] : dfp;
+                        if (t4 == 2) oj[8] = dvd[2];
+                    }
                 } else {
                     const float v0 = t4 == 0 ? dkd[0] : t4 == 1 ? dqd[0] : t4 == 2 ? dvd[0] : dfp;
                     const float v8 = t4 == 0 ? dkd[2] : t4 == 1 ? dqd[2] : dvd[2];
-                    if (st0) out[0] = v0;
-                    if (st8) out[8] = v8;
+                    if (SLOT_PARTS) {
+                        if (st0) *reinterpret_cast<float2 *>(out) = make_float2(v0, v8);
+                    } else {
+                        if (st0) out[0] = v0;
+                        if (st8) out[8] = v8;
+                    }
                 }
             }
         }
