@@ -214,9 +214,10 @@ __global__ void bwd_general(RecDims d, RecIn<T> in, const T *dy, const T *dht, i
 
 /* ---- reductions over shared heads (fixed order) ------------------------------------------ */
 
-/* out[r, h, e] = Σ_{g<group} part[r, h·group + g, e], rounded once to T. */
-template <typename T>
-__global__ void reduce_groups(const float *part, int64_t rows, int N, int group, int dim, T *out)
+/* out[r, h, e] = Σ_{g<group} part[r, h·group + g, at(e)], rounded once to T: the partials of a head
+ * are pdim >= dim floats apart, element e of a head's at at(e). */
+template <typename T, typename At>
+__device__ __forceinline__ void reduce_groups_at(const float *part, int64_t rows, int N, int group, int dim, int pdim, T *out, At at)
 {
     const int src_heads = N / group;
     const int64_t total = rows * src_heads * dim;
@@ -224,11 +225,18 @@ __global__ void reduce_groups(const float *part, int64_t rows, int N, int group,
         int64_t r = idx / ((int64_t)src_heads * dim);
         int rem = (int)(idx - r * src_heads * dim);
         int h = rem / dim, e = rem - h * dim;
-        const float *p = part + ((r * N) + (int64_t)h * group) * dim + e;
+        const float *p = part + ((r * N) + (int64_t)h * group) * pdim + at(e);
         float acc = 0.0f;
-        for (int g = 0; g < group; g++) acc += p[(int64_t)g * dim];
+        for (int g = 0; g < group; g++) acc += p[(int64_t)g * pdim];
         out[idx] = from_f<T>(acc);
     }
+}
+
+/* out[r, h, e] = Σ_{g<group} part[r, h·group + g, e], rounded once to T. */
+template <typename T>
+__global__ void reduce_groups(const float *part, int64_t rows, int N, int group, int dim, T *out)
+{
+    reduce_groups_at(part, rows, N, group, dim, dim, out, [](int e) { return e; });
 }
 
 /* Where row e of a K-vector sits among bwd_t1's dq / dk partials of one head when it runs two heads
@@ -240,17 +248,7 @@ __host__ __device__ inline int tile_pair_index(int e) { return (e & ~15) | ((e &
 template <typename T>
 __global__ void reduce_tile_pairs(const float *part, int64_t rows, int N, int group, int dim, int pdim, T *out)
 {
-    const int src_heads = N / group;
-    const int64_t total = rows * src_heads * dim;
-    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
-        int64_t r = idx / ((int64_t)src_heads * dim);
-        int rem = (int)(idx - r * src_heads * dim);
-        int h = rem / dim, e = rem - h * dim;
-        const float *p = part + ((r * N) + (int64_t)h * group) * pdim + tile_pair_index(e);
-        float acc = 0.0f;
-        for (int g = 0; g < group; g++) acc += p[(int64_t)g * pdim];
-        out[idx] = from_f<T>(acc);
-    }
+    reduce_groups_at(part, rows, N, group, dim, pdim, out, tile_pair_index);
 }
 
 /* dW[w] = Σ_b Σ_{g<gw} part[b, w·gw + g] (V×V each), the reference's order. */
