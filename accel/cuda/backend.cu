@@ -418,7 +418,7 @@ struct T1Plan {
 };
 
 /* Blocks per SM of bwd_t1 with two heads per block (its MINB): 3 blocks of 128 threads leave a thread
- * 168 registers (161-165 used). */
+ * 168 registers (161-167 used). */
 constexpr int k_t1_pair_minb = 3;
 
 /* bwd_t1's state heads per block (v11, NOTES.md). Pairs need K = 64, pairs of heads of one sequence

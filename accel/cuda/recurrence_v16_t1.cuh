@@ -478,6 +478,14 @@ __device__ __forceinline__ T1Outer t1_outer_head(const T1Outer &head0, const uns
     return j == 0 ? head0 : T1Outer{head0.a0, head0.a1, row[o.b], row[o.b + 8]};
 }
 
+/* Two floats stored as the bits of two 32-bit words: the state slots they may go to (bwd_t1) are
+ * uint4s, read as such earlier in the same step, and a store of another type could be ordered
+ * before that load by type-based alias analysis. */
+__device__ __forceinline__ void t1_store_bits(float *p, float a, float b)
+{
+    *reinterpret_cast<uint2 *>(p) = make_uint2(__float_as_uint(a), __float_as_uint(b));
+}
+
 /* bwd_t1's uint4s per packed state (a slot of its state history): each warp's 32. With two heads per
  * block the slots also take the dv and df partials (v12, NOTES.md: see bwd_t1), and 16 bytes of
  * padding put one lane's entries of consecutive slots in different banks for the flush that reads
@@ -847,7 +855,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                 if (j < HP - 1) { /* head j's dv and df; the sums over the heads wait for the last */
                     float *oj = out - jback * (HP - 1 - j);
                     if (SLOT_PARTS) {
-                        if (t4 >= 2) *reinterpret_cast<float2 *>(oj) = make_float2(t4 == 2 ? dvd[0] : dfp, dvd[2]);
+                        if (t4 >= 2) t1_store_bits(oj, t4 == 2 ? dvd[0] : dfp, dvd[2]);
                     } else {
                         if (t4 >= 2) oj[0] = t4 == 2 ? dvd[0] : dfp;
                         if (t4 == 2) oj[8] = dvd[2];
@@ -856,7 +864,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                     const float v0 = t4 == 0 ? dkd[0] : t4 == 1 ? dqd[0] : t4 == 2 ? dvd[0] : dfp;
                     const float v8 = t4 == 0 ? dkd[2] : t4 == 1 ? dqd[2] : dvd[2];
                     if (SLOT_PARTS) {
-                        if (st0) *reinterpret_cast<float2 *>(out) = make_float2(v0, v8);
+                        if (st0) t1_store_bits(out, v0, v8);
                     } else {
                         if (st0) out[0] = v0;
                         if (st8) out[8] = v8;
