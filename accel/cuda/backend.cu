@@ -626,8 +626,8 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
             reduce_tile_pairs<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N / hp, d.gq / hp, d.K, pK, (T *)a->dq.data);
             reduce_tile_pairs<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N / hp, d.gk / hp, d.K, pK, (T *)a->dk.data);
         } else {
-            reduce_groups<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N / hp, d.gq / hp, d.K, (T *)a->dq.data);
-            reduce_groups<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N / hp, d.gk / hp, d.K, (T *)a->dk.data);
+            reduce_groups<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N, d.gq, d.K, (T *)a->dq.data);
+            reduce_groups<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N, d.gk, d.K, (T *)a->dk.data);
         }
         if (!t1_dv_direct) reduce_groups<T><<<grid_for(T_ * d.Nv * d.V), rb>>>(go.dv, T_, d.N, d.gv, d.V, (T *)a->dv.data);
         if (!t1_df_direct) reduce_groups<T><<<grid_for(T_ * d.Nf), rb>>>(go.df, T_, d.N, d.gf, 1, (T *)a->df.data);
