@@ -534,9 +534,12 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     const size_t big_per_lane = fast ? 0 : (size_t)(2 * C + 4) * KV + VV;
 
     /* fp32 partials per token for reduce_groups: dq and dk of each block's heads (bwd_t1 with HP heads
-     * per block has summed them over its heads; with two, a head's partials are pK = 16 MT floats in
-     * tile_pair_index order), dv and df of each head unless bwd_t1 writes them */
-    const int hp = t1 ? t1p.HP : 1, pK = hp > 1 ? 16 * MT : d.K;
+     * per block has summed them over its heads; with its slot partials, t1_slot_parts, a head's
+     * partials are pK = 16 MT floats in tile_pair_index order), dv and df of each head unless bwd_t1
+     * writes them */
+    const int hp = t1 ? t1p.HP : 1;
+    const bool tile_pairs = t1 && t1_slot_parts(hp);
+    const int pK = tile_pairs ? 16 * MT : d.K;
     Workspace plan;
     size_t off_cu = plan.add(cu.size() * sizeof(int64_t));
     size_t off_dq = plan.add((size_t)T_ * (d.N / hp) * pK * sizeof(float));
@@ -622,7 +625,7 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     const int rb = 256;
     auto grid_for = [&](int64_t n) { int64_t g = (n + rb - 1) / rb; return (unsigned)(g < 1 ? 1 : g > 65535 ? 65535 : g); };
     if (T_ > 0) {
-        if (hp > 1) {
+        if (tile_pairs) {
             reduce_tile_pairs<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N / hp, d.gq / hp, d.K, pK, (T *)a->dq.data);
             reduce_tile_pairs<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N / hp, d.gk / hp, d.K, pK, (T *)a->dk.data);
         } else {

@@ -486,11 +486,21 @@ __device__ __forceinline__ void t1_store_bits(float *p, float a, float b)
     *reinterpret_cast<uint2 *>(p) = make_uint2(__float_as_uint(a), __float_as_uint(b));
 }
 
-/* bwd_t1's uint4s per packed state (a slot of its state history): each warp's 32. With two heads per
- * block the slots also take the dv and df partials (v12, NOTES.md: see bwd_t1), and 16 bytes of
+/* Whether bwd_t1 keeps its dv / df partials in the state slots: with two heads per block. With one,
+ * the dense buffers measured faster (NOTES.md v12 and v13: 7B training step 4.20 against 4.29 ms). */
+__host__ __device__ constexpr bool t1_slot_parts(int HP) { return HP > 1; }
+
+/* bwd_t1's uint4s per packed state (a slot of its state history): each warp's 32. With t1_slot_parts
+ * the slots also take the dv and df partials (v12, NOTES.md: see bwd_t1), and 16 bytes of
  * padding put one lane's entries of consecutive slots in different banks for the flush that reads
  * them. */
-__host__ __device__ constexpr int t1_slot(int MT, int HP) { return MT * 32 + (HP > 1 ? 1 : 0); }
+__host__ __device__ constexpr int t1_slot(int MT, int HP) { return MT * 32 + (t1_slot_parts(HP) ? 1 : 0); }
+
+/* Where lane `lane` keeps its float2 of dv / df partials within its own 16 bytes of a slot (in
+ * floats): lanes 8-15 and 24-31 the upper half. The 16 lanes that store them (t = 2, 3) then cover
+ * their 16 reachable banks twice, not 8 banks four times (2 shared-memory wavefronts per store
+ * instead of 4), and the flush's half-warp reads cover all 32 banks once (v13, NOTES.md). */
+__device__ __forceinline__ int t1_part_half(int lane) { return 2 * ((lane >> 3) & 1); }
 
 /* Shared memory of bwd_t1 for checkpoint interval C and HP state heads per block: the chunk's packed
  * states H_0..H_C [C+1][HP] slots, the staged step rows (double-buffered, T1Row), (f, 1-f) [C][HP],
@@ -501,7 +511,7 @@ inline size_t bwd_t1_smem(int K, int C, int HP)
     size_t dw = (size_t)MT * 256 * sizeof(float); /* the dW partials reuse the space at the end */
     size_t s = (size_t)(C + 1) * HP * t1_slot(MT, HP) * sizeof(uint4) +
                align16(2 * (size_t)C * t1_row_layout(MT, HP).width * sizeof(bf16)) + align16((size_t)C * HP * sizeof(float2));
-    if (HP == 1) s += align16((size_t)C * HP * MT * 16 * sizeof(float)) + align16((size_t)C * HP * MT * 8 * sizeof(float));
+    if (!t1_slot_parts(HP)) s += align16((size_t)C * HP * MT * 16 * sizeof(float)) + align16((size_t)C * HP * MT * 8 * sizeof(float));
     return s > dw ? s : dw;
 }
 
@@ -534,7 +544,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     const bool lead = t4 == 0;
     const T1Row R = t1_row_layout(MT, HP);
     /* v12: with two heads per block the dv / df partials live in the state slots (t1_slot) */
-    constexpr bool SLOT_PARTS = HP > 1;
+    constexpr bool SLOT_PARTS = t1_slot_parts(HP);
     /* uint4s per packed state: t1_slot's value, written out (calling t1_slot here changed ptxas's code
      * for the pairs' flush, so that the kernel was no longer the one measured) */
     const int slot = MT * 32 + (SLOT_PARTS ? 1 : 0);
@@ -608,16 +618,18 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     const bool dv_pairs = ((uintptr_t)dv_out % 4) == 0;
     /* With SLOT_PARTS, step u's partials of head j and tile ww sit in the state slot of H_{u+1} (see
      * the reverse steps), at uj = u HP + j from part: columns k and k + 8 of dv in lane 4 k + 2 (a
-     * float2), row group x's df in lane 4 x + 3. */
+     * float2), row group x's df in lane 4 x + 3, each in the half of the lane's 16 bytes that
+     * t1_part_half gives. */
     const uint4 *parts = reinterpret_cast<const uint4 *>(smraw) + (size_t)HP * slot;
-    auto part = [&](int uj, int ww, int lane) { return reinterpret_cast<const float *>(parts + (size_t)uj * slot + ww * 32 + lane); };
+    auto part = [&](int uj, int ww, int lane) {
+        return reinterpret_cast<const float *>(parts + (size_t)uj * slot + ww * 32 + lane) + t1_part_half(lane);
+    };
     auto flush = [&](int c) {
         if constexpr (SLOT_PARTS) {
             const int64_t tok0 = start + (int64_t)c * C;
             const int n = chunk_len(c) * HP;
             /* thread (w, l): columns k = l / 4 and k + 8 of steps uj = 4 w + l % 4, + 4 MT, ...: a
-             * half-warp's 16 float2 loads fall on 8 pairs of banks (4 steps, 2 lanes), as the dense
-             * buffer's did */
+             * half-warp's 16 float2 loads (4 steps, 4 lanes, t1_part_half) cover the 32 banks once */
             const int k = l >> 2;
             for (int uj = 4 * w + (l & 3); uj < n; uj += 4 * MT) {
                 float2 acc = make_float2(0.0f, 0.0f);
@@ -690,8 +702,9 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
      * out[0] and out[8], for the last head; head j's dv / df sit jback · (HP - 1 - j) before it.
      * With SLOT_PARTS one float2 per lane (v12, NOTES.md): dk, dq rows g and g + 8 side by side (the
      * partials of a head are KP floats, each tile's rows in tile_pair_index order); dv columns g and
-     * g + 8, or df, in the lane's own 16 bytes of the slot of H_{u+1}, which reverse step u has just
-     * read for the last time; head j's (HP - 1 - j) slots before the last head's. */
+     * g + 8, or df, in the lane's own 16 bytes of the slot of H_{u+1} (the half t1_part_half says),
+     * which reverse step u has just read for the last time; head j's (HP - 1 - j) slots before the
+     * last head's. */
     const bool st0 = t4 >= 2 || r0 < K, st8 = t4 == 2 || (t4 < 2 && r1 < K);
     const int Np = N / HP, np = n0 / HP, KP = 16 * MT; /* the partials' heads, their stride with SLOT_PARTS */
     const int jback = SLOT_PARTS ? slot * 4 : t4 == 2 ? MT * 16 : MT * 8;
@@ -776,7 +789,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
         /* Reverse steps. */
         float *out = SLOT_PARTS ? (t4 == 0   ? go.dk + ((start + t0 + Lc - 1) * Np + np) * KP + 16 * w + 2 * g
                                    : t4 == 1 ? go.dq + ((start + t0 + Lc - 1) * Np + np) * KP + 16 * w + 2 * g
-                                             : reinterpret_cast<float *>(Hs + (size_t)(Lc * HP + HP - 1) * slot))
+                                             : reinterpret_cast<float *>(Hs + (size_t)(Lc * HP + HP - 1) * slot) + t1_part_half(l))
                      : t4 == 0 ? go.dk + ((start + t0 + Lc - 1) * Np + np) * K + r0
                      : t4 == 1 ? go.dq + ((start + t0 + Lc - 1) * Np + np) * K + r0
                      : t4 == 2 ? dvbuf + (((Lc - 1) * HP + HP - 1) * MT + w) * 16 + g

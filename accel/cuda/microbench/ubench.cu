@@ -234,6 +234,7 @@ int main()
         {2, 1, 2, 4, "2 tiles/warp, tanh.bf16x2, 8 warps/SM"},
         {1, 0, 4, 1, "1 tile/warp, tanh.f32, 4 warps/SM (1 lane/SM: the chain alone)"},
         {1, 0, 4, 6, "1 tile/warp, tanh.f32, 24 warps/SM (410M-like)"},
+        {2, 0, 4, 3, "2 tiles/warp, tanh.f32, 12 warps/SM (410M, two heads per warp)"},
     };
     for (auto &c : cfg) {
         int blocks = c.blocks_per_sm * sms, thr = 32 * c.warps_per_block;
