@@ -226,8 +226,19 @@ __device__ __forceinline__ void reduce_groups_at(const float *part, int64_t rows
         int rem = (int)(idx - r * src_heads * dim);
         int h = rem / dim, e = rem - h * dim;
         const float *p = part + ((r * N) + (int64_t)h * group) * pdim + at(e);
+        /* The loads of 16 partials are issued before their sum (in the same order, g = 0, 1, ...):
+         * left to itself, ptxas interleaved the loads and adds of reduce_tile_pairs, two loads in
+         * flight per thread, and it ran 15-25 % under reduce_groups' bandwidth (NOTES.md v13). */
         float acc = 0.0f;
-        for (int g = 0; g < group; g++) acc += p[(int64_t)g * pdim];
+        int g = 0;
+        for (; g + 16 <= group; g += 16) {
+            float x[16];
+#pragma unroll
+            for (int i = 0; i < 16; i++) x[i] = p[(int64_t)(g + i) * pdim];
+#pragma unroll
+            for (int i = 0; i < 16; i++) acc += x[i];
+        }
+        for (; g < group; g++) acc += p[(int64_t)g * pdim];
         out[idx] = from_f<T>(acc);
     }
 }
