@@ -250,8 +250,9 @@ inline size_t fwd_t1_smem(int K, bool Y, int TS)
 
 /* Y: write y (and ht); CKPT: store the state before step t, t % C == 0, at
  * ckpt + (((lane*nck + t/C)*MT + tile)*32 + lane_in_warp)*8 (bwd_v16's and bwd_t1's layout).
- * KC: K as a compile-time constant (the paper's 64), or 0 for K from d; see t1_k. */
-template <bool Y, bool CKPT, int MINB, int KC>
+ * KC: K as a compile-time constant (the paper's 64), or 0 for K from d; see t1_k.
+ * EVEN_C: C is even, so every checkpoint falls on the first step of a pair (v14, NOTES.md). */
+template <bool Y, bool CKPT, int MINB, int KC, bool EVEN_C = false>
 __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     fwd_t1(RecDims d, RecIn<bf16> in, bf16 *y, bf16 *ht, float *ckpt, int C, int nck, int TS)
 {
@@ -342,7 +343,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
                     to_ckpt = C;
                     ck++;
                 }
-                to_ckpt--;
+                to_ckpt -= EVEN_C ? 2 : 1; /* EVEN_C: for the pair */
             }
             float z[8];
             t1_preact_tanh(z, hb, kk, vv, bw);
@@ -353,7 +354,8 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             if (Y && t4 < 2) *yp = t4 ? yd[2] : yd[0];
             yp += MT * 16;
         };
-        /* a pair of steps; may_ckpt: one of them stores a checkpoint (the test is per step there) */
+        /* a pair of steps; may_ckpt: one of them stores a checkpoint (the test is per step there,
+         * or with EVEN_C in the first step only: the steps of a pair are t and t + 1, t even) */
         auto pair = [&](bool may_ckpt) {
             const uint4 q2 = Y ? *qp : make_uint4(0u, 0u, 0u, 0u);
             kp += MT * 8;
@@ -362,7 +364,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             qp += 4;
             const float4 kk2_next = *kp, fg2_next = *fp, va_next = vp[0], vb_next = vp[4];
             step(make_float2(kk2.x, kk2.y), va, make_float2(fg2.x, fg2.y), make_uint2(q2.x, q2.y), may_ckpt);
-            step(make_float2(kk2.z, kk2.w), vb, make_float2(fg2.z, fg2.w), make_uint2(q2.z, q2.w), may_ckpt);
+            step(make_float2(kk2.z, kk2.w), vb, make_float2(fg2.z, fg2.w), make_uint2(q2.z, q2.w), may_ckpt && !EVEN_C);
             kk2 = kk2_next;
             fg2 = fg2_next;
             va = va_next;
