@@ -64,6 +64,9 @@ static const rcase cases[] = {
     {"f32 clip carry 0", M2RNN_F32, 1, 20, 0, {0}, 2, 64, 16, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_CARRY, 0.0},
     {"f32 K40 (padded rows)", M2RNN_F32, 2, 33, 0, {0}, 3, 40, 16, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
     {"bf16 K24 no h0 no dht", M2RNN_BF16, 2, 70, 0, {0}, 2, 24, 16, 0, 0, 0, 0, 0, false, false, M2RNN_CLIP_NONE, 0},
+    /* rows of k and q that are not 16-byte multiples: the v6 kernels stage them in 4-byte copies
+     * (stage_rows_to), which no other BF16 case reaches */
+    {"bf16 K20 (4-byte staging)", M2RNN_BF16, 2, 53, 0, {0}, 3, 20, 16, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
     {"f32 K128", M2RNN_F32, 1, 30, 0, {0}, 2, 128, 16, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
     /* general path */
     {"f32 general K12 V7 shared varlen", M2RNN_F32, 3, 0, 3, {9, 0, 25}, 4, 12, 7, 2, 1, 4, 2, 1, true, true, M2RNN_CLIP_NONE, 0},
