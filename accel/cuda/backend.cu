@@ -313,9 +313,9 @@ m2rnn_status launch_fwd_t1(const Ctx *c, const RecDims &d, const RecIn<__nv_bflo
                 : minb == 4 ? (k64 ? fwd_t1<Y, CKPT, 4, 64> : fwd_t1<Y, CKPT, 4, 0>)
                             : fwd_t1<Y, CKPT, 2, 0>;
     /* forward_save at 80 registers tests for a checkpoint in its step loop; with C even, only in the
-     * first step of each pair (v14, NOTES.md) */
+     * first step of each pair (v14, NOTES.md; the instance for K = 64, the one the checks reach) */
     if constexpr (Y && CKPT)
-        if (minb == 6 && C % 2 == 0) kern = k64 ? fwd_t1<Y, CKPT, 6, 64, true> : fwd_t1<Y, CKPT, 6, 0, true>;
+        if (minb == 6 && k64 && C % 2 == 0) kern = fwd_t1<Y, CKPT, 6, 64, true>;
     m2rnn_status st = set_smem(kern, smem);
     if (st) return st;
     kern<<<(unsigned)lanes, 32 * MT, smem>>>(d, in, y, ht, ckpt, C, nck, TS);
