@@ -343,7 +343,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
                     to_ckpt = C;
                     ck++;
                 }
-                to_ckpt -= EVEN_C ? 2 : 1; /* EVEN_C: for the pair */
+                to_ckpt -= EVEN_C ? 2 : 1; /* EVEN_C: for the pair (an odd last step is the sequence's last) */
             }
             float z[8];
             t1_preact_tanh(z, hb, kk, vv, bw);
