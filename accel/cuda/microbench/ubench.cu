@@ -2,8 +2,9 @@
  * Microbenchmarks behind NOTES.md's floors: special-function (tanh) throughput in its f32, f16x2
  * and bf16x2 forms, the latency and throughput of one bf16 mma.sync m16n8k16, and the cost of one
  * bare recurrence step (H <- f H + (1-f) tanh(H W + k vᵀ), no memory traffic) at the 7B layer's
- * occupancy. Cycles come from clock64() inside the kernels (one SM's clock), so the results do
- * not depend on the clock the GPU happens to run at.
+ * occupancy, and the same step with part of the tanh on the FMA pipe (tanh_fma, NOTES.md v15).
+ * Cycles come from clock64() inside the kernels (one SM's clock), so the results do not depend on
+ * the clock the GPU happens to run at.
  *
  * Build: nvcc -O3 -std=c++17 -arch=sm_90 -o ubench ubench.cu     Run: ./ubench
  */
@@ -18,6 +19,21 @@ __device__ __forceinline__ float tanh_f32(float x) { float y; asm volatile("tanh
 __device__ __forceinline__ uint32_t tanh_f16x2(uint32_t x) { uint32_t y; asm volatile("tanh.approx.f16x2 %0, %1;" : "=r"(y) : "r"(x)); return y; }
 __device__ __forceinline__ uint32_t tanh_bf16x2(uint32_t x) { uint32_t y; asm volatile("tanh.approx.bf16x2 %0, %1;" : "=r"(y) : "r"(x)); return y; }
 __device__ __forceinline__ float ex2_f32(float x) { float y; asm volatile("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
+
+/* tanh on the FMA pipe, no MUFU: x P(x^2) / Q(x^2) on x clamped to [-5.2, 5.2] (NaN kept), the
+ * reciprocal from an integer first guess and two Newton steps. Max relative error 7.1e-5 (2^-13.8)
+ * over all floats, checked exhaustively on the CPU with the same fmaf sequence. 14 instructions. */
+__device__ __forceinline__ float tanh_fma(float x)
+{
+    asm("min.NaN.f32 %0, %0, 0f40A66666;\n\tmax.NaN.f32 %0, %0, 0fC0A66666;" : "+f"(x));
+    const float s = x * x;
+    const float p = fmaf(fmaf(0.000651586058924f, s, 0.101795513119f), s, 0.999935523076f);
+    const float q = fmaf(fmaf(0.0126301715239f, s, 0.434745066896f), s, 1.0f);
+    float r = __int_as_float(0x7EF311C3 - __float_as_int(q));
+    r = fmaf(r, fmaf(-q, r, 1.0f), r);
+    const float y = x * p * r;
+    return fmaf(y, fmaf(-q, r, 1.0f), y);
+}
 
 __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1)
 {
@@ -106,8 +122,9 @@ __device__ __forceinline__ void step_finish(const float (&h)[TPW][8], long long 
 }
 
 /* Bare recurrence: TPW 16x16 tiles per warp, no loads (k, v, f vary by a cheap add). TM 0: tanh.f32
- * per element; 1: tanh.bf16x2 per pair with the pair unpacked to fp32 for the update. */
-template <int TPW, int TM>
+ * per element (the last NPOLY of a thread's 8 elements on the FMA pipe, tanh_fma); 1: tanh.bf16x2 per
+ * pair with the pair unpacked to fp32 for the update. */
+template <int TPW, int TM, int NPOLY = 0>
 __global__ void step(float *out, long long *cyc)
 {
     const int l = threadIdx.x & 31;
@@ -131,7 +148,8 @@ __global__ void step(float *out, long long *cyc)
             step_product(acc, kr, vc, hb[t], bw);
             if (TM == 0) {
 #pragma unroll
-                for (int e = 0; e < 8; e++) h[t][e] = fmaf(g1, tanh_f32(acc[e >> 2][e & 3]), fh[e]);
+                for (int e = 0; e < 8; e++)
+                    h[t][e] = fmaf(g1, e >= 8 - NPOLY ? tanh_fma(acc[e >> 2][e & 3]) : tanh_f32(acc[e >> 2][e & 3]), fh[e]);
             } else {
 #pragma unroll
                 for (int e = 0; e < 8; e += 2) {
@@ -226,7 +244,7 @@ int main()
         printf("mma m16n8k16 bf16 throughput: %.3f mma/clk/SM = %.0f flop/clk/SM\n", mmas / c, mmas / c * 4096);
     }
     /* bare recurrence step */
-    struct { int tpw, tm, warps_per_block, blocks_per_sm; const char *name; } cfg[] = {
+    struct { int tpw, tm, warps_per_block, blocks_per_sm; const char *name; int npoly = 0; } cfg[] = {
         {1, 0, 4, 4, "1 tile/warp, tanh.f32, 16 warps/SM (7B's 4 lanes/SM x 4 tiles)"},
         {2, 0, 2, 4, "2 tiles/warp, tanh.f32, 8 warps/SM"},
         {4, 0, 1, 4, "4 tiles/warp, tanh.f32, 4 warps/SM"},
@@ -235,11 +253,21 @@ int main()
         {1, 0, 4, 1, "1 tile/warp, tanh.f32, 4 warps/SM (1 lane/SM: the chain alone)"},
         {1, 0, 4, 6, "1 tile/warp, tanh.f32, 24 warps/SM (410M-like)"},
         {2, 0, 4, 3, "2 tiles/warp, tanh.f32, 12 warps/SM (410M, two heads per warp)"},
+        {1, 0, 4, 4, "1 tile/warp, 7 tanh.f32 + 1 tanh_fma, 16 warps/SM", 1},
+        {1, 0, 4, 4, "1 tile/warp, 6 tanh.f32 + 2 tanh_fma, 16 warps/SM", 2},
+        {1, 0, 4, 4, "1 tile/warp, 4 tanh.f32 + 4 tanh_fma, 16 warps/SM", 4},
+        {1, 0, 4, 6, "1 tile/warp, 7 tanh.f32 + 1 tanh_fma, 24 warps/SM", 1},
+        {1, 0, 4, 6, "1 tile/warp, 6 tanh.f32 + 2 tanh_fma, 24 warps/SM", 2},
+        {1, 0, 4, 6, "1 tile/warp, 4 tanh.f32 + 4 tanh_fma, 24 warps/SM", 4},
+        {1, 0, 4, 1, "1 tile/warp, 6 tanh.f32 + 2 tanh_fma, 4 warps/SM (the chain alone)", 2},
     };
     for (auto &c : cfg) {
         int blocks = c.blocks_per_sm * sms, thr = 32 * c.warps_per_block;
         for (int rep = 0; rep < 2; rep++) {
-            if (c.tpw == 1 && c.tm == 0) step<1, 0><<<blocks, thr>>>(out, cyc);
+            if (c.tpw == 1 && c.tm == 0 && c.npoly == 0) step<1, 0><<<blocks, thr>>>(out, cyc);
+            if (c.tpw == 1 && c.tm == 0 && c.npoly == 1) step<1, 0, 1><<<blocks, thr>>>(out, cyc);
+            if (c.tpw == 1 && c.tm == 0 && c.npoly == 2) step<1, 0, 2><<<blocks, thr>>>(out, cyc);
+            if (c.tpw == 1 && c.tm == 0 && c.npoly == 4) step<1, 0, 4><<<blocks, thr>>>(out, cyc);
             if (c.tpw == 2 && c.tm == 0) step<2, 0><<<blocks, thr>>>(out, cyc);
             if (c.tpw == 4 && c.tm == 0) step<4, 0><<<blocks, thr>>>(out, cyc);
             if (c.tpw == 1 && c.tm == 1) step<1, 1><<<blocks, thr>>>(out, cyc);
