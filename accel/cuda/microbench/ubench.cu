@@ -2,7 +2,8 @@
  * Microbenchmarks behind NOTES.md's floors: special-function (tanh) throughput in its f32, f16x2
  * and bf16x2 forms, the latency and throughput of one bf16 mma.sync m16n8k16, and the cost of one
  * bare recurrence step (H <- f H + (1-f) tanh(H W + k vᵀ), no memory traffic) at the 7B layer's
- * occupancy, and the same step with part of the tanh on the FMA pipe (tanh_fma, NOTES.md v15).
+ * occupancy, the same step with part of the tanh on the FMA pipe (tanh_fma, NOTES.md v15), and a
+ * probe of whether a full SM's step time is set per SM or per scheduler (v15).
  * Cycles come from clock64() inside the kernels (one SM's clock), so the results do not depend on
  * the clock the GPU happens to run at.
  *
@@ -110,21 +111,34 @@ __device__ __forceinline__ void step_product(float (&acc)[2][4], float kr, const
     mma(acc[1], hb, bw[1][0], bw[1][1]);
 }
 
-/* The end of a bare-step kernel: keep h live, record the block's cycles. */
-template <int TPW>
+/* The end of a bare-step kernel: keep h live, record the block's cycles; with PROBE, each warp's
+ * (SM, warp slot, cycles) at cyc[3 w .. 3 w + 2] instead, w the warp's index in the grid. */
+template <int TPW, bool PROBE = false>
 __device__ __forceinline__ void step_finish(const float (&h)[TPW][8], long long t0, float *out, long long *cyc)
 {
     long long t1 = clock64();
     float s = 0;
     for (int t = 0; t < TPW; t++) for (int e = 0; e < 8; e++) s += h[t][e];
     if (s == 12345.f) out[0] = s;
-    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+    if (PROBE) {
+        unsigned sm, slot;
+        asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+        asm volatile("mov.u32 %0, %%warpid;" : "=r"(slot));
+        const long long w = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+        if ((threadIdx.x & 31) == 0) {
+            cyc[3 * w] = sm;
+            cyc[3 * w + 1] = slot;
+            cyc[3 * w + 2] = t1 - t0;
+        }
+    } else if (threadIdx.x == 0) {
+        cyc[blockIdx.x] = t1 - t0;
+    }
 }
 
 /* Bare recurrence: TPW 16x16 tiles per warp, no loads (k, v, f vary by a cheap add). TM 0: tanh.f32
  * per element (the last NPOLY of a thread's 8 elements on the FMA pipe, tanh_fma); 1: tanh.bf16x2 per
  * pair with the pair unpacked to fp32 for the update. */
-template <int TPW, int TM, int NPOLY = 0>
+template <int TPW, int TM, int NPOLY = 0, bool PROBE = false>
 __global__ void step(float *out, long long *cyc)
 {
     const int l = threadIdx.x & 31;
@@ -163,7 +177,7 @@ __global__ void step(float *out, long long *cyc)
         }
     }
     __syncthreads();
-    step_finish<TPW>(h, t0, out, cyc);
+    step_finish<TPW, PROBE>(h, t0, out, cyc);
 }
 
 /* Bare recurrence, two tiles per warp written half a step apart (NOTES.md v7, "what would come
@@ -251,6 +265,7 @@ int main()
         {1, 1, 4, 4, "1 tile/warp, tanh.bf16x2, 16 warps/SM"},
         {2, 1, 2, 4, "2 tiles/warp, tanh.bf16x2, 8 warps/SM"},
         {1, 0, 4, 1, "1 tile/warp, tanh.f32, 4 warps/SM (1 lane/SM: the chain alone)"},
+        {1, 0, 4, 5, "1 tile/warp, tanh.f32, 20 warps/SM"},
         {1, 0, 4, 6, "1 tile/warp, tanh.f32, 24 warps/SM (410M-like)"},
         {2, 0, 4, 3, "2 tiles/warp, tanh.f32, 12 warps/SM (410M, two heads per warp)"},
         {1, 0, 4, 4, "1 tile/warp, 7 tanh.f32 + 1 tanh_fma, 16 warps/SM", 1},
@@ -283,6 +298,48 @@ int main()
         cudaDeviceSynchronize();
         printf("bare step, 2 tiles/warp written half a step apart, tanh.f32, %2d warps/SM   %.0f cycles/step\n", 2 * bps,
                mean_cycles(cyc, blocks) / ITERS);
+    }
+    /* Is a busy SM's step time set per SM or per scheduler (NOTES.md v15)? 5 blocks of 4 one-tile
+     * warps per SM on one stream and, at the same time on another, one block of 1 warp per SM: if the
+     * limit is per SM, every warp of an SM with the extra warp slows by about 21/20; if it is per
+     * scheduler (warp slot % 4), the warps sharing the extra warp's scheduler slow to the 6-warp rate. */
+    {
+        const int nA = 5 * sms, nB = sms, wA = 4 * nA;
+        long long *rec;
+        cudaMalloc(&rec, 3 * (size_t)(wA + nB) * sizeof(long long));
+        cudaStream_t s1, s2;
+        cudaStreamCreate(&s1);
+        cudaStreamCreate(&s2);
+        for (int rep = 0; rep < 2; rep++) {
+            step<1, 0, 0, true><<<nA, 128, 0, s1>>>(out, rec);
+            step<1, 0, 0, true><<<nB, 32, 0, s2>>>(out, rec + 3 * (size_t)wA);
+        }
+        cudaDeviceSynchronize();
+        static long long r[3 * 6000];
+        cudaMemcpy(r, rec, 3 * (size_t)(wA + nB) * sizeof(long long), cudaMemcpyDeviceToHost);
+        int b_slot[1024], a_warps[1024];
+        for (int i = 0; i < 1024; i++) { b_slot[i] = -1; a_warps[i] = 0; }
+        for (int i = 0; i < nB; i++) b_slot[r[3 * (wA + i)]] = (int)(r[3 * (wA + i) + 1] % 4);
+        for (int i = 0; i < wA; i++) a_warps[r[3 * i]]++;
+        double sum[3] = {0, 0, 0}, mx[3] = {0, 0, 0}, bsum = 0, bmx = 0;
+        int cnt[3] = {0, 0, 0}, spread[64] = {0};
+        for (int i = 0; i < wA; i++) {
+            const int sm = (int)r[3 * i], sched = (int)(r[3 * i + 1] % 4);
+            const double c = (double)r[3 * i + 2] / ITERS;
+            const int k = b_slot[sm] < 0 ? 0 : (sched == b_slot[sm] ? 1 : 2);
+            sum[k] += c; cnt[k]++; if (c > mx[k]) mx[k] = c;
+        }
+        for (int i = 0; i < nB; i++) { const double c = (double)r[3 * (wA + i) + 2] / ITERS; bsum += c; if (c > bmx) bmx = c; }
+        for (int i = 0; i < sms; i++) spread[a_warps[i] / 4 < 63 ? a_warps[i] / 4 : 63]++;
+        printf("5 blocks x 4 warps per SM + 1 one-warp block per SM, concurrently (bare step, tanh.f32):\n");
+        printf("  blocks of the first launch per SM:");
+        for (int i = 0; i < 64; i++) if (spread[i]) printf(" %d on %d SMs;", i, spread[i]);
+        printf("\n");
+        const char *kname[3] = {"warps on SMs without the extra warp", "warps sharing the extra warp's scheduler", "warps on its SM's other schedulers"};
+        for (int k = 0; k < 3; k++)
+            if (cnt[k]) printf("  %-44s %4d warps: mean %.0f, max %.0f cycles/step\n", kname[k], cnt[k], sum[k] / cnt[k], mx[k]);
+        printf("  %-44s %4d warps: mean %.0f, max %.0f cycles/step\n", "the extra warps", nB, bsum / nB, bmx);
+        cudaFree(rec);
     }
     cudaError_t e = cudaGetLastError();
     printf("cuda: %s\n", cudaGetErrorString(e));
