@@ -12,8 +12,9 @@
  * Per-state-head gradients go to fp32 workspaces and are summed over shared heads in a fixed order,
  * so results are bit-identical from run to run (no atomics anywhere).
  *
- * The training pair (ABI 1.3: recurrence_forward_save / recurrence_backward_saved) lets v6's forward
- * store those checkpoints in a caller's buffer, so that the backward does not run the forward again.
+ * The training pair (ABI 1.3: recurrence_forward_save / recurrence_backward_saved) lets the forward
+ * store those checkpoints in a caller's buffer, so that the backward does not run the forward again
+ * (every path: ckpt_plan).
  *
  * Device memory for workspaces is cached between calls (grown when needed, freed with the process);
  * peak_workspace_bytes reports the most any one call needed.
@@ -455,6 +456,48 @@ T1Plan t1_plan(const Ctx *c, const RecDims &d, int64_t longest, m2rnn_dtype dt)
     return p;
 }
 
+/* Where the backward gets its checkpoints, for every path: v6's plan (t1_plan); the older V = 16
+ * kernels' C, the largest up to 16 whose bwd_v16 block fits the shared memory a block may have; the
+ * general kernels' 16 (their chunk lives in the workspace). backward_t, recurrence_saved_bytes and
+ * forward_save all take it from here, so a forward_save buffer holds exactly the checkpoints that
+ * the backward's own checkpoint pass would have computed. */
+struct CkptPlan {
+    bool ok = false; /* false: K needs more shared memory than a block may have (the backward says so) */
+    bool t1 = false; /* v6's kernels */
+    T1Plan t1p;
+    int C = 16, nck = 0;
+    size_t floats_per_lane = 0, bytes = 0;
+};
+
+template <typename T>
+CkptPlan ckpt_plan(const Ctx *c, const RecDims &d, int64_t longest)
+{
+    CkptPlan p;
+    const int64_t lanes = (int64_t)d.B * d.N;
+    const bool fast = use_v16(d, sizeof(T) == 4 ? M2RNN_F32 : M2RNN_BF16);
+    const int MT = (d.K + 15) / 16;
+    p.t1 = fast && sizeof(T) == 2 && g_bwd_variant == k_bwd_t1;
+    if (p.t1) {
+        p.t1p = t1_plan(c, d, longest, M2RNN_BF16);
+        if (!p.t1p.ok) return p;
+        p.C = p.t1p.C;
+    } else if (fast) {
+        const size_t budget = smem_budget(c, blocks_per_sm(c, lanes));
+        p.C = 1;
+        for (int cc = 16; cc >= 1; cc--)
+            if (bwd_v16_smem<T>(d.K, MT, cc) <= budget) {
+                p.C = cc;
+                break;
+            }
+        if (bwd_v16_smem<T>(d.K, MT, p.C) > c->smem_optin) return p;
+    }
+    p.ok = true;
+    p.nck = (int)((longest + p.C - 1) / p.C);
+    p.floats_per_lane = (size_t)p.nck * (fast ? (size_t)MT * 256 : (size_t)d.K * d.V);
+    p.bytes = (size_t)lanes * p.floats_per_lane * sizeof(float);
+    return p;
+}
+
 template <typename T>
 m2rnn_status forward_t(Ctx *c, const m2rnn_recurrence_forward_args *a, const m2rnn_recurrence_dims &dims, void *saved)
 {
@@ -479,19 +522,20 @@ m2rnn_status forward_t(Ctx *c, const m2rnn_recurrence_forward_args *a, const m2r
         cu_dev = (int64_t *)(ws + off_cu);
         CUDA_TRY(cudaMemcpy(cu_dev, cu.data(), cu.size() * sizeof(int64_t), cudaMemcpyHostToDevice));
     }
+    /* forward_save: the forward also stores the checkpoints backward_saved starts from (ckpt_plan) */
+    const CkptPlan cp = ckpt_plan<T>(c, d, longest);
+    float *ckpt = saved && cp.ok && cp.bytes > 0 ? (float *)saved : nullptr;
     if constexpr (sizeof(T) == 2) {
-        /* forward_save: v6's forward, also storing the checkpoints backward_saved replays from */
-        const T1Plan plan = t1_plan(c, d, longest, M2RNN_BF16);
-        if (saved && plan.ok && (int64_t)d.B * d.N > 0) {
+        if (ckpt && cp.t1) {
             m2rnn_status st = launch_fwd_t1<true, true>(c, d, make_in<T>(a->in, cu_dev), (T *)a->y.data, (T *)a->ht.data,
-                                                        (float *)saved, plan.C, plan.nck);
+                                                        ckpt, cp.C, cp.nck);
             if (st) return st;
             CUDA_TRY(cudaGetLastError());
             return M2RNN_OK;
         }
     }
-    return launch_forward<T>(c, d, make_in<T>(a->in, cu_dev), (T *)a->y.data, (T *)a->ht.data, nullptr, 1, 0,
-                             big_needed ? (float *)(ws + off_big) : nullptr);
+    return launch_forward<T>(c, d, make_in<T>(a->in, cu_dev), (T *)a->y.data, (T *)a->ht.data, ckpt, ckpt ? cp.C : 1,
+                             ckpt ? cp.nck : 0, big_needed ? (float *)(ws + off_big) : nullptr);
 }
 
 /* ---- backward ----------------------------------------------------------------------------- */
@@ -509,32 +553,17 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     const bool fast = use_v16(d, a->in.q.dtype);
     const int MT = (d.K + 15) / 16;
 
-    /* Checkpoint interval. Fast path: the largest C whose block fits the shared memory one block
-     * may have when blocks_per_sm blocks share an SM. General path: a fixed 16 (its chunk lives in
-     * the global workspace). */
-    int C = 16;
+    /* Checkpoint interval and layout (ckpt_plan): v6's, the older V = 16 kernels' (the largest C
+     * whose block fits the shared memory one block may have when blocks_per_sm blocks share an SM)
+     * or the general path's fixed 16. */
     const int bps = blocks_per_sm(c, lanes);
-    const bool t1 = fast && sizeof(T) == 2 && g_bwd_variant == k_bwd_t1;
+    const CkptPlan cp = ckpt_plan<T>(c, d, longest);
+    if (!cp.ok) return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: K=%d needs more shared memory than a block may have", d.K);
+    const bool t1 = cp.t1;
+    const T1Plan &t1p = cp.t1p;
+    const int C = cp.C, nck = cp.nck;
     /* bwd_t1 writes dv / df itself when no state heads share a v / f head */
     const bool t1_dv_direct = t1 && d.gv == 1, t1_df_direct = t1 && d.gf == 1;
-    T1Plan t1p;
-    if (t1) {
-        t1p = t1_plan(c, d, longest, M2RNN_BF16);
-        if (!t1p.ok) return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: K=%d needs more shared memory than a block may have", d.K);
-        C = t1p.C;
-    } else if (fast) {
-        const size_t budget = smem_budget(c, bps);
-        C = 1;
-        for (int cc = 16; cc >= 1; cc--)
-            if (bwd_v16_smem<T>(d.K, MT, cc) <= budget) {
-                C = cc;
-                break;
-            }
-        if (bwd_v16_smem<T>(d.K, MT, C) > c->smem_optin)
-            return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: K=%d needs more shared memory than a block may have", d.K);
-    }
-    const int nck = (int)((longest + C - 1) / C);
-    const size_t ckpt_floats_per_lane = (size_t)nck * (fast ? (size_t)MT * 256 : KV);
     const size_t big_per_lane = fast ? 0 : (size_t)(2 * C + 4) * KV + VV;
 
     /* fp32 partials per token for reduce_groups: dq and dk of each block's heads (bwd_t1 with HP heads
@@ -551,8 +580,8 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     size_t off_dv = plan.add(t1_dv_direct ? 0 : (size_t)T_ * d.N * d.V * sizeof(float));
     size_t off_df = plan.add(t1_df_direct ? 0 : (size_t)T_ * d.N * sizeof(float));
     size_t off_dW = plan.add((size_t)lanes * VV * sizeof(float));
-    const bool have_saved = t1 && saved;
-    size_t off_ck = have_saved ? 0 : plan.add((size_t)lanes * ckpt_floats_per_lane * sizeof(float));
+    const bool have_saved = saved && cp.bytes > 0;
+    size_t off_ck = have_saved ? 0 : plan.add((size_t)lanes * cp.floats_per_lane * sizeof(float));
     size_t off_big = plan.add((size_t)lanes * big_per_lane * sizeof(float));
     /* The checkpoint pass of the general path may need its state out of shared memory too. */
     const bool fwd_big = !fast && general_small_bytes(d) + 2 * KV * sizeof(float) > c->smem_optin;
@@ -576,11 +605,12 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     RecIn<T> in = make_in<T>(a->in, cu_dev);
 
     if (lanes > 0) {
-        /* 1. the forward again, keeping the state every C steps */
+        /* 1. the forward again, keeping the state every C steps (backward_saved: forward_save did) */
         if constexpr (sizeof(T) == 2) {
             if (t1 && !have_saved) st = launch_fwd_t1<false, true>(c, d, in, nullptr, nullptr, ckpt, C, nck);
         }
-        if (!t1) st = launch_forward<T>(c, d, in, nullptr, nullptr, ckpt, C, nck, fwd_big ? (float *)(ws + off_fbig) : nullptr);
+        if (!t1 && !have_saved)
+            st = launch_forward<T>(c, d, in, nullptr, nullptr, ckpt, C, nck, fwd_big ? (float *)(ws + off_fbig) : nullptr);
         if (st) return st;
         /* 2. the reverse sweep */
         const int clip_mode = (int)a->clip_mode;
@@ -746,14 +776,16 @@ m2rnn_status enter(void *ctx, m2rnn_op op, const void *args, m2rnn_recurrence_di
     return M2RNN_OK;
 }
 
-/* The training pair (ABI 1.3): v6's forward stores the checkpoints its backward would otherwise
- * recompute. Problems that take another path need no buffer, and the pair is the plain ops. */
+/* The training pair (ABI 1.3): the forward stores the checkpoints its backward would otherwise
+ * recompute (ckpt_plan's). Without lanes or steps there is nothing to store: 0 bytes, and the pair
+ * is the plain ops. A K whose backward does not fit reports 0 here and its error in the backward. */
 size_t saved_bytes_for(const Ctx *c, const m2rnn_recurrence_dims &dims, const m2rnn_recurrence_inputs &in)
 {
     RecDims d = make_dims(dims);
     int64_t longest;
     host_seqlens(&in.cu_seqlens, d, &longest);
-    return t1_plan(c, d, longest, in.q.dtype).bytes;
+    const CkptPlan p = in.q.dtype == M2RNN_F32 ? ckpt_plan<float>(c, d, longest) : ckpt_plan<__nv_bfloat16>(c, d, longest);
+    return p.ok ? p.bytes : 0;
 }
 
 size_t cuda_saved_bytes(void *ctx, const m2rnn_recurrence_forward_args *a)
@@ -773,9 +805,9 @@ m2rnn_status forward_entry(void *ctx, const m2rnn_recurrence_forward_args *a, vo
     m2rnn_recurrence_dims dims;
     m2rnn_status st = enter(ctx, M2RNN_OP_RECURRENCE_FORWARD, a, &dims);
     if (st) return st;
-    if (a->in.q.dtype == M2RNN_F32) return forward_t<float>(c, a, dims, nullptr);
     if (save && !saved && saved_bytes_for(c, dims, a->in) > 0)
         return m2rnn_set_error(M2RNN_ERR_NULL, "cuda: recurrence_forward_save: NULL saved buffer");
+    if (a->in.q.dtype == M2RNN_F32) return forward_t<float>(c, a, dims, save ? saved : nullptr);
     return forward_t<__nv_bfloat16>(c, a, dims, save ? saved : nullptr);
 }
 
@@ -785,9 +817,9 @@ m2rnn_status backward_entry(void *ctx, const m2rnn_recurrence_backward_args *a, 
     m2rnn_recurrence_dims dims;
     m2rnn_status st = enter(ctx, M2RNN_OP_RECURRENCE_BACKWARD, a, &dims);
     if (st) return st;
-    if (a->in.q.dtype == M2RNN_F32) return backward_t<float>(c, a, dims, nullptr);
     if (save && !saved && saved_bytes_for(c, dims, a->in) > 0)
         return m2rnn_set_error(M2RNN_ERR_NULL, "cuda: recurrence_backward_saved: NULL saved buffer");
+    if (a->in.q.dtype == M2RNN_F32) return backward_t<float>(c, a, dims, save ? saved : nullptr);
     return backward_t<__nv_bfloat16>(c, a, dims, save ? saved : nullptr);
 }
 
