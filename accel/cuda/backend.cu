@@ -341,8 +341,9 @@ m2rnn_status launch_fwd_v16_variant(int v, const RecDims &d, const RecIn<T> &in,
         case 8: return launch_fwd_v16<T, false, 2, TANH_F32, true, false>(d, in, y, ht, ckpt, C, nck);
         case 9: return launch_fwd_v16_pf<2, TANH_F32, true>(d, in, y, ht, ckpt, C, nck);
         case 10: return launch_fwd_v16_pf<2, TANH_F32, false>(d, in, y, ht, ckpt, C, nck);
-        /* v6's forward; a checkpoint pass for the older backward kernels takes variant 8, whose step
-         * arithmetic their replay repeats (bwd_t1's pass is launched by backward_t itself) */
+        /* v6's forward; a checkpoint pass or forward_save for the older backward kernels takes
+         * variant 8, whose step arithmetic their replay repeats (bwd_t1's pass is launched by
+         * backward_t itself, forward_save's by forward_t) */
         case k_fwd_t1:
             if (ckpt) return launch_fwd_v16<T, false, 2, TANH_F32, true, false>(d, in, y, ht, ckpt, C, nck);
             return launch_fwd_t1<true, false>(&g_ctx, d, in, y, ht, ckpt, C, nck);
@@ -351,7 +352,8 @@ m2rnn_status launch_fwd_v16_variant(int v, const RecDims &d, const RecIn<T> &in,
     }
 }
 
-/* Launch the forward (y, ht) or the checkpoint pass (ckpt != NULL, y = ht = NULL). */
+/* Launch the forward (y, ht), the checkpoint pass (ckpt != NULL, y = ht = NULL) or both at once
+ * (forward_save on the paths other than v6's: ckpt_plan). */
 template <typename T>
 m2rnn_status launch_forward(Ctx *c, const RecDims &d, const RecIn<T> &in, T *y, T *ht, float *ckpt, int C, int nck,
                             float *big)
