@@ -174,7 +174,7 @@ __device__ __forceinline__ float reduce_quad(const float (&x)[4], int t4)
  * the tiles). blockDim = 32 * ceil(MT / TPW); tiles >= MT are all padding (rows >= K).
  *
  * Variants (template parameters; backend.cu picks one per storage dtype, NOTES.md says why):
- *   TM     which tanh (common.cuh: TANH_ACCURATE for F32, TANH_F32 or TANH_F16X2 for BF16).
+ *   TM     which tanh (common.cuh: TANH_F32 for F32 storage, TANH_F32 or TANH_F16X2 for BF16).
  *   MMAY   (BF16 only) the readout y = Hᵀq on the tensor cores: A = Hᵀ (the packed bf16 state,
  *          transposed 8×8 block by block with movmatrix), B = q in every column, so one MMA per
  *          tile sums over the tile's 16 rows and no shuffles are needed. y then sees H rounded to
