@@ -88,6 +88,10 @@ static const rcase cases[] = {
      42, 0, 42, true, true, M2RNN_CLIP_CARRY, 0.3},
     {"bf16 410M heads B8 S33 clip total", M2RNN_BF16, 8, 33, 0, {0}, 84, 64, 16, 1, 1, 0, 0, 0, false, true, M2RNN_CLIP_TOTAL, -0.05},
     {"bf16 varlen 7B heads 4 seqs", M2RNN_BF16, 4, 0, 4, {1500, 0, 4096, 700}, 132, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_CARRY, 1.0},
+    /* 672 lanes with F32 storage: its backward holds 4 blocks per SM (registers), so it runs in two
+     * waves, with the checkpoint interval sized for 4 blocks, not 6 (NOTES.md v15); S = 37 leaves a
+     * short last chunk */
+    {"f32 410M heads B8 S37 (two waves)", M2RNN_F32, 8, 37, 0, {0}, 84, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
     /* the BF16 backward's clip-total instance with one head per block (bwd_t1<4, 2, 64, 1>), which no
      * case above reaches, with q and k shared by all heads */
     {"bf16 clip total K64 q1 k1 N12", M2RNN_BF16, 3, 61, 0, {0}, 12, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_TOTAL, -0.05},

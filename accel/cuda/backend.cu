@@ -487,7 +487,18 @@ CkptPlan ckpt_plan(const Ctx *c, const RecDims &d, int64_t longest)
         if (!p.t1p.ok) return p;
         p.C = p.t1p.C;
     } else if (fast) {
-        const size_t budget = smem_budget(c, blocks_per_sm(c, lanes));
+        int bps = blocks_per_sm(c, lanes);
+        if constexpr (sizeof(T) == 4) {
+            /* The F32 backward (launch_bwd_v16_variant's one kernel for F32) holds only as many blocks
+             * as its 128 registers a thread allow (4 of 4 warps): a shared-memory budget for more
+             * would only shorten C (410M: 3 where 5 fits, NOTES.md v15). */
+            int fit = 0;
+            if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, bwd_v16<float, true, TANH_F32, true, false, 2>, 32 * MT, 0) ==
+                    cudaSuccess &&
+                fit > 0 && fit < bps)
+                bps = fit;
+        }
+        const size_t budget = smem_budget(c, bps);
         p.C = 1;
         for (int cc = 16; cc >= 1; cc--)
             if (bwd_v16_smem<T>(d.K, MT, cc) <= budget) {
