@@ -415,16 +415,15 @@ m2rnn_status launch_bwd_v16_variant(const RecDims &d, const RecIn<T> &in, const 
     }
 }
 
-/* v6's checkpoint plan for a problem: interval C (the largest, at most 32 so that one warp's
- * threads hold a chunk's f, whose bwd_t1 block fits the shared memory a block may have at the
- * occupancy the problem needs), checkpoints per lane, and bytes of fp32 checkpoints in all.
- * backward_t, recurrence_saved_bytes and recurrence_forward_save must agree on it. */
+/* bwd_t1's launch plan for a problem that takes the v6 kernels: interval C (the largest, at most 32
+ * so that one warp's threads hold a chunk's f, whose bwd_t1 block fits the shared memory a block may
+ * have at the occupancy the problem needs), heads and blocks per SM. ckpt_plan derives the
+ * checkpoints from it. */
 struct T1Plan {
-    bool ok = false;  /* the problem takes the v6 kernels */
-    int C = 0, nck = 0;
+    bool ok = false;  /* false: not even C = 1 fits */
+    int C = 0;
     int HP = 1;       /* bwd_t1's state heads per block */
     int bps = 0;      /* bwd_t1's blocks per SM */
-    size_t bytes = 0;
 };
 
 /* Blocks per SM of bwd_t1 with two heads per block (its MINB): 3 blocks of 128 threads leave a thread
@@ -444,20 +443,16 @@ int t1_heads(const Ctx *c, const RecDims &d)
     return g_bwd_heads == 2 || blocks_per_sm(c, lanes) > 4 ? 2 : 1;
 }
 
-T1Plan t1_plan(const Ctx *c, const RecDims &d, int64_t longest, m2rnn_dtype dt)
+T1Plan t1_plan(const Ctx *c, const RecDims &d)
 {
     T1Plan p;
-    if (dt != M2RNN_BF16 || !use_v16(d, dt) || g_bwd_variant != k_bwd_t1) return p;
     const int64_t lanes = (int64_t)d.B * d.N;
     p.HP = t1_heads(c, d);
     p.bps = blocks_per_sm(c, lanes / p.HP);
     const size_t budget = smem_budget(c, p.bps);
     for (int cc = g_ckpt_cap ? g_ckpt_cap : 32; cc >= 1 && !p.C; cc--)
         if (bwd_t1_smem(d.K, cc, p.HP) <= budget) p.C = cc;
-    if (!p.C) return p; /* not even C = 1 fits: the caller reports it */
-    p.ok = true;
-    p.nck = (int)((longest + p.C - 1) / p.C);
-    p.bytes = (size_t)lanes * p.nck * ((d.K + 15) / 16) * 256 * sizeof(float);
+    p.ok = p.C > 0; /* not even C = 1 fits: the caller reports it */
     return p;
 }
 
@@ -483,7 +478,7 @@ CkptPlan ckpt_plan(const Ctx *c, const RecDims &d, int64_t longest)
     const int MT = (d.K + 15) / 16;
     p.t1 = fast && sizeof(T) == 2 && g_bwd_variant == k_bwd_t1;
     if (p.t1) {
-        p.t1p = t1_plan(c, d, longest, M2RNN_BF16);
+        p.t1p = t1_plan(c, d);
         if (!p.t1p.ok) return p;
         p.C = p.t1p.C;
     } else if (fast) {
@@ -538,8 +533,9 @@ m2rnn_status forward_t(Ctx *c, const m2rnn_recurrence_forward_args *a, const m2r
         cu_dev = (int64_t *)(ws + off_cu);
         CUDA_TRY(cudaMemcpy(cu_dev, cu.data(), cu.size() * sizeof(int64_t), cudaMemcpyHostToDevice));
     }
-    /* forward_save: the forward also stores the checkpoints backward_saved starts from (ckpt_plan) */
-    const CkptPlan cp = ckpt_plan<T>(c, d, longest);
+    /* forward_save: the forward also stores the checkpoints backward_saved starts from (ckpt_plan;
+     * not planned for the plain forward) */
+    const CkptPlan cp = saved ? ckpt_plan<T>(c, d, longest) : CkptPlan{};
     float *ckpt = saved && cp.ok && cp.bytes > 0 ? (float *)saved : nullptr;
     if constexpr (sizeof(T) == 2) {
         if (ckpt && cp.t1) {
@@ -556,7 +552,7 @@ m2rnn_status forward_t(Ctx *c, const m2rnn_recurrence_forward_args *a, const m2r
 
 /* ---- backward ----------------------------------------------------------------------------- */
 
-/* saved: checkpoints from forward_save (t1_plan's layout), or NULL to compute them here. */
+/* saved: checkpoints from forward_save (ckpt_plan's layout), or NULL to compute them here. */
 template <typename T>
 m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m2rnn_recurrence_dims &dims,
                         const void *saved)
