@@ -14,13 +14,17 @@
  *     the readout writes per-tile partials that are summed over the tiles once per chunk;
  *   - backward: no conversion; the outer products k vᵀ and q dyᵀ + G run as MMAs straight from the
  *     staged bf16 rows (t1_outer), and the other vectors are read as the bf16 words the
- *     tensor-core products take as B fragments. (The same in the forward measured slower.)
+ *     tensor-core products take as B fragments. (The same in the forward measured slower, v6; its
+ *     k vᵀ is an MMA too since v16, from converted words: t1_kv.)
  * The arithmetic of a step is v5's (H rounded once to bf16 as the operand of H·W, fp32 state,
  * tanh.approx.f32), written once as t1_tanh + t1_update, which the forward, the checkpoint pass,
- * the backward's replay and the backward's recomputation of Z_t all share. k vᵀ comes from fp32
- * multiplies of the converted values in the forward and from t1_outer in the backward: a product
- * of two bf16 numbers is exact in fp32, so both give the same accumulator whenever the products
- * are normal fp32 numbers, and then the replay repeats the forward bit for bit.
+ * the backward's replay and the backward's recomputation of Z_t all share. k vᵀ is an exact
+ * tensor-core product in both: t1_outer in the backward (k in column 0 of A, v in row 0 of B),
+ * t1_kv in the forward (k in A's even columns, v / 4 in B's even rows, so that each lane's words
+ * depend on its row group only and load without zeroing: v16). A product of two bf16 numbers is
+ * exact in fp32, and so is the sum of four equal ones; so both give the same accumulator whenever
+ * the products are normal fp32 numbers and v / 4 is exact in bf16 (|v| >= 2^-124 or v = 0), and
+ * then the replay repeats the forward bit for bit.
  *
  * Backward. The checkpoint pass (fwd_t1<false, true>, or forward_save) stores the fp32 state every C
  * steps. bwd_t1 walks the chunks backwards: it replays a chunk from its checkpoint keeping only H_t
@@ -78,19 +82,20 @@ __device__ __forceinline__ void t1_tanh(float (&z)[8], const uint32_t (&hb)[4], 
 
 /* The forward's converted chunk in shared memory (u is the step within the chunk, m = u / 2 the
  * pair of steps, i = u % 2 the step within its pair):
- *   k_rows[m][w][g][i]  float2  (k[16w+g], k[16w+g+8]): a thread's two rows of k
- *   v_cols[u][t]        float4  (v[2t], v[2t+1], v[2t+8], v[2t+9]): a thread's four columns of v
+ *   k_words[m][w][g][i] uint2   (k[16w+g], k[16w+g+8]) as the bf16 bits of two 32-bit words: the
+ *                               A fragment of t1_kv (the high halves, A's odd columns, are 0)
+ *   v_words[m][g][i]    uint2   (v[g] / 4, v[g+8] / 4) likewise: the B fragments of t1_kv's two
+ *                               column halves
  *   q_words[w][m][t][i] uint2   bf16 words (q[16w+2t..], q[16w+2t+8..]): the readout's B fragment,
  *                               each warp's words together (q_pairs pairs), so that the conversion's
  *                               stores are free of bank conflicts (v8)
  *   f_g[u]              float2  (f, 1 - f)
  * The forward converts each staged chunk once, so that a step does one load per input and no
  * conversion (measured: 82.5 instructions per warp-step against 89 for reading the staged bf16
- * rows with t1_outer, NOTES.md v6); k, q and f of two steps are one 16-byte load (v7). */
+ * rows with t1_outer, NOTES.md v6); k, v, q and f of two steps are one 16-byte load each (v7, v16). */
 struct T1Chunk {
-    float2 *k_rows, *f_g;
-    float4 *v_cols;
-    uint2 *q_words;
+    uint2 *k_words, *v_words, *q_words;
+    float2 *f_g;
     int q_pairs;
 };
 
@@ -104,16 +109,19 @@ __host__ __device__ inline size_t t1_chunk_layout(unsigned char *p, bool with_q,
         return r;
     };
     T1Chunk z = {};
-    z.k_rows = (float2 *)take((size_t)rows * MT * 8 * sizeof(float2));
+    z.k_words = (uint2 *)take((size_t)rows * MT * 8 * sizeof(uint2));
     if (with_q) z.q_words = (uint2 *)take((size_t)rows * MT * 4 * sizeof(uint2));
     z.q_pairs = rows / 2; /* rows is even */
-    z.v_cols = (float4 *)take((size_t)rows * 4 * sizeof(float4));
+    z.v_words = (uint2 *)take((size_t)rows * 8 * sizeof(uint2));
     z.f_g = (float2 *)take((size_t)rows * sizeof(float2));
     if (c) *c = z;
     return off;
 }
 
-__device__ __forceinline__ float t1_at(const bf16 *row, int r, int K) { return r < K ? __bfloat162float(row[r]) : 0.0f; }
+/* Element r of a staged bf16 row as a 32-bit word holding its bits in the low half, 0 past K. */
+__device__ __forceinline__ uint32_t t1_bits(const bf16 *row, int r, int K) { return r < K ? (uint32_t)__bfloat16_as_ushort(row[r]) : 0u; }
+/* x / 4 likewise (exact in bf16 unless |x| < 2^-124: then rounded). */
+__device__ __forceinline__ uint32_t t1_quarter(bf16 x) { return __bfloat16_as_ushort(__float2bfloat16_rn(0.25f * __bfloat162float(x))); }
 
 /* The index of row u's item `at` (of `per_row` items per row) in a pairs-of-rows layout
  * [u / 2][per_row][u % 2]: the items of rows 2m and 2m + 1 sit side by side. */
@@ -131,7 +139,8 @@ __device__ __forceinline__ void t1_store_f(float2 *fg, float f, int ntok, int ti
  * multiples, spread the reads of different steps over the banks (v8).
  * All threads take part, each with a fixed share and no index division: warp w converts its own
  * tile's rows of k (lane l: row pair l % 8 of the step pairs l/8, l/8 + 4, ...) and words of q
- * (lane l: word pair l % 4 of steps l/4, l/4 + 8, ...); v goes four items per step over all threads. */
+ * (lane l: word pair l % 4 of steps l/4, l/4 + 8, ...); v goes eight items per pair of steps over
+ * all threads. An odd chunk's last pair repeats its step in the second half. */
 __device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, const bf16 *qs, int q_shift, const bf16 *vs, int rs,
                                            float f, int ntok, int K, int MT, int tid, int nthr)
 {
@@ -139,11 +148,11 @@ __device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, con
     {
         /* lane l: row pair g = l % 8 of the step pairs l/8, l/8 + 4, ...: one 16-byte store each */
         const int g = l & 7, r0 = 16 * w + g;
-        float4 *dst = reinterpret_cast<float4 *>(c.k_rows) + (l >> 3) * MT * 8 + w * 8 + g;
+        uint4 *dst = reinterpret_cast<uint4 *>(c.k_words) + (l >> 3) * MT * 8 + w * 8 + g;
 #pragma unroll 2
         for (int u = 2 * (l >> 3); u < ntok; u += 8, dst += 4 * MT * 8) {
             const bf16 *k0 = ks + u * rs, *k1 = u + 1 < ntok ? k0 + rs : k0;
-            *dst = make_float4(t1_at(k0, r0, K), t1_at(k0, r0 + 8, K), t1_at(k1, r0, K), t1_at(k1, r0 + 8, K));
+            *dst = make_uint4(t1_bits(k0, r0, K), t1_bits(k0, r0 + 8, K), t1_bits(k1, r0, K), t1_bits(k1, r0 + 8, K));
         }
     }
     if (qs) {
@@ -151,21 +160,35 @@ __device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, con
         uint2 *qw = c.q_words + w * c.q_pairs * 8;
         for (int u = l >> 2; u < ntok; u += 8) qw[t1_pair_slot(u + q_shift, 4, t)] = t1_words_rows(t1_row32(qs, u, rs), w, t, K);
     }
-    for (int i = tid; i < ntok * 4; i += nthr) {
-        const int u = i >> 2, t = i & 3;
-        const uint2 v = t1_words16(t1_row32(vs, u, rs), t);
-        c.v_cols[i] = make_float4(bf16_lo(v.x), bf16_hi(v.x), bf16_lo(v.y), bf16_hi(v.y));
+    for (int i = tid; i < ((ntok + 1) >> 1) * 8; i += nthr) {
+        const int u = (i >> 3) * 2, gv = i & 7;
+        const bf16 *v0 = vs + u * rs, *v1 = u + 1 < ntok ? v0 + rs : v0;
+        reinterpret_cast<uint4 *>(c.v_words)[i] = make_uint4(t1_quarter(v0[gv]), t1_quarter(v0[gv + 8]), t1_quarter(v1[gv]), t1_quarter(v1[gv + 8]));
     }
     t1_store_f(c.f_g, f, ntok, tid);
 }
 
-/* The same with k vᵀ from fp32 multiplies of the converted rows (kk: the thread's rows of k, vv: its
- * columns of v): a bf16 product is exact in fp32, so this equals t1_outer's tensor-core product. */
-__device__ __forceinline__ void t1_preact_tanh(float (&z)[8], const uint32_t (&hb)[4], float2 kk, float4 vv,
-                                               const uint32_t (&bw)[2][2])
+/* acc = k vᵀ over the tile as one m16n8k8 per column half, from words that depend on the lane's row
+ * group g only (T1Chunk: kw = (k[r0], k[r0 + 8]), vw = (v[g] / 4, v[g + 8] / 4), each the bf16 bits
+ * in the low half of a word). So A holds k in its even columns and B holds v / 4 in its even rows,
+ * zeros in the odd ones, and D[i][j] is the sum of four equal products k[i] v[j] / 4: exact, equal
+ * to t1_outer's product (column 0 and row 0 only) and to an fp32 multiply under the header's
+ * conditions (microbench/kv_exact.cu checks both for every bf16 k). Against 8 fp32 multiplies of
+ * per-column values it saves half a load and 6 instructions per step: the 410M forward 2 % faster,
+ * its forward_save 4 % (NOTES.md v16). */
+__device__ __forceinline__ void t1_kv(float (&acc)[2][4], uint2 kw, uint2 vw)
 {
-    float acc[2][4] = {{kk.x * vv.x, kk.x * vv.y, kk.y * vv.x, kk.y * vv.y},
-                       {kk.x * vv.z, kk.x * vv.w, kk.y * vv.z, kk.y * vv.w}};
+#pragma unroll
+    for (int e = 0; e < 8; e++) acc[e >> 2][e & 3] = 0.0f;
+    mma_bf16_k8(acc[0], kw.x, kw.y, vw.x);
+    mma_bf16_k8(acc[1], kw.x, kw.y, vw.y);
+}
+
+/* z = tanh(bf16(H) W + k vᵀ), k vᵀ from t1_kv. */
+__device__ __forceinline__ void t1_preact_tanh(float (&z)[8], const uint32_t (&hb)[4], uint2 kw, uint2 vw, const uint32_t (&bw)[2][2])
+{
+    float acc[2][4];
+    t1_kv(acc, kw, vw);
     t1_tanh(z, hb, acc, bw);
 }
 
@@ -326,15 +349,16 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     /* a warp's steps of one chunk, from the converted chunk ch, y partials into ybuf */
     auto run_chunk = [&](int ntok) {
         /* this thread's slots of the chunk, advanced one pair of steps at a time */
-        const float4 *kp = reinterpret_cast<const float4 *>(ch.k_rows) + w * 8 + g;
+        const uint4 *kp = reinterpret_cast<const uint4 *>(ch.k_words) + w * 8 + g;
         const float4 *fp = reinterpret_cast<const float4 *>(ch.f_g);
-        const float4 *vp = ch.v_cols + t4;
+        const uint4 *vp = reinterpret_cast<const uint4 *>(ch.v_words) + g;
         const uint4 *qp = reinterpret_cast<const uint4 *>(ch.q_words) + w * ch.q_pairs * 4 + t4; /* rows u, u + 1: q of steps u - 1, u */
         float *yp = ybuf + w * 16 + g + 8 * (t4 & 1);                                /* row u: y partial of step u - 1 */
-        float4 kk2 = kp[0], fg2 = fp[0], va = vp[0], vb = vp[4];
+        uint4 kw2 = kp[0], vw2 = vp[0];
+        float4 fg2 = fp[0];
         /* one step: the product and tanh start the chain, while the readout of step u - 1 (hb
          * still holds H_{u-1}; q is its B words) fills the wait */
-        auto step = [&](float2 kk, float4 vv, float2 fg, uint2 q, bool may_ckpt) {
+        auto step = [&](uint2 kw, uint2 vw, float2 fg, uint2 q, bool may_ckpt) {
             if (CKPT && may_ckpt) {
                 if (to_ckpt == 0) {
                     float4 *dst = reinterpret_cast<float4 *>(ckpt + ((((size_t)lane * nck + ck) * MT + w) * 32 + l) * 8);
@@ -346,7 +370,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
                 to_ckpt -= EVEN_C ? 2 : 1; /* EVEN_C: for the pair (an odd last step is the sequence's last) */
             }
             float z[8];
-            t1_preact_tanh(z, hb, kk, vv, bw);
+            t1_preact_tanh(z, hb, kw, vw, bw);
             float yd[4] = {0.0f, 0.0f, 0.0f, 0.0f};
             if (Y) t1_readout(yd, hb, q);
             t1_update(h, hb, z, fg);
@@ -362,13 +386,13 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             fp++;
             vp += 8;
             qp += 4;
-            const float4 kk2_next = *kp, fg2_next = *fp, va_next = vp[0], vb_next = vp[4];
-            step(make_float2(kk2.x, kk2.y), va, make_float2(fg2.x, fg2.y), make_uint2(q2.x, q2.y), may_ckpt);
-            step(make_float2(kk2.z, kk2.w), vb, make_float2(fg2.z, fg2.w), make_uint2(q2.z, q2.w), may_ckpt && !EVEN_C);
-            kk2 = kk2_next;
+            const uint4 kw2_next = *kp, vw2_next = *vp;
+            const float4 fg2_next = *fp;
+            step(make_uint2(kw2.x, kw2.y), make_uint2(vw2.x, vw2.y), make_float2(fg2.x, fg2.y), make_uint2(q2.x, q2.y), may_ckpt);
+            step(make_uint2(kw2.z, kw2.w), make_uint2(vw2.z, vw2.w), make_float2(fg2.z, fg2.w), make_uint2(q2.z, q2.w), may_ckpt && !EVEN_C);
+            kw2 = kw2_next;
+            vw2 = vw2_next;
             fg2 = fg2_next;
-            va = va_next;
-            vb = vb_next;
         };
         const int npairs = ntok >> 1;
         /* The pairs before the next checkpoint run without a test per step, the pair holding it
@@ -390,8 +414,8 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
                 }
             }
         }
-        if (ntok & 1) /* an odd last chunk's last step: the first of the pair now in kk2, fg2, va */
-            step(make_float2(kk2.x, kk2.y), va, make_float2(fg2.x, fg2.y), Y ? reinterpret_cast<const uint2 *>(qp)[0] : make_uint2(0u, 0u), true);
+        if (ntok & 1) /* an odd last chunk's last step: the first of the pair now in kw2, vw2, fg2 */
+            step(make_uint2(kw2.x, kw2.y), make_uint2(vw2.x, vw2.y), make_float2(fg2.x, fg2.y), Y ? reinterpret_cast<const uint2 *>(qp)[0] : make_uint2(0u, 0u), true);
         if (Y) { /* the chunk's last step: q in row ntok */
             float yd[4] = {0.0f, 0.0f, 0.0f, 0.0f};
             t1_readout(yd, hb, ch.q_words[w * ch.q_pairs * 8 + t1_pair_slot(ntok, 4, t4)]);

@@ -2,8 +2,10 @@
  * Microbenchmarks behind NOTES.md's floors: special-function (tanh) throughput in its f32, f16x2
  * and bf16x2 forms, the latency and throughput of one bf16 mma.sync m16n8k16, and the cost of one
  * bare recurrence step (H <- f H + (1-f) tanh(H W + k vᵀ), no memory traffic) at the 7B layer's
- * occupancy, the same step with part of the tanh on the FMA pipe (tanh_fma, NOTES.md v15), and a
- * probe of whether a full SM's step time is set per SM or per scheduler (v15).
+ * occupancy, the same step with part of the tanh on the FMA pipe (tanh_fma, NOTES.md v15), a
+ * probe of whether a full SM's step time is set per SM or per scheduler (v15), and v16's studies:
+ * the F2FP pack's rate, tf32 products from the fp32 state, the readout's transposes, and k vᵀ as a
+ * tensor-core product in a step with its loads (step_var, step_loads).
  * Cycles come from clock64() inside the kernels (one SM's clock), so the results do not depend on
  * the clock the GPU happens to run at.
  *
@@ -216,6 +218,196 @@ __global__ void step_staggered(float *out, long long *cyc)
     step_finish<2>(h, t0, out, cyc);
 }
 
+/* tf32 m16n8k8, A and B fp32 registers passed without a conversion (the timing study needs the
+ * instruction stream only; its values are not checked). */
+__device__ __forceinline__ void mma_tf32(float (&d)[4], float a0, float a1, float a2, float a3, float b0, float b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(__float_as_uint(a0)), "r"(__float_as_uint(a1)), "r"(__float_as_uint(a2)), "r"(__float_as_uint(a3)),
+                   "r"(__float_as_uint(b0)), "r"(__float_as_uint(b1)));
+}
+__device__ __forceinline__ uint32_t movm(uint32_t x)
+{
+    uint32_t y;
+    asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;" : "=r"(y) : "r"(x));
+    return y;
+}
+/* bf16 pair by truncation: the high halves of two fp32 words, one PRMT (ALU). */
+__device__ __forceinline__ uint32_t pack_trunc(float lo, float hi) { return __byte_perm(__float_as_uint(lo), __float_as_uint(hi), 0x7632); }
+
+/* One step of the forward's arithmetic in a bare loop, the product and readout variants of the tf32
+ * study (NOTES.md v16). MODE 0: bf16 H W from H packed with F2FP (today's kernels), no readout;
+ * 1: tf32 H W straight from the fp32 state (4 m16n8k8, columns of H permuted so that the accumulator
+ * is the A operand, W's rows with them), no packs, no readout; 2: mode 0 + the readout y = Hᵀq as
+ * the forward does it (4 MOVM + 1 MMA on the packed state); 3: mode 1 + the readout from H packed
+ * with F2FP for it alone (off the chain); 4: mode 1 + the readout with fp32 FMAs and a shuffle
+ * reduce-scatter over the 8 row groups; 5: mode 0 with the packs by truncation (PRMT, ALU). */
+template <int MODE>
+__global__ void step_var(float *out, long long *cyc)
+{
+    const int l = threadIdx.x & 31;
+    uint32_t bw[2][2];
+    float h[1][8];
+    uint32_t hb[1][4];
+    step_init<1>(l, bw, h, hb);
+    float wf[2][2][2]; /* [k block][n half][b0, b1] */
+    for (int i = 0; i < 8; i++) wf[i >> 2][(i >> 1) & 1][i & 1] = 0.03f * (i + 1) + 0.001f * l;
+    float kr = 0.1f * l, vc[4] = {0.1f, 0.2f, 0.3f, 0.4f}, f = 0.9f, q0 = 0.01f * l, q1 = 0.02f * l;
+    const uint32_t qw0 = pack(q0, q1), qw1 = pack(q1, q0);
+    float ya[4] = {0, 0, 0, 0};
+    const bool b4 = l & 16, b3 = l & 8;
+    __syncthreads();
+    long long t0 = clock64();
+    for (int it = 0; it < ITERS; it++) {
+        kr += 1e-7f;
+        f += 1e-9f;
+        const float g1 = 1.0f - f;
+        float fh[8];
+#pragma unroll
+        for (int e = 0; e < 8; e++) fh[e] = f * h[0][e];
+        float acc[2][4];
+        if (MODE == 0 || MODE == 2 || MODE == 5) {
+            step_product(acc, kr, vc, hb[0], bw);
+        } else {
+            for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) acc[n][e] = kr * vc[(n * 2 + (e & 1))];
+#pragma unroll
+            for (int n = 0; n < 2; n++) {
+                mma_tf32(acc[n], h[0][0], h[0][2], h[0][1], h[0][3], wf[0][n][0], wf[0][n][1]);
+                mma_tf32(acc[n], h[0][4], h[0][6], h[0][5], h[0][7], wf[1][n][0], wf[1][n][1]);
+            }
+        }
+#pragma unroll
+        for (int e = 0; e < 8; e++) h[0][e] = fmaf(g1, tanh_f32(acc[e >> 2][e & 3]), fh[e]);
+        if (MODE == 0 || MODE == 2 || MODE == 3) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) hb[0][e] = pack(h[0][2 * e], h[0][2 * e + 1]);
+        } else if (MODE == 5) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) hb[0][e] = pack_trunc(h[0][2 * e], h[0][2 * e + 1]);
+        }
+        if (MODE == 2 || MODE == 3) {
+            const uint32_t at[4] = {movm(hb[0][0]), movm(hb[0][2]), movm(hb[0][1]), movm(hb[0][3])};
+            mma(ya, at, qw0, qw1);
+        } else if (MODE == 4) {
+            /* columns (c0, c0+1, c2, c2+1) over the thread's rows g, g + 8, then summed over g */
+            float p0 = fmaf(h[0][2], q1, h[0][0] * q0), p1 = fmaf(h[0][3], q1, h[0][1] * q0);
+            float p2 = fmaf(h[0][6], q1, h[0][4] * q0), p3 = fmaf(h[0][7], q1, h[0][5] * q0);
+            float k0 = b4 ? p2 : p0, k1 = b4 ? p3 : p1;
+            const float s0 = b4 ? p0 : p2, s1 = b4 ? p1 : p3;
+            k0 += __shfl_xor_sync(0xffffffffu, s0, 16);
+            k1 += __shfl_xor_sync(0xffffffffu, s1, 16);
+            float kk = b3 ? k1 : k0;
+            const float s = b3 ? k0 : k1;
+            kk += __shfl_xor_sync(0xffffffffu, s, 8);
+            kk += __shfl_xor_sync(0xffffffffu, kk, 4);
+            ya[it & 3] += kk;
+        }
+    }
+    __syncthreads();
+    h[0][0] += ya[0] + ya[1] + ya[2] + ya[3];
+    step_finish<1>(h, t0, out, cyc);
+}
+
+/* The forward's step with its per-step loads from shared memory (64 steps, cycled), and the
+ * readout of mode 2. KVMMA false: k vᵀ from fp32 multiplies of k's rows (float2) and v's columns
+ * (float4), as fwd_t1 does; true: k vᵀ as one m16n8k8 per column half with every lane's words the
+ * same for its row group (A: k in all 8 columns as bf16 pairs, B: v / 4 in the even rows, so that
+ * the 4 nonzero products of each sum are equal and their sum is exact), loaded as two uint2.
+ * RO: the readout's transpose of the packed state. 0: four movmatrix (fwd_t1); 1: two MMAs with the
+ * identity as A and the packed state as B (D = I Hᵀ, exact: every sum has one nonzero product), the
+ * fp32 result packed again for today's bf16 readout MMA; 2: the same transposing MMAs, then the
+ * readout as two tf32 m16n8k8 straight from the fp32 result (q as fp32, one more 16-byte load). */
+template <bool KVMMA, int RO = 0>
+__global__ void step_loads(float *out, long long *cyc)
+{
+    __shared__ float4 kvbuf[64][32];
+    const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
+    for (int i = l; i < 64 * 32; i += 32) {
+        const float x = 0.001f * i;
+        kvbuf[i >> 5][i & 31] = KVMMA ? make_float4(__uint_as_float(pack(x, x)), __uint_as_float(pack(x, x)), __uint_as_float(pack(0.25f * x, 0.25f * x)), __uint_as_float(pack(0.25f * x, 0.25f * x)))
+                                      : make_float4(x, 2 * x, 3 * x, 4 * x);
+    }
+    __syncwarp();
+    uint32_t bw[2][2];
+    float h[1][8];
+    uint32_t hb[1][4];
+    step_init<1>(l, bw, h, hb);
+    float f = 0.9f;
+    const uint32_t qw0 = pack(0.01f * l, 0.02f * l), qw1 = pack(0.03f, 0.01f * l);
+    float ya[4] = {0, 0, 0, 0};
+    __syncthreads();
+    long long t0 = clock64();
+    for (int it = 0; it < ITERS; it++) {
+        f += 1e-9f;
+        const float g1 = 1.0f - f;
+        const float4 x = kvbuf[it & 63][l];
+        float fh[8];
+#pragma unroll
+        for (int e = 0; e < 8; e++) fh[e] = f * h[0][e];
+        float acc[2][4];
+        if (KVMMA) {
+            for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) acc[n][e] = 0.0f;
+            asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
+                         : "+f"(acc[0][0]), "+f"(acc[0][1]), "+f"(acc[0][2]), "+f"(acc[0][3])
+                         : "r"(__float_as_uint(x.x)), "r"(__float_as_uint(x.y)), "r"(__float_as_uint(x.z)));
+            asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
+                         : "+f"(acc[1][0]), "+f"(acc[1][1]), "+f"(acc[1][2]), "+f"(acc[1][3])
+                         : "r"(__float_as_uint(x.x)), "r"(__float_as_uint(x.y)), "r"(__float_as_uint(x.w)));
+        } else {
+            const float4 v = kvbuf[(it + 7) & 63][l ^ 5];
+            const float kk[2] = {x.x, x.y}, vv[4] = {v.x, v.y, v.z, v.w};
+            for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) acc[n][e] = kk[e >> 1] * vv[2 * n + (e & 1)];
+        }
+        mma(acc[0], hb[0], bw[0][0], bw[0][1]);
+        mma(acc[1], hb[0], bw[1][0], bw[1][1]);
+#pragma unroll
+        for (int e = 0; e < 8; e++) h[0][e] = fmaf(g1, tanh_f32(acc[e >> 2][e & 3]), fh[e]);
+        if (RO == 0) {
+            const uint32_t at[4] = {movm(hb[0][0]), movm(hb[0][2]), movm(hb[0][1]), movm(hb[0][3])};
+            mma(ya, at, qw0, qw1);
+        } else {
+            const uint32_t id0 = (g == 2 * t ? 0x3f80u : 0u) | (g == 2 * t + 1 ? 0x3f800000u : 0u);
+            const uint32_t ia[4] = {id0, 0u, 0u, id0};
+            float d0[4] = {0, 0, 0, 0}, d1[4] = {0, 0, 0, 0};
+            mma(d0, ia, hb[0][0], hb[0][2]);
+            mma(d1, ia, hb[0][1], hb[0][3]);
+            if (RO == 1) {
+                const uint32_t at[4] = {pack(d0[0], d0[1]), pack(d0[2], d0[3]), pack(d1[0], d1[1]), pack(d1[2], d1[3])};
+                mma(ya, at, qw0, qw1);
+            } else {
+                const float4 qf = kvbuf[(it + 13) & 63][l ^ 3];
+                mma_tf32(ya, d0[0], d0[2], d0[1], d0[3], qf.x, qf.y);
+                mma_tf32(ya, d1[0], d1[2], d1[1], d1[3], qf.z, qf.w);
+            }
+        }
+#pragma unroll
+        for (int e = 0; e < 4; e++) hb[0][e] = pack(h[0][2 * e], h[0][2 * e + 1]);
+    }
+    __syncthreads();
+    h[0][0] += ya[0] + ya[1] + ya[2] + ya[3];
+    step_finish<1>(h, t0, out, cyc);
+}
+
+/* cvt.rn.bf16x2.f32 (F2FP) throughput: 8 independent chains per thread. */
+__global__ void f2fp_rate(float *out, long long *cyc)
+{
+    float x[8];
+    for (int i = 0; i < 8; i++) x[i] = 0.001f * (threadIdx.x + i);
+    __syncthreads();
+    long long t0 = clock64();
+    for (int it = 0; it < ITERS; it++) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) x[i] = __uint_as_float(pack(x[i], x[(i + 1) & 7]) ^ 0x10000u);
+    }
+    __syncthreads();
+    long long t1 = clock64();
+    float s = 0;
+    for (int i = 0; i < 8; i++) s += x[i];
+    if (s == 12345.f) out[0] = s;
+    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+}
+
 static double mean_cycles(long long *d, int n)
 {
     static long long h[100000];
@@ -299,6 +491,44 @@ int main()
         printf("bare step, 2 tiles/warp written half a step apart, tanh.f32, %2d warps/SM   %.0f cycles/step\n", 2 * bps,
                mean_cycles(cyc, blocks) / ITERS);
     }
+    /* the tf32 study (NOTES.md v16) */
+    {
+        int blocks = 4 * sms;
+        f2fp_rate<<<blocks, 256>>>(out, cyc);
+        f2fp_rate<<<blocks, 256>>>(out, cyc);
+        cudaDeviceSynchronize();
+        printf("cvt.rn.bf16x2.f32 (F2FP) %.2f warp-instr/clk/SM\n", 4.0 * 8 * 8 * ITERS / mean_cycles(cyc, blocks));
+        const char *mname[6] = {"bf16 product, F2FP packs (today), no readout", "tf32 product from fp32 H, no packs, no readout",
+                                "bf16 product, F2FP packs, MOVM+MMA readout (today)", "tf32 product, F2FP packs for the readout alone",
+                                "tf32 product, FMA + shuffle readout", "bf16 product, PRMT truncation packs, no readout"};
+        for (int bps : {1, 4, 5, 6}) {
+            for (int m = 0; m < 6; m++) {
+                for (int rep = 0; rep < 2; rep++) {
+                    if (m == 0) step_var<0><<<bps * sms, 128>>>(out, cyc);
+                    if (m == 1) step_var<1><<<bps * sms, 128>>>(out, cyc);
+                    if (m == 2) step_var<2><<<bps * sms, 128>>>(out, cyc);
+                    if (m == 3) step_var<3><<<bps * sms, 128>>>(out, cyc);
+                    if (m == 4) step_var<4><<<bps * sms, 128>>>(out, cyc);
+                    if (m == 5) step_var<5><<<bps * sms, 128>>>(out, cyc);
+                }
+                cudaDeviceSynchronize();
+                printf("step, %2d warps/SM, %-52s %.0f cycles/step\n", 4 * bps, mname[m], mean_cycles(cyc, bps * sms) / ITERS);
+            }
+        }
+    }
+    for (int bps : {4, 6})
+        for (int m = 0; m < 4; m++) {
+            for (int rep = 0; rep < 2; rep++) {
+                if (m == 0) step_loads<false><<<bps * sms, 128>>>(out, cyc);
+                if (m == 1) step_loads<true><<<bps * sms, 128>>>(out, cyc);
+                if (m == 2) step_loads<true, 1><<<bps * sms, 128>>>(out, cyc);
+                if (m == 3) step_loads<true, 2><<<bps * sms, 128>>>(out, cyc);
+            }
+            cudaDeviceSynchronize();
+            const char *name[4] = {"k vᵀ from fp32 multiplies (fwd_t1 before v16)", "k vᵀ as an m16n8k8 pair (broadcast words)",
+                                   "and the readout transposed by MMAs, bf16", "and the readout transposed by MMAs, tf32"};
+            printf("step with loads and readout, %2d warps/SM, %-48s %.0f cycles/step\n", 4 * bps, name[m], mean_cycles(cyc, bps * sms) / ITERS);
+        }
     /* Is a busy SM's step time set per SM or per scheduler (NOTES.md v15)? 5 blocks of 4 one-tile
      * warps per SM on one stream and, at the same time on another, one block of 1 warp per SM: if the
      * limit is per SM, every warp of an SM with the extra warp slows by about 21/20; if it is per
