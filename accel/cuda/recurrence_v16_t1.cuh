@@ -174,8 +174,8 @@ __device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, con
  * zeros in the odd ones, and D[i][j] is the sum of four equal products k[i] v[j] / 4: exact, equal
  * to t1_outer's product (column 0 and row 0 only) and to an fp32 multiply under the header's
  * conditions (microbench/kv_exact.cu checks both for every bf16 k). Against 8 fp32 multiplies of
- * per-column values it saves half a load and 6 instructions per step: the 410M forward 2 % faster,
- * its forward_save 4 % (NOTES.md v16). */
+ * per-column values it saves half a load and 6 instructions per step: the forward 1-2 % faster,
+ * the 410M forward_save 2-4 % (NOTES.md v16). */
 __device__ __forceinline__ void t1_kv(float (&acc)[2][4], uint2 kw, uint2 vw)
 {
 #pragma unroll
