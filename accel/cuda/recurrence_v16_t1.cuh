@@ -119,9 +119,15 @@ __host__ __device__ inline size_t t1_chunk_layout(unsigned char *p, bool with_q,
 }
 
 /* Element r of a staged bf16 row as a 32-bit word holding its bits in the low half, 0 past K. */
-__device__ __forceinline__ uint32_t t1_bits(const bf16 *row, int r, int K) { return r < K ? (uint32_t)__bfloat16_as_ushort(row[r]) : 0u; }
+__device__ __forceinline__ uint32_t t1_bits(const bf16 *row, int r, int K)
+{
+    return r < K ? (uint32_t)__bfloat16_as_ushort(row[r]) : 0u;
+}
 /* x / 4 likewise (exact in bf16 unless |x| < 2^-124: then rounded). */
-__device__ __forceinline__ uint32_t t1_quarter(bf16 x) { return __bfloat16_as_ushort(__float2bfloat16_rn(0.25f * __bfloat162float(x))); }
+__device__ __forceinline__ uint32_t t1_quarter(bf16 x)
+{
+    return __bfloat16_as_ushort(__float2bfloat16_rn(0.25f * __bfloat162float(x)));
+}
 
 /* The index of row u's item `at` (of `per_row` items per row) in a pairs-of-rows layout
  * [u / 2][per_row][u % 2]: the items of rows 2m and 2m + 1 sit side by side. */
@@ -163,7 +169,8 @@ __device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, con
     for (int i = tid; i < ((ntok + 1) >> 1) * 8; i += nthr) {
         const int u = (i >> 3) * 2, gv = i & 7;
         const bf16 *v0 = vs + u * rs, *v1 = u + 1 < ntok ? v0 + rs : v0;
-        reinterpret_cast<uint4 *>(c.v_words)[i] = make_uint4(t1_quarter(v0[gv]), t1_quarter(v0[gv + 8]), t1_quarter(v1[gv]), t1_quarter(v1[gv + 8]));
+        reinterpret_cast<uint4 *>(c.v_words)[i] =
+            make_uint4(t1_quarter(v0[gv]), t1_quarter(v0[gv + 8]), t1_quarter(v1[gv]), t1_quarter(v1[gv + 8]));
     }
     t1_store_f(c.f_g, f, ntok, tid);
 }
