@@ -18,6 +18,7 @@ EXTRA_DIST += $(CUDA_PLUGIN_FILES) accel/cuda/NOTES.md accel/cuda/device_run.sh 
 	accel/cuda/microbench/ab.sh accel/cuda/microbench/source_counters.sh accel/cuda/microbench/source_summary.py \
 	accel/cuda/microbench/ckpt_sweep.sh accel/cuda/microbench/sass_compare.py accel/cuda/microbench/pipes.sh \
 	accel/cuda/microbench/tanh_fma_fit.py accel/cuda/microbench/tanh_fma_check.c accel/cuda/microbench/kv_exact.cu \
+	accel/cuda/microbench/clockrate.cu \
 	accel/cuda/device_env.sh
 
 if HAVE_CUDA
