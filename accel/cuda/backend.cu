@@ -378,11 +378,11 @@ m2rnn_status launch_forward(Ctx *c, const RecDims &d, const RecIn<T> &in, T *y, 
     return M2RNN_OK;
 }
 
-template <typename T, bool F32MODE, int TM, bool BSPLIT, bool BMMA = false, int MINB = 2>
-m2rnn_status launch_bwd_v16(const RecDims &d, const RecIn<T> &in, const T *dy, const T *dht, int clip_mode, float clip,
-                            T *dh0, const GradOut &go, const float *ckpt, int C, int nck, size_t smem)
+/* One bwd_v16 instance, one block per lane. */
+template <typename T, typename Kern>
+m2rnn_status launch_bwd_kernel(Kern kern, const RecDims &d, const RecIn<T> &in, const T *dy, const T *dht, int clip_mode,
+                               float clip, T *dh0, const GradOut &go, const float *ckpt, int C, int nck, size_t smem)
 {
-    auto kern = bwd_v16<T, F32MODE, TM, BSPLIT, BMMA, MINB>;
     m2rnn_status st = set_smem(kern, smem);
     if (st) return st;
     const int MT = (d.K + 15) / 16;
@@ -390,13 +390,25 @@ m2rnn_status launch_bwd_v16(const RecDims &d, const RecIn<T> &in, const T *dy, c
     return M2RNN_OK;
 }
 
+template <typename T, bool F32MODE, int TM, bool BSPLIT, bool BMMA = false, int MINB = 2>
+m2rnn_status launch_bwd_v16(const RecDims &d, const RecIn<T> &in, const T *dy, const T *dht, int clip_mode, float clip,
+                            T *dh0, const GradOut &go, const float *ckpt, int C, int nck, size_t smem)
+{
+    return launch_bwd_kernel(bwd_v16<T, F32MODE, TM, BSPLIT, BMMA, MINB>, d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C,
+                             nck, smem);
+}
+
+/* F32 storage's one backward kernel: launch_bwd_v16_variant launches it, and ckpt_plan sizes the
+ * checkpoint interval by how many of its blocks an SM holds. */
+constexpr auto k_bwd_v16_f32 = bwd_v16<float, true, TANH_F32, true, false, 2>;
+
 template <typename T>
 m2rnn_status launch_bwd_v16_variant(const RecDims &d, const RecIn<T> &in, const T *dy, const T *dht, int clip_mode,
                                     float clip, T *dh0, const GradOut &go, const float *ckpt, int C, int nck, size_t smem,
                                     int bps)
 {
     if constexpr (sizeof(T) == 4) {
-        return launch_bwd_v16<T, true, TANH_F32, true>(d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C, nck, smem);
+        return launch_bwd_kernel(k_bwd_v16_f32, d, in, dy, dht, clip_mode, clip, dh0, go, ckpt, C, nck, smem);
     } else {
         const bool f16 = k_fwd_variants[g_fwd_variant].tm == TANH_F16X2, split = k_bwd_split[g_bwd_variant];
         const int occ = k_bwd_occ[g_bwd_variant];
@@ -484,13 +496,12 @@ CkptPlan ckpt_plan(const Ctx *c, const RecDims &d, int64_t longest)
     } else if (fast) {
         int bps = blocks_per_sm(c, lanes);
         if constexpr (sizeof(T) == 4) {
-            /* The F32 backward (launch_bwd_v16_variant's one kernel for F32) holds only as many blocks
-             * as its 128 registers a thread allow (4 of 4 warps): a shared-memory budget for more
-             * would only shorten C (410M: 3 where 5 fits, NOTES.md v15). */
+            /* The F32 backward holds only as many blocks as its 128 registers a thread allow (4 of 4
+             * warps): a shared-memory budget for more would only shorten C (410M: 3 where 5 fits,
+             * NOTES.md v15). */
             int fit = 0;
-            if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, bwd_v16<float, true, TANH_F32, true, false, 2>, 32 * MT, 0) ==
-                    cudaSuccess &&
-                fit > 0 && fit < bps)
+            if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, k_bwd_v16_f32, 32 * MT, 0) == cudaSuccess && fit > 0 &&
+                fit < bps)
                 bps = fit;
         }
         const size_t budget = smem_budget(c, bps);
