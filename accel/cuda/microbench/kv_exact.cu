@@ -10,23 +10,17 @@
  * subnormal; v / 4 not exact (|v| < 2^-124). Then the same sums against t1_outer's (k in column 0 of
  * A, v in row 0 of B, zeros elsewhere), bit for bit: the forward and the backward's replay must
  * agree. Exits 1 if the first class or the comparison with t1_outer (where v / 4 is exact) is not
- * empty.
+ * empty. It calls the kernels' own t1_kv, t1_outer and t1_quarter, so it checks their code.
  *
  * Build: nvcc -O3 -std=c++17 -arch=sm_90 -o kv_exact kv_exact.cu     Run: ./kv_exact
  */
-#include <cuda_bf16.h>
-#include <stdint.h>
+#include "../recurrence_v16_t1.cuh"
 #include <stdio.h>
 #include <string.h>
 
-__device__ __forceinline__ void mma_k8(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t b0)
-{
-    asm("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a0), "r"(a1), "r"(b0));
-}
-__device__ __forceinline__ float bf(uint32_t bits) { return __uint_as_float(bits << 16); }
-__device__ __forceinline__ uint32_t quarter(uint32_t bits) { return __bfloat16_as_ushort(__float2bfloat16_rn(0.25f * bf(bits))); }
+/* bf16 bits (the low half of a word) as fp32, and x / 4 as bf16 bits, as the forward converts v */
+__device__ __forceinline__ float bf(uint32_t bits) { return bf16_lo(bits); }
+__device__ __forceinline__ uint32_t quarter(uint32_t bits) { return t1_quarter(__ushort_as_bfloat16((unsigned short)bits)); }
 __device__ __forceinline__ bool same(float a, float b) { return __float_as_uint(a) == __float_as_uint(b) || (a != a && b != b); }
 
 /* block: 8 warps; warp job j: k values kbase + 16 (j % 4096) .. + 15, v values from the sweep */
@@ -40,11 +34,9 @@ __global__ void check(unsigned long long *bad, uint32_t *ex, uint32_t vseed)
     for (int rep = 0; rep < 64; rep++) {
         s = s * 1664525u + 1013904223u;
         const uint32_t vg = (s >> 8 ^ (uint32_t)g * 0x9e37u) & 0xffffu, vg8 = (s >> 3 ^ (uint32_t)(g + 8) * 0x7f4bu) & 0xffffu;
-        float acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}}, out[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
-        mma_k8(acc[0], k0, k1, quarter(vg));
-        mma_k8(acc[1], k0, k1, quarter(vg8));
-        mma_k8(out[0], t ? 0u : k0, t ? 0u : k1, t ? 0u : vg); /* t1_outer */
-        mma_k8(out[1], t ? 0u : k0, t ? 0u : k1, t ? 0u : vg8);
+        float acc[2][4], out[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+        t1_kv(acc, make_uint2(k0, k1), make_uint2(quarter(vg), quarter(vg8)));
+        t1_outer(out, t ? T1Outer{0u, 0u, 0u, 0u} : T1Outer{k0, k1, vg, vg8}); /* lanes t = 0 only, as t1_outer_at loads */
         /* this lane's entries: rows g, g + 8; columns 2t, 2t + 1 (+ 8); v[j] lives in lane 4 (j % 8) */
         for (int e = 0; e < 8; e++) {
             const int col = (e >> 2) * 8 + 2 * t + (e & 1);
@@ -52,10 +44,10 @@ __global__ void check(unsigned long long *bad, uint32_t *ex, uint32_t vseed)
             const float ref = __fmul_rn(bf((e & 2) ? k1 : k0), bf(vj));
             const bool vexact = bf(quarter(vj)) * 4.0f == bf(vj) || bf(vj) != bf(vj);
             const bool subnormal = ref != 0.0f && fabsf(ref) < 1.17549435e-38f;
-            const bool zero = ref == 0.0f && acc[e >> 2][e & 3] == 0.0f; /* +0 against -0 */
             const float a = acc[e >> 2][e & 3], o = out[e >> 2][e & 3];
-            if (!(__float_as_uint(a) == __float_as_uint(o) || (a != a && o != o))) nbad[vexact ? 4 : 5]++;
-            if (!same(acc[e >> 2][e & 3], ref)) {
+            const bool zero = ref == 0.0f && a == 0.0f; /* +0 against -0 */
+            if (!same(a, o)) nbad[vexact ? 4 : 5]++;
+            if (!same(a, ref)) {
                 const int c = !vexact ? 3 : subnormal ? 2 : zero ? 1 : 0;
                 nbad[c]++;
                 const uint32_t i = atomicAdd(&ex[4 * c], 1u); /* the first few of each class: k, v, tensor core, fmul */
@@ -63,7 +55,7 @@ __global__ void check(unsigned long long *bad, uint32_t *ex, uint32_t vseed)
                     uint32_t *x = ex + 16 + 24 * c + 4 * i; /* 6 examples of 4 words per class */
                     x[0] = (e & 2) ? k1 : k0;
                     x[1] = vj;
-                    x[2] = __float_as_uint(acc[e >> 2][e & 3]);
+                    x[2] = __float_as_uint(a);
                     x[3] = __float_as_uint(ref);
                 }
             }
