@@ -215,7 +215,9 @@ RecIn<T> make_in(const m2rnn_recurrence_inputs &in, const int64_t *cu_dev)
  * forward_save that feeds it; default: the largest that fits in shared memory), for the sweep that
  * chose it (NOTES.md v9, microbench/ckpt_sweep.sh). M2RNN_CUDA_BWD_HEADS=1 or 2 sets bwd_t1's state
  * heads per block (2 only where the problem allows it; default: t1_heads' choice), for the checks of
- * both kernels and for timing. */
+ * both kernels and for timing. M2RNN_CUDA_T1_WORDS=0 makes every fwd_t1 block convert its k and q
+ * rows itself (v16) instead of copying the words t1_words_prep made (t1_words_wanted), for the
+ * check that both give the same results and for timing. */
 struct FwdVariant {
     int tpw, tm;
     bool mmay, kvmma;
@@ -250,6 +252,7 @@ constexpr int k_fwd_t1 = 11, k_bwd_t1 = 5;
 int g_fwd_variant = 0, g_bwd_variant = 0;
 int g_ckpt_cap = 0; /* M2RNN_CUDA_CKPT_C: at most this checkpoint interval for the v6 kernels (0: as fits; timing) */
 int g_bwd_heads = 0; /* M2RNN_CUDA_BWD_HEADS: bwd_t1's state heads per block, 1 or 2 where allowed (0: as t1_heads picks) */
+int g_t1_words = 1;  /* M2RNN_CUDA_T1_WORDS: 0 = fwd_t1's blocks convert k and q themselves everywhere (v16's kernels) */
 
 int env_index(const char *name, int def, int n)
 {
@@ -297,37 +300,71 @@ size_t smem_budget(const Ctx *c, int bps)
     return budget > c->smem_optin ? c->smem_optin : budget;
 }
 
+/* Whether fwd_t1 takes its k (and, with the readout Y, q) words made once per source head by
+ * t1_words_prep (T1Words, v17): for K = 64 where every k and q head is shared by at least 8 state
+ * heads. Fewer sharers would make the words' bytes (twice k's) approach what each block reads.
+ * (t1_words_prep's grid has one row per sequence: at most 65535.) */
+bool t1_words_wanted(const RecDims &d, bool Y)
+{
+    return g_t1_words && d.K == 64 && d.gk >= 8 && (!Y || d.gq >= 8) && d.B <= 65535;
+}
+
+/* The workspace those words take (0 where they are not wanted). */
+size_t t1_words_bytes(const RecDims &d, bool Y)
+{
+    if (!t1_words_wanted(d, Y)) return 0;
+    return (size_t)t1_words_pairs(d.T, d.B) * ((size_t)d.Nk * k_t1_words_k + (Y ? (size_t)d.Nq * k_t1_words_q : 0)) * sizeof(uint4);
+}
+
+/* words: t1_words_bytes(d, Y) of workspace, or NULL (the blocks convert k and q); longest: the
+ * longest sequence. */
 template <bool Y, bool CKPT>
 m2rnn_status launch_fwd_t1(const Ctx *c, const RecDims &d, const RecIn<__nv_bfloat16> &in, __nv_bfloat16 *y,
-                           __nv_bfloat16 *ht, float *ckpt, int C, int nck)
+                           __nv_bfloat16 *ht, float *ckpt, int C, int nck, void *words, int64_t longest)
 {
     const int64_t lanes = (int64_t)d.B * d.N;
     const int bps = blocks_per_sm(c, lanes), MT = (d.K + 15) / 16, minb = t1_minb(d, bps);
     const size_t budget = smem_budget(c, bps);
+    const bool made = words && t1_words_wanted(d, Y);
     /* TS: the largest multiple of 8 up to 64 (and the block's threads, which load a chunk's f)
-     * that fits: 7B 56 (checkpoint pass 64), 410M 32 at 6 blocks per SM */
+     * that fits: 7B 48 (checkpoint pass 64), 410M 32 (56) at 6 blocks per SM; without the made
+     * words, whose second buffer takes room, 7B 56 (64) and 410M 32 (64) */
     int TS = 32 * MT < 64 ? 32 * MT : 64;
-    while (TS > 8 && fwd_t1_smem(d.K, Y, TS) > budget) TS -= 8;
-    const size_t smem = fwd_t1_smem(d.K, Y, TS);
+    while (TS > 8 && fwd_t1_smem(d.K, Y, TS, made) > budget) TS -= 8;
+    const size_t smem = fwd_t1_smem(d.K, Y, TS, made);
     const bool k64 = d.K == 64; /* the compile-time K (t1_k) */
     auto kern = minb == 6 ? (k64 ? fwd_t1<Y, CKPT, 6, 64> : fwd_t1<Y, CKPT, 6, 0>)
                 : minb == 4 ? (k64 ? fwd_t1<Y, CKPT, 4, 64> : fwd_t1<Y, CKPT, 4, 0>)
                             : fwd_t1<Y, CKPT, 2, 0>;
+    if (made) kern = minb == 6 ? fwd_t1<Y, CKPT, 6, 64, false, true> : fwd_t1<Y, CKPT, 4, 64, false, true>;
     /* forward_save at 80 registers tests for a checkpoint in its step loop; with C even, only in the
      * first step of each pair (v14, NOTES.md; the instance for K = 64, the one the checks reach) */
     if constexpr (Y && CKPT)
-        if (minb == 6 && k64 && C % 2 == 0) kern = fwd_t1<Y, CKPT, 6, 64, true>;
+        if (minb == 6 && k64 && C % 2 == 0) kern = made ? fwd_t1<Y, CKPT, 6, 64, true, true> : fwd_t1<Y, CKPT, 6, 64, true>;
     m2rnn_status st = set_smem(kern, smem);
     if (st) return st;
-    kern<<<(unsigned)lanes, 32 * MT, smem>>>(d, in, y, ht, ckpt, C, nck, TS);
+    T1Words tw = {};
+    if (made) {
+        tw.pairs = t1_words_pairs(d.T, d.B);
+        uint4 *kw = static_cast<uint4 *>(words), *qw = Y ? kw + tw.pairs * d.Nk * k_t1_words_k : nullptr;
+        tw.k = kw;
+        tw.q = qw;
+        const int64_t items = (longest / 2 + 2) * k_t1_words_k; /* per sequence and head, at most */
+        const dim3 grid((unsigned)((items + 255) / 256), (unsigned)d.B, (unsigned)(d.Nk + (Y ? d.Nq : 0)));
+        t1_words_prep<<<grid, 256>>>(d, in, kw, qw, tw.pairs);
+    }
+    kern<<<(unsigned)lanes, 32 * MT, smem>>>(d, in, y, ht, ckpt, C, nck, TS, tw);
     return M2RNN_OK;
 }
 
 template <typename T>
-m2rnn_status launch_fwd_v16_variant(int v, const RecDims &d, const RecIn<T> &in, T *y, T *ht, float *ckpt, int C, int nck)
+m2rnn_status launch_fwd_v16_variant(int v, const RecDims &d, const RecIn<T> &in, T *y, T *ht, float *ckpt, int C, int nck,
+                                    void *words, int64_t longest)
 {
     if constexpr (sizeof(T) == 4) {
         (void)v;
+        (void)words;
+        (void)longest;
         /* tanh.approx, as the tf32 class allows: a 27-29 % faster forward than with the ex2/rcp
          * tanh, for errors against the reference typically 1.5x (at most 3x) larger and still
          * inside a ninth of check_cuda's tolerances (NOTES.md v15) */
@@ -349,23 +386,24 @@ m2rnn_status launch_fwd_v16_variant(int v, const RecDims &d, const RecIn<T> &in,
          * backward_t itself, forward_save's by forward_t) */
         case k_fwd_t1:
             if (ckpt) return launch_fwd_v16<T, false, 2, TANH_F32, true, false>(d, in, y, ht, ckpt, C, nck);
-            return launch_fwd_t1<true, false>(&g_ctx, d, in, y, ht, ckpt, C, nck);
+            return launch_fwd_t1<true, false>(&g_ctx, d, in, y, ht, ckpt, C, nck, words, longest);
         default: return launch_fwd_v16<T, false, 2, TANH_F32, false, false>(d, in, y, ht, ckpt, C, nck);
         }
     }
 }
 
 /* Launch the forward (y, ht), the checkpoint pass (ckpt != NULL, y = ht = NULL) or both at once
- * (forward_save on the paths other than v6's: ckpt_plan). */
+ * (forward_save on the paths other than v6's: ckpt_plan). words, longest: see launch_fwd_t1 (only
+ * v6's forward takes them). */
 template <typename T>
 m2rnn_status launch_forward(Ctx *c, const RecDims &d, const RecIn<T> &in, T *y, T *ht, float *ckpt, int C, int nck,
-                            float *big)
+                            float *big, void *words = nullptr, int64_t longest = 0)
 {
     (void)c;
     const int lanes = d.B * d.N;
     if (lanes == 0) return M2RNN_OK;
     if (use_v16(d, sizeof(T) == 4 ? M2RNN_F32 : M2RNN_BF16)) {
-        m2rnn_status st = launch_fwd_v16_variant<T>(g_fwd_variant, d, in, y, ht, ckpt, C, nck);
+        m2rnn_status st = launch_fwd_v16_variant<T>(g_fwd_variant, d, in, y, ht, ckpt, C, nck, words, longest);
         if (st) return st;
     } else {
         const int threads = general_threads(d);
@@ -533,6 +571,8 @@ m2rnn_status forward_t(Ctx *c, const m2rnn_recurrence_forward_args *a, const m2r
     const size_t KV = (size_t)d.K * d.V;
     const bool big_needed = general && general_small_bytes(d) + 2 * KV * sizeof(float) > c->smem_optin;
     size_t off_big = big_needed ? plan.add((size_t)d.B * d.N * 2 * KV * sizeof(float)) : 0;
+    const size_t words_bytes = sizeof(T) == 2 && !general ? t1_words_bytes(d, true) : 0; /* v6's forward: launch_fwd_t1 */
+    size_t off_words = words_bytes ? plan.add(words_bytes) : 0;
 
     char *ws = nullptr;
     if (plan.total) {
@@ -544,6 +584,7 @@ m2rnn_status forward_t(Ctx *c, const m2rnn_recurrence_forward_args *a, const m2r
         cu_dev = (int64_t *)(ws + off_cu);
         CUDA_TRY(cudaMemcpy(cu_dev, cu.data(), cu.size() * sizeof(int64_t), cudaMemcpyHostToDevice));
     }
+    void *words = words_bytes ? ws + off_words : nullptr;
     /* forward_save: the forward also stores the checkpoints backward_saved starts from (ckpt_plan;
      * not planned for the plain forward) */
     const CkptPlan cp = saved ? ckpt_plan<T>(c, d, longest) : CkptPlan{};
@@ -551,14 +592,14 @@ m2rnn_status forward_t(Ctx *c, const m2rnn_recurrence_forward_args *a, const m2r
     if constexpr (sizeof(T) == 2) {
         if (ckpt && cp.t1) {
             m2rnn_status st = launch_fwd_t1<true, true>(c, d, make_in<T>(a->in, cu_dev), (T *)a->y.data, (T *)a->ht.data,
-                                                        ckpt, cp.C, cp.nck);
+                                                        ckpt, cp.C, cp.nck, words, longest);
             if (st) return st;
             CUDA_TRY(cudaGetLastError());
             return M2RNN_OK;
         }
     }
     return launch_forward<T>(c, d, make_in<T>(a->in, cu_dev), (T *)a->y.data, (T *)a->ht.data, ckpt, ckpt ? cp.C : 1,
-                             ckpt ? cp.nck : 0, big_needed ? (float *)(ws + off_big) : nullptr);
+                             ckpt ? cp.nck : 0, big_needed ? (float *)(ws + off_big) : nullptr, words, longest);
 }
 
 /* ---- backward ----------------------------------------------------------------------------- */
@@ -609,6 +650,8 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     /* The checkpoint pass of the general path may need its state out of shared memory too. */
     const bool fwd_big = !fast && general_small_bytes(d) + 2 * KV * sizeof(float) > c->smem_optin;
     size_t off_fbig = fwd_big ? plan.add((size_t)lanes * 2 * KV * sizeof(float)) : 0;
+    const size_t words_bytes = t1 && !have_saved ? t1_words_bytes(d, false) : 0; /* the checkpoint pass's k words */
+    size_t off_words = words_bytes ? plan.add(words_bytes) : 0;
 
     char *ws = nullptr;
     m2rnn_status st = workspace_acquire(c, plan.total, &ws);
@@ -630,7 +673,8 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     if (lanes > 0) {
         /* 1. the forward again, keeping the state every C steps (backward_saved: forward_save did) */
         if constexpr (sizeof(T) == 2) {
-            if (t1 && !have_saved) st = launch_fwd_t1<false, true>(c, d, in, nullptr, nullptr, ckpt, C, nck);
+            if (t1 && !have_saved)
+                st = launch_fwd_t1<false, true>(c, d, in, nullptr, nullptr, ckpt, C, nck, words_bytes ? ws + off_words : nullptr, longest);
         }
         if (!t1 && !have_saved)
             st = launch_forward<T>(c, d, in, nullptr, nullptr, ckpt, C, nck, fwd_big ? (float *)(ws + off_fbig) : nullptr);
@@ -892,6 +936,7 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
     g_bwd_variant = env_index("M2RNN_CUDA_BWD", k_bwd_t1, k_nbwd);
     g_ckpt_cap = env_index("M2RNN_CUDA_CKPT_C", 0, 33);
     g_bwd_heads = env_index("M2RNN_CUDA_BWD_HEADS", 0, 3);
+    g_t1_words = env_index("M2RNN_CUDA_T1_WORDS", 1, 2);
     snprintf(g_description, sizeof g_description,
              "CUDA on %s (sm_%d%d, %d SMs): fp32 state, bf16 tensor cores; bf16 fwd %d (%s), bwd %s", prop.name,
              prop.major, prop.minor, prop.multiProcessorCount, g_fwd_variant, k_fwd_variants[g_fwd_variant].name,

@@ -9,7 +9,8 @@
  *     block (one lane, i.e. one sequence and state head; two heads in bwd_t1 with HP = 2, v11)
  *     meet only at chunk boundaries;
  *   - forward: the block converts each staged chunk once into the layouts a warp reads with one
- *     load per input (T1Chunk); step u + 1's inputs load and step u - 1's readout y = Hᵀq (tensor
+ *     load per input (T1Chunk; k's and q's words come made once per source head where many state
+ *     heads share them, T1Words, v17); step u + 1's inputs load and step u - 1's readout y = Hᵀq (tensor
  *     cores, as v4) runs during step u's product and tanh, off the recurrence's dependency chain;
  *     the readout writes per-tile partials that are summed over the tiles once per chunk;
  *   - backward: no conversion; the outer products k vᵀ and q dyᵀ + G run as MMAs straight from the
@@ -142,16 +143,17 @@ __device__ __forceinline__ void t1_store_f(float2 *fg, float f, int ntok, int ti
 /* Converts ntok staged steps into the chunk's layouts, q's rows shifted by q_shift; f is thread u's
  * value for step u (u < ntok). The staged step u is one row of rs elements at ks, qs and vs + u rs
  * (k and q: K each, q NULL without the readout; v: 16): rows of 2K + 16 elements, not 128-byte
- * multiples, spread the reads of different steps over the banks (v8).
+ * multiples, spread the reads of different steps over the banks (v8). Where T1Words brought k's
+ * and q's words, with_k is false and qs NULL: only v and f are converted.
  * All threads take part, each with a fixed share and no index division: warp w converts its own
  * tile's rows of k (lane l: row pair l % 8 of the step pairs l/8, l/8 + 4, ...) and words of q
  * (lane l: word pair l % 4 of steps l/4, l/4 + 8, ...); v goes eight items per pair of steps over
  * all threads. An odd chunk's last pair repeats its step in the second half. */
 __device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, const bf16 *qs, int q_shift, const bf16 *vs, int rs,
-                                           float f, int ntok, int K, int MT, int tid, int nthr)
+                                           float f, int ntok, int K, int MT, int tid, int nthr, bool with_k = true)
 {
     const int w = tid >> 5, l = tid & 31;
-    {
+    if (with_k) {
         /* lane l: row pair g = l % 8 of the step pairs l/8, l/8 + 4, ...: one 16-byte store each */
         const int g = l & 7, r0 = 16 * w + g;
         uint4 *dst = reinterpret_cast<uint4 *>(c.k_words) + (l >> 3) * MT * 8 + w * 8 + g;
@@ -173,6 +175,78 @@ __device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, con
             make_uint4(t1_quarter(v0[gv]), t1_quarter(v0[gv + 8]), t1_quarter(v1[gv]), t1_quarter(v1[gv + 8]));
     }
     t1_store_f(c.f_g, f, ntok, tid);
+}
+
+/* The forward's k and q words made once per source head (v17, NOTES.md). Where many state heads
+ * share a k and a q head (the paper's models: Nq = Nk = 1), every block of the forward converted the
+ * same rows again in each chunk, between two barriers. t1_words_prep writes them once to global
+ * memory, in the chunk's pairs-of-steps order, and the forward copies a chunk's words as one
+ * contiguous run of 16-byte copies. Per source head h and pair m of a sequence (from its first pair):
+ *   k[h][m][w][g]  uint4  (k[16w+g], k[16w+g+8]) of steps 2m and 2m + 1, as T1Chunk's k_words
+ *                          (a sequence's odd last step repeated, the pair after its end zero)
+ *   q[h][m][w][t]  uint4  the readout's words of rows 2m and 2m + 1, row r holding q of step r - 1
+ *                          (row 0 and rows past the end zero): pair-major, unlike T1Chunk's
+ *                          per-warp q_words, so that a chunk's words are one run
+ * Sequence b's pairs start at first(start, b) = start / 2 + 2b, which leaves each sequence its
+ * L / 2 + 2 pairs (floor(s / 2) + floor(L / 2) <= floor((s + L) / 2)). K = 64 (MT = 4) only. */
+struct T1Words {
+    const uint4 *k, *q; /* q NULL: no readout (the checkpoint pass) */
+    int64_t pairs;      /* pairs per source head: t1_words_pairs */
+    __device__ int64_t first(int64_t start, int b) const { return start / 2 + 2 * (int64_t)b; }
+};
+__host__ __device__ inline int64_t t1_words_pairs(int64_t T, int B) { return T / 2 + 2 * (int64_t)B + 2; }
+constexpr int k_t1_words_k = 4 * 8, k_t1_words_q = 4 * 4; /* uint4 per pair: k (MT * 8), q (MT * 4) */
+
+/* The forward's second buffer of k (and q) words for chunks of TS steps (see fwd_t1): q's rows go to
+ * TS + 1 (the chunk's last readout), k's to TS. The step loop's read of the k words past the chunk
+ * (the prefetch, never used) then falls on q's first rows, which nothing writes while the chunk
+ * runs; without q, k keeps its two spare rows. Those 512 bytes let the 410M layer's forward keep
+ * TS = 32 at 6 blocks per SM. */
+__host__ __device__ inline int t1_words_k_rows(bool with_q, int TS) { return with_q ? TS : TS + 2; }
+__host__ __device__ inline size_t t1_words_buffer_bytes(bool with_q, int TS, int MT)
+{
+    return align16((size_t)t1_words_k_rows(with_q, TS) * MT * 8 * sizeof(uint2)) +
+           (with_q ? align16((size_t)(TS + 2) * MT * 4 * sizeof(uint2)) : 0);
+}
+
+/* n consecutive uint4 from global src to shared dst, async, the block's threads in turn. */
+__device__ __forceinline__ void t1_copy_run(uint2 *dst, const uint4 *src, int n, int tid, int nthr)
+{
+    for (int i = tid; i < n; i += nthr) cp_async16(reinterpret_cast<uint4 *>(dst) + i, src + i);
+}
+
+/* One thread per uint4 of one pair: blockIdx.y is the sequence, blockIdx.z the source head (k heads,
+ * then q heads when with_q). */
+__global__ void t1_words_prep(RecDims d, RecIn<bf16> in, uint4 *kw, uint4 *qw, int64_t pairs)
+{
+    const int b = blockIdx.y, z = blockIdx.z, K = 64;
+    const bool is_q = z >= d.Nk;
+    const int h = is_q ? z - d.Nk : z, per = is_q ? k_t1_words_q : k_t1_words_k;
+    int64_t start, end;
+    seq_range(d, in.cu, b, start, end);
+    const int64_t L = end - start, np = L / 2 + 2;
+    const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= np * per) return;
+    const int64_t m = idx / per;
+    const int it = (int)(idx - m * per);
+    uint4 *dst = (is_q ? qw : kw) + (h * pairs + start / 2 + 2 * (int64_t)b + m) * per + it;
+    if (!is_q) {
+        const int w = it >> 3, g = it & 7, r0 = 16 * w + g;
+        const int64_t u = 2 * m;
+        const bf16 *k0 = in.k + ((start + u) * d.Nk + h) * K, *k1 = u + 1 < L ? k0 + (int64_t)d.Nk * K : k0;
+        *dst = u < L ? make_uint4(t1_bits(k0, r0, K), t1_bits(k0, r0 + 8, K), t1_bits(k1, r0, K), t1_bits(k1, r0 + 8, K))
+                     : make_uint4(0u, 0u, 0u, 0u);
+    } else {
+        const int w = it >> 2, t = it & 3;
+        uint2 row[2];
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            const int64_t s = 2 * m + i - 1; /* row 2m + i holds q of step 2m + i - 1 */
+            row[i] = s >= 0 && s < L ? t1_words_rows(reinterpret_cast<const uint32_t *>(in.q + ((start + s) * d.Nq + h) * K), w, t, K)
+                                     : make_uint2(0u, 0u);
+        }
+        *dst = make_uint4(row[0].x, row[0].y, row[1].x, row[1].y);
+    }
 }
 
 /* acc = k vᵀ over the tile as one m16n8k8 per column half, from words that depend on the lane's row
@@ -269,22 +343,25 @@ template <int KC> __device__ __forceinline__ int t1_tiles()
 /* ---- forward / checkpoint pass -------------------------------------------------------------- */
 
 /* Shared memory of fwd_t1: the staged bf16 inputs (one buffer: the next chunk is staged while this
- * one runs from its converted copy), the converted chunk and (Y) the readout partials, both with spare
- * rows (see the step loop). */
-inline size_t fwd_t1_smem(int K, bool Y, int TS)
+ * one runs from its converted copy; with WORDS only v), the converted chunk, with WORDS a second
+ * buffer of k and q words, and (Y) the readout partials, all with spare rows (see the step loop). */
+inline size_t fwd_t1_smem(int K, bool Y, int TS, bool words = false)
 {
     const int MT = (K + 15) / 16;
-    return align16((size_t)TS * ((Y ? 2 : 1) * K + 16) * sizeof(bf16)) + t1_chunk_layout(nullptr, Y, TS + 2, MT, nullptr) +
+    return align16((size_t)TS * (words ? 16 : (Y ? 2 : 1) * K + 16) * sizeof(bf16)) +
+           t1_chunk_layout(nullptr, Y, TS + 2, MT, nullptr) + (words ? t1_words_buffer_bytes(Y, TS, MT) : 0) +
            (Y ? (size_t)(TS + 1) * MT * 16 * sizeof(float) : 0);
 }
 
 /* Y: write y (and ht); CKPT: store the state before step t, t % C == 0, at
  * ckpt + (((lane*nck + t/C)*MT + tile)*32 + lane_in_warp)*8 (bwd_v16's and bwd_t1's layout).
  * KC: K as a compile-time constant (the paper's 64), or 0 for K from d; see t1_k.
- * EVEN_C: C is even, so every checkpoint falls on the first step of a pair (v14, NOTES.md). */
-template <bool Y, bool CKPT, int MINB, int KC, bool EVEN_C = false>
+ * EVEN_C: C is even, so every checkpoint falls on the first step of a pair (v14, NOTES.md).
+ * WORDS: k's and q's words come made from `words` (T1Words, K = 64), into two buffers taken in turn,
+ * and the chunk's conversion makes only v's and f's; else the block converts k and q too. */
+template <bool Y, bool CKPT, int MINB, int KC, bool EVEN_C = false, bool WORDS = false>
 __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
-    fwd_t1(RecDims d, RecIn<bf16> in, bf16 *y, bf16 *ht, float *ckpt, int C, int nck, int TS)
+    fwd_t1(RecDims d, RecIn<bf16> in, bf16 *y, bf16 *ht, float *ckpt, int C, int nck, int TS, T1Words words)
 {
     extern __shared__ __align__(16) unsigned char smraw[];
     const int K = t1_k<KC>(d), N = d.N, MT = t1_tiles<KC>(), nthr = 32 * MT;
@@ -292,7 +369,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     const int lane = blockIdx.x, b = lane / N, n = lane % N;
     const int r0 = 16 * w + g, r1 = r0 + 8, c0 = 2 * t4, c2 = 2 * t4 + 8;
 
-    const int RS = (Y ? 2 : 1) * K + 16, stage_elems = TS * RS; /* staged step: [k | q (Y) | v] */
+    const int RS = WORDS ? 16 : (Y ? 2 : 1) * K + 16, stage_elems = TS * RS; /* staged step: [k | q (Y) | v], or v */
     bf16 *stage = reinterpret_cast<bf16 *>(smraw);
     unsigned char *p = smraw + align16((size_t)stage_elems * sizeof(bf16));
     /* The step loop runs two steps per iteration (TS is even), reads the next pair's inputs during
@@ -303,8 +380,15 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
      * nothing reads uninitialised memory. */
     T1Chunk ch;
     const size_t chunk_bytes = t1_chunk_layout(p, Y, TS + 2, MT, &ch);
-    for (int i = tid; i < (int)(chunk_bytes / 4); i += nthr) reinterpret_cast<uint32_t *>(p)[i] = 0u;
-    float *ybuf = reinterpret_cast<float *>(p + chunk_bytes); /* [TS + 1][MT][16] */
+    /* WORDS: the k and q words of odd chunks (even ones: the converted chunk's). Scalars and selects,
+     * not an array indexed by the chunk, which ptxas kept in local memory and whose pointers it then
+     * read through generic loads. */
+    const size_t words_bytes = WORDS ? t1_words_buffer_bytes(Y, TS, MT) : 0;
+    uint2 *const k_odd = reinterpret_cast<uint2 *>(p + chunk_bytes), *const q_odd = k_odd + t1_words_k_rows(Y, TS) * MT * 8;
+    auto k_of = [&](int c) { return WORDS && (c & 1) ? k_odd : ch.k_words; };
+    auto q_of = [&](int c) { return WORDS && (c & 1) ? q_odd : ch.q_words; };
+    for (int i = tid; i < (int)((chunk_bytes + words_bytes) / 4); i += nthr) reinterpret_cast<uint32_t *>(p)[i] = 0u;
+    float *ybuf = reinterpret_cast<float *>(p + chunk_bytes + words_bytes); /* [TS + 1][MT][16] */
 
     uint32_t bw[2][2], unused[2][2];
     load_w_fragments(in.W + (size_t)(n / d.gw) * 256, g, t4, false, bw, unused);
@@ -326,13 +410,24 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     const LaneIn<bf16> li = lane_inputs(d, in, start, n);
     auto chunk_len = [&](int c) { const int64_t t0 = (int64_t)c * TS; return (int)(L - t0 < TS ? L - t0 : TS); };
 
-    /* staged chunk: one row [k | q (Y) | v] of RS elements per step */
+    /* WORDS: this lane's first pair of k and q words (the divisions once, not per chunk) */
+    const uint4 *const k_made = WORDS ? words.k + ((int64_t)(n / d.gk) * words.pairs + words.first(start, b)) * k_t1_words_k : nullptr;
+    const uint4 *const q_made = WORDS && Y ? words.q + ((int64_t)(n / d.gq) * words.pairs + words.first(start, b)) * k_t1_words_q : nullptr;
+    /* staged chunk: one row [k | q (Y) | v] of RS elements per step; with WORDS the rows hold v, and
+     * the chunk's pairs of k words and of q words (one more: row TS) go to buffer c % 2 */
     auto issue = [&](int c) {
         const int64_t t0 = (int64_t)c * TS;
         const int ntok = chunk_len(c);
-        stage_rows_to(stage, RS, li.k + t0 * li.kst, ntok, li.kst, K, tid, nthr);
-        if (Y) stage_rows_to(stage + K, RS, li.q + t0 * li.qst, ntok, li.qst, K, tid, nthr);
-        stage_rows_to(stage + (Y ? 2 : 1) * K, RS, li.v + t0 * li.vst, ntok, li.vst, 16, tid, nthr);
+        if constexpr (WORDS) {
+            const int left = (int)(L / 2 + 2 - t0 / 2); /* pairs from this chunk's first to the sequence's spare ones */
+            const int npk = left < TS / 2 ? left : TS / 2, npq = left < TS / 2 + 1 ? left : TS / 2 + 1;
+            t1_copy_run(k_of(c), k_made + (t0 / 2) * k_t1_words_k, npk * k_t1_words_k, tid, nthr);
+            if (Y) t1_copy_run(q_of(c), q_made + (t0 / 2) * k_t1_words_q, npq * k_t1_words_q, tid, nthr);
+        } else {
+            stage_rows_to(stage, RS, li.k + t0 * li.kst, ntok, li.kst, K, tid, nthr);
+            if (Y) stage_rows_to(stage + K, RS, li.q + t0 * li.qst, ntok, li.qst, K, tid, nthr);
+        }
+        stage_rows_to(WORDS ? stage : stage + (Y ? 2 : 1) * K, RS, li.v + t0 * li.vst, ntok, li.vst, 16, tid, nthr);
     };
     /* thread u's f of chunk c's step u, kept as the raw bf16 until the chunk converts it: converting
      * at once would wait for the load (NOTES.md v7) */
@@ -353,13 +448,14 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
 
     int to_ckpt = 0;
     int64_t ck = 0;
-    /* a warp's steps of one chunk, from the converted chunk ch, y partials into ybuf */
-    auto run_chunk = [&](int ntok) {
+    /* a warp's steps of one chunk, from the converted chunk ch and the k and q words, y partials into ybuf */
+    auto run_chunk = [&](int ntok, const uint2 *kwords, const uint2 *qwords) {
         /* this thread's slots of the chunk, advanced one pair of steps at a time */
-        const uint4 *kp = reinterpret_cast<const uint4 *>(ch.k_words) + w * 8 + g;
+        const uint4 *kp = reinterpret_cast<const uint4 *>(kwords) + w * 8 + g;
         const float4 *fp = reinterpret_cast<const float4 *>(ch.f_g);
         const uint4 *vp = reinterpret_cast<const uint4 *>(ch.v_words) + g;
-        const uint4 *qp = reinterpret_cast<const uint4 *>(ch.q_words) + w * ch.q_pairs * 4 + t4; /* rows u, u + 1: q of steps u - 1, u */
+        /* rows u, u + 1: q of steps u - 1, u (WORDS: pair-major, T1Words) */
+        const uint4 *qp = reinterpret_cast<const uint4 *>(qwords) + (WORDS ? w * 4 : w * ch.q_pairs * 4) + t4;
         float *yp = ybuf + w * 16 + g + 8 * (t4 & 1);                                /* row u: y partial of step u - 1 */
         uint4 kw2 = kp[0], vw2 = vp[0];
         float4 fg2 = fp[0];
@@ -392,7 +488,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             kp += MT * 8;
             fp++;
             vp += 8;
-            qp += 4;
+            qp += WORDS ? MT * 4 : 4;
             const uint4 kw2_next = *kp, vw2_next = *vp;
             const float4 fg2_next = *fp;
             step(make_uint2(kw2.x, kw2.y), make_uint2(vw2.x, vw2.y), make_float2(fg2.x, fg2.y), make_uint2(q2.x, q2.y), may_ckpt);
@@ -425,7 +521,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
             step(make_uint2(kw2.x, kw2.y), make_uint2(vw2.x, vw2.y), make_float2(fg2.x, fg2.y), Y ? reinterpret_cast<const uint2 *>(qp)[0] : make_uint2(0u, 0u), true);
         if (Y) { /* the chunk's last step: q in row ntok */
             float yd[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-            t1_readout(yd, hb, ch.q_words[w * ch.q_pairs * 8 + t1_pair_slot(ntok, 4, t4)]);
+            t1_readout(yd, hb, qwords[WORDS ? t1_pair_slot(ntok, MT * 4, w * 4 + t4) : w * ch.q_pairs * 8 + t1_pair_slot(ntok, 4, t4)]);
             if (t4 < 2) ybuf[(ntok * MT + w) * 16 + g + 8 * (t4 & 1)] = t4 ? yd[2] : yd[0];
         }
     };
@@ -433,6 +529,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     /* One staging buffer: chunk c + 1's copies are issued once chunk c is converted, and land while
      * chunk c runs (v8: the second buffer's 288 bytes per step went to a longer chunk instead). */
     bf16 fnext = __float2bfloat16_rn(0.0f);
+    if (WORDS) __syncthreads(); /* the zeroed word buffers before the copies land in them */
     if (nchunks > 0) {
         issue(0);
         fnext = load_f(0);
@@ -444,14 +541,15 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         cp_async_wait<0>();
         __syncthreads(); /* chunk c staged; every warp done with chunk c - 1 */
         if (Y && c > 0) flush_y(c - 1);
-        t1_convert(ch, stage, Y ? stage + K : nullptr, 1, stage + (Y ? 2 : 1) * K, RS, fcur, ntok, K, MT, tid, nthr);
+        t1_convert(ch, stage, Y && !WORDS ? stage + K : nullptr, 1, WORDS ? stage : stage + (Y ? 2 : 1) * K, RS, fcur, ntok, K, MT,
+                   tid, nthr, !WORDS);
         __syncthreads(); /* chunk c converted: the staging buffer is free */
         if (c + 1 < nchunks) {
             issue(c + 1);
             fnext = load_f(c + 1);
         }
         cp_async_commit();
-        run_chunk(ntok);
+        run_chunk(ntok, k_of(c), q_of(c));
     }
     cp_async_wait<0>();
     if (Y && nchunks > 0) {
