@@ -181,6 +181,16 @@ static double class_eps(const char *cls)
     return ldexp(1.0, -40);
 }
 
+/* FNV-1a (64-bit) over n bytes: each output's hash is printed beside its errors, so that the logs
+ * of two runs (another kernel variant, another build) can be compared bit for bit. */
+static uint64_t fnv1a(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
 /* Compare the CUDA output (downloaded) with the reference; also checks the second run's bits. */
 static void compare(const char *what, const pair *p, const void *first_run, double tol)
 {
@@ -204,8 +214,8 @@ static void compare(const char *what, const pair *p, const void *first_run, doub
         if (fabs(r) > maxref) maxref = fabs(r);
     }
     double rel = den > 0 ? sqrt(num / den) : sqrt(num);
-    printf("#   %-4s rel_l2 %.3e  max_err/max_ref %.3e  (tol %.1e)%s\n", what, rel, maxref > 0 ? maxerr / maxref : maxerr,
-           tol, rel <= tol && nan_at < 0 ? "" : "  FAIL");
+    printf("#   %-4s rel_l2 %.3e  max_err/max_ref %.3e  (tol %.1e)  bits %016llx%s\n", what, rel,
+           maxref > 0 ? maxerr / maxref : maxerr, tol, (unsigned long long)fnv1a(got, nb), rel <= tol && nan_at < 0 ? "" : "  FAIL");
     fflush(stdout);
     ck_assert_msg(nan_at < 0, "%s: NaN at element %lld (cuda %g, ref %g)", what, (long long)nan_at,
                   m2rnn_tensor_get(&g, nan_at), m2rnn_tensor_get(&p->host, nan_at));

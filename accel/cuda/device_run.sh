@@ -17,12 +17,13 @@ for s in $steps; do
       grep -E "not ok|FAIL" "$OUT/check$heads.log" | head -20
       grep -c "^ok" "$OUT/check$heads.log"
     done
-    # the forward's blocks converting k and q themselves (M2RNN_CUDA_T1_WORDS=0): every error figure
-    # must equal the default run's, whose fwd_t1 copies the words t1_words_prep made
+    # the forward's blocks converting k and q themselves (M2RNN_CUDA_T1_WORDS=0): every output line
+    # (its errors and the hash of its bits) must equal the default run's, whose fwd_t1 copies the
+    # words t1_words_prep made
     echo "== check_cuda with M2RNN_CUDA_T1_WORDS=0"
     M2RNN_CUDA_T1_WORDS=0 "$C/bin/check_cuda" > "$OUT/check_words0.log" 2>&1; echo "check_cuda rc=$?"
     grep -c "^ok" "$OUT/check_words0.log"
-    echo "error lines differing from the default run: $(diff <(grep rel_l2 "$OUT/check.log") <(grep rel_l2 "$OUT/check_words0.log") | grep -c '^[<>]') of $(grep -c rel_l2 "$OUT/check.log")";;
+    echo "output lines (errors, bit hash) differing from the default run: $(diff <(grep rel_l2 "$OUT/check.log") <(grep rel_l2 "$OUT/check_words0.log") | grep -c '^[<>]') of $(grep -c rel_l2 "$OUT/check.log")";;
   sanitize)
     export M2RNN_CUDA_TEST_SMALL=1 CK_FORK=no
     for heads in "" 1 2; do
