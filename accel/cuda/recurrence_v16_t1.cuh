@@ -649,6 +649,41 @@ inline size_t bwd_t1_smem(int K, int C, int HP)
 /* Threads per bwd_t1 block: T1_THREADS, or 128 (K <= 64) with more than one head per block. */
 #define BWD_T1_THREADS(MINB, HP) ((HP) > 1 ? 128 : T1_THREADS(MINB))
 
+/* bwd_t1's staging of one input: stage_rows_to's copies (ntok rows of row_bytes, 16-byte copies
+ * where u16 says the rows, strides and bases allow them, else 4-byte ones), with the alignment test
+ * made once per block by t1_stage_u16 and the row loop not unrolled: per chunk, stage_rows_to's
+ * tests, index arithmetic and unrolled loop (for one or two rows per thread) were most of the
+ * instructions bwd_t1 runs once per chunk (v17, NOTES.md). */
+__device__ __forceinline__ bool t1_stage_u16(const void *src, int64_t stride_bytes, int row_bytes, const void *dst, int dst_bytes)
+{
+    return row_bytes % 16 == 0 && stride_bytes % 16 == 0 && dst_bytes % 16 == 0 && (uintptr_t)src % 16 == 0 &&
+           __cvta_generic_to_shared(dst) % 16 == 0;
+}
+template <int UNIT>
+__device__ __forceinline__ void t1_stage_in(uint32_t dst, int dst_bytes, const char *src, int64_t stride_bytes, int ntok,
+                                            int row_bytes, int tid, int nthr)
+{
+    const int vecs = row_bytes / UNIT, rstep = nthr / vecs; /* vecs <= nthr: K <= 16 MT */
+    if (tid >= rstep * vecs) return;
+    const int r0 = tid / vecs, vec = tid - r0 * vecs;
+    dst += r0 * dst_bytes + UNIT * vec;
+    src += r0 * stride_bytes + UNIT * vec;
+#pragma unroll 1
+    for (int r = r0; r < ntok; r += rstep, dst += rstep * dst_bytes, src += rstep * stride_bytes) {
+        if constexpr (UNIT == 16) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(src));
+        else asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(dst), "l"(src));
+    }
+}
+__device__ __forceinline__ void t1_stage(bf16 *dst, int dst_stride, const bf16 *src, int ntok, int64_t stride, int width, int tid,
+                                         int nthr, bool u16)
+{
+    const uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
+    const char *s = reinterpret_cast<const char *>(src);
+    const int row_bytes = width * (int)sizeof(bf16), dst_bytes = dst_stride * (int)sizeof(bf16);
+    if (u16) t1_stage_in<16>(d, dst_bytes, s, stride * (int64_t)sizeof(bf16), ntok, row_bytes, tid, nthr);
+    else t1_stage_in<4>(d, dst_bytes, s, stride * (int64_t)sizeof(bf16), ntok, row_bytes, tid, nthr);
+}
+
 /* CLIP: the clip mode (m2rnn_clip_mode: 0 none, 1 carry, 2 total), a template parameter so that the
  * step has no branch on it. dv_out / df_out: when not NULL (no shared v / f heads), dv / df are written
  * there directly, rounded once, instead of as fp32 partials for reduce_groups.
@@ -722,18 +757,27 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     const float cl = fabsf(clip);
 
     auto chunk_len = [&](int c) { const int64_t t0 = (int64_t)c * C; return (int)(L - t0 < C ? L - t0 : C); };
-    /* staged chunk c (buffer c & 1): one T1Row per step */
+    /* staged chunk c (buffer c & 1): one T1Row per step; the alignment tests once (t1_stage) */
+    const int wb = R.width * (int)sizeof(bf16);
+    const bool k16 = t1_stage_u16(li[0].k, li[0].kst * 2, 2 * K, stage, wb);
+    const bool q16 = t1_stage_u16(li[0].q, li[0].qst * 2, 2 * K, stage + R.q, wb);
+    bool v16[HP], dy16[HP];
+#pragma unroll
+    for (int j = 0; j < HP; j++) {
+        v16[j] = t1_stage_u16(li[j].v, li[j].vst * 2, 32, stage + R.v_of(j), wb);
+        dy16[j] = t1_stage_u16(dyb + 16 * j, dyst * 2, 32, stage + R.dy_of(j), wb);
+    }
     auto issue = [&](int c) {
         const int64_t t0 = (int64_t)c * C;
         const int ntok = chunk_len(c);
         bf16 *s = stage + (c & 1) * stage_elems;
-        stage_rows_to(s, R.width, li[0].k + t0 * li[0].kst, ntok, li[0].kst, K, tid, nthr);
-        stage_rows_to(s + R.q, R.width, li[0].q + t0 * li[0].qst, ntok, li[0].qst, K, tid, nthr);
+        t1_stage(s, R.width, li[0].k + t0 * li[0].kst, ntok, li[0].kst, K, tid, nthr, k16);
+        t1_stage(s + R.q, R.width, li[0].q + t0 * li[0].qst, ntok, li[0].qst, K, tid, nthr, q16);
         /* v and dy (two copies per row) from the last threads: k and q leave them less to do */
 #pragma unroll
         for (int j = 0; j < HP; j++) {
-            stage_rows_to(s + R.v_of(j), R.width, li[j].v + t0 * li[j].vst, ntok, li[j].vst, 16, nthr - 1 - tid, nthr);
-            stage_rows_to(s + R.dy_of(j), R.width, dyb + 16 * j + t0 * dyst, ntok, dyst, 16, nthr - 1 - tid, nthr);
+            t1_stage(s + R.v_of(j), R.width, li[j].v + t0 * li[j].vst, ntok, li[j].vst, 16, nthr - 1 - tid, nthr, v16[j]);
+            t1_stage(s + R.dy_of(j), R.width, dyb + 16 * j + t0 * dyst, ntok, dyst, 16, nthr - 1 - tid, nthr, dy16[j]);
         }
     };
     auto load_f = [&](int c, int j) { /* raw bf16, converted when the chunk is run (see fwd_t1) */
