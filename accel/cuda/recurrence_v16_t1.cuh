@@ -129,6 +129,12 @@ __device__ __forceinline__ uint32_t t1_quarter(bf16 x)
 {
     return __bfloat16_as_ushort(__float2bfloat16_rn(0.25f * __bfloat162float(x)));
 }
+/* One uint4 of T1Chunk's k_words: rows r0 and r0 + 8 (t1_bits) of the steps whose staged rows are
+ * k0 and k1 (k1 = k0 for an odd last step). */
+__device__ __forceinline__ uint4 t1_k_pair(const bf16 *k0, const bf16 *k1, int r0, int K)
+{
+    return make_uint4(t1_bits(k0, r0, K), t1_bits(k0, r0 + 8, K), t1_bits(k1, r0, K), t1_bits(k1, r0 + 8, K));
+}
 
 /* The index of row u's item `at` (of `per_row` items per row) in a pairs-of-rows layout
  * [u / 2][per_row][u % 2]: the items of rows 2m and 2m + 1 sit side by side. */
@@ -160,7 +166,7 @@ __device__ __forceinline__ void t1_convert(const T1Chunk &c, const bf16 *ks, con
 #pragma unroll 2
         for (int u = 2 * (l >> 3); u < ntok; u += 8, dst += 4 * MT * 8) {
             const bf16 *k0 = ks + u * rs, *k1 = u + 1 < ntok ? k0 + rs : k0;
-            *dst = make_uint4(t1_bits(k0, r0, K), t1_bits(k0, r0 + 8, K), t1_bits(k1, r0, K), t1_bits(k1, r0 + 8, K));
+            *dst = t1_k_pair(k0, k1, r0, K);
         }
     }
     if (qs) {
@@ -234,8 +240,7 @@ __global__ void t1_words_prep(RecDims d, RecIn<bf16> in, uint4 *kw, uint4 *qw, i
         const int w = it >> 3, g = it & 7, r0 = 16 * w + g;
         const int64_t u = 2 * m;
         const bf16 *k0 = in.k + ((start + u) * d.Nk + h) * K, *k1 = u + 1 < L ? k0 + (int64_t)d.Nk * K : k0;
-        *dst = u < L ? make_uint4(t1_bits(k0, r0, K), t1_bits(k0, r0 + 8, K), t1_bits(k1, r0, K), t1_bits(k1, r0 + 8, K))
-                     : make_uint4(0u, 0u, 0u, 0u);
+        *dst = u < L ? t1_k_pair(k0, k1, r0, K) : make_uint4(0u, 0u, 0u, 0u);
     } else {
         const int w = it >> 2, t = it & 3;
         uint2 row[2];
