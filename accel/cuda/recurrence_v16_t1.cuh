@@ -719,6 +719,9 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     /* uint4s per packed state: t1_slot's value, written out (calling t1_slot here changed ptxas's code
      * for the pairs' flush, so that the kernel was no longer the one measured) */
     const int slot = MT * 32 + (SLOT_PARTS ? 1 : 0);
+    /* the staging by warps (below) where registers allow: not in the 80-register instances, whose
+     * step loops spilled with it */
+    constexpr bool JOBS = MINB < 6 && KC != 0;
 
     uint4 *Hs = reinterpret_cast<uint4 *>(smraw) + w * 32 + l; /* head j's H_u at Hs[(u * HP + j) * slot] */
     unsigned char *p = smraw + (size_t)(C + 1) * HP * slot * sizeof(uint4);
@@ -762,7 +765,10 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     const float cl = fabsf(clip);
 
     auto chunk_len = [&](int c) { const int64_t t0 = (int64_t)c * C; return (int)(L - t0 < C ? L - t0 : C); };
-    /* staged chunk c (buffer c & 1): one T1Row per step; the alignment tests once (t1_stage) */
+    /* Staged chunk c (buffer c & 1): one T1Row per step. Where every input allows 16-byte copies (the
+     * usual case, tested once), each warp copies whole inputs (jobs: k, q, then v and dy of head j, v
+     * on lanes 0-15 and dy on 16-31), so a thread sets up one copy loop per chunk instead of one per
+     * input (v18, NOTES.md); otherwise t1_stage copies each input with the whole block. */
     const int wb = R.width * (int)sizeof(bf16);
     const bool k16 = t1_stage_u16(li[0].k, li[0].kst * 2, 2 * K, stage, wb);
     const bool q16 = t1_stage_u16(li[0].q, li[0].qst * 2, 2 * K, stage + R.q, wb);
@@ -772,10 +778,34 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
         v16[j] = t1_stage_u16(li[j].v, li[j].vst * 2, 32, stage + R.v_of(j), wb);
         dy16[j] = t1_stage_u16(dyb + 16 * j, dyst * 2, 32, stage + R.dy_of(j), wb);
     }
+    bool jobs16 = JOBS && k16 && q16;
+#pragma unroll
+    for (int j = 0; j < HP; j++) jobs16 = jobs16 && v16[j] && dy16[j];
     auto issue = [&](int c) {
         const int64_t t0 = (int64_t)c * C;
         const int ntok = chunk_len(c);
         bf16 *s = stage + (c & 1) * stage_elems;
+        if (jobs16) {
+            const uint32_t s32 = (uint32_t)__cvta_generic_to_shared(s);
+#pragma unroll 1
+            for (int jb = w; jb < 2 + HP; jb += MT) {
+                if (jb < 2) { /* k or q: the whole warp */
+                    const bf16 *src = jb == 0 ? li[0].k : li[0].q;
+                    const int64_t st = jb == 0 ? li[0].kst : li[0].qst;
+                    t1_stage_in<16>(s32 + (jb == 0 ? 0 : 2 * R.q), wb, reinterpret_cast<const char *>(src + t0 * st), st * 2, ntok,
+                                    2 * K, l, 32);
+                } else { /* v (lanes 0-15) and dy (lanes 16-31) of head jb - 2 */
+                    const int j = jb - 2;
+                    const bool dyl = l >= 16;
+                    const bool h0 = HP == 1 || j == 0; /* HP <= 2; selected by value: li stays in registers */
+                    const bf16 *src = dyl ? dyb + 16 * j : h0 ? li[0].v : li[HP - 1].v;
+                    const int64_t st = dyl ? dyst : h0 ? li[0].vst : li[HP - 1].vst;
+                    t1_stage_in<16>(s32 + 2 * (dyl ? R.dy_of(j) : R.v_of(j)), wb, reinterpret_cast<const char *>(src + t0 * st), st * 2,
+                                    ntok, 32, l & 15, 16);
+                }
+            }
+            return;
+        }
         t1_stage(s, R.width, li[0].k + t0 * li[0].kst, ntok, li[0].kst, K, tid, nthr, k16);
         t1_stage(s + R.q, R.width, li[0].q + t0 * li[0].qst, ntok, li[0].qst, K, tid, nthr, q16);
         /* v and dy (two copies per row) from the last threads: k and q leave them less to do */
@@ -785,12 +815,13 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
             t1_stage(s + R.dy_of(j), R.width, dyb + 16 * j + t0 * dyst, ntok, dyst, 16, nthr - 1 - tid, nthr, dy16[j]);
         }
     };
+    /* Chunk c's f and checkpoint: each a block-wide base for the chunk plus the thread's offset */
     auto load_f = [&](int c, int j) { /* raw bf16, converted when the chunk is run (see fwd_t1) */
-        const int64_t t = (int64_t)c * C + tid;
-        return tid < C && t < L ? li[j].f[t * li[j].fst] : __float2bfloat16_rn(0.0f);
+        const bf16 *fc = li[j].f + (int64_t)c * C * li[j].fst;
+        return tid < chunk_len(c) ? fc[tid * li[j].fst] : __float2bfloat16_rn(0.0f);
     };
-    auto ckpt_at = [&](int c, int j) {
-        return reinterpret_cast<const float4 *>(ckpt + ((((size_t)(lane0 + j) * nck + c) * MT + w) * 32 + l) * 8);
+    auto ckpt_at = [&](int c, int j) { /* thread tid = 32 w + l: its 8 floats of the warp's tile */
+        return reinterpret_cast<const float4 *>(ckpt + ((size_t)(lane0 + j) * nck + c) * MT * 256 + tid * 8);
     };
     /* dv and df of chunk c: the tiles' partials summed in a fixed order; dv two columns per thread,
      * stored as one bf16 pair where the caller's dv is 4-byte aligned (four columns per thread
@@ -804,13 +835,16 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     auto part = [&](int uj, int ww, int lane) {
         return reinterpret_cast<const float *>(parts + (size_t)uj * slot + ww * 32 + lane) + t1_part_half(lane);
     };
+    /* The flush's loops run once or twice per thread (C <= 32), so they are not unrolled, and their
+     * stores take the chunk's base, block-wide, plus a 32-bit offset per item (v18, NOTES.md). */
     auto flush = [&](int c) {
+        const int64_t tok0 = start + (int64_t)c * C, dfbase = tok0 * N + n0, dvbase = dfbase * 16;
         if constexpr (SLOT_PARTS) {
-            const int64_t tok0 = start + (int64_t)c * C;
             const int n = chunk_len(c) * HP;
             /* thread (w, l): columns k = l / 4 and k + 8 of steps uj = 4 w + l % 4, + 4 MT, ...: a
              * half-warp's 16 float2 loads (4 steps, 4 lanes, t1_part_half) cover the 32 banks once */
             const int k = l >> 2;
+#pragma unroll 1
             for (int uj = 4 * w + (l & 3); uj < n; uj += 4 * MT) {
                 float2 acc = make_float2(0.0f, 0.0f);
                 for (int ww = 0; ww < MT; ww++) {
@@ -819,7 +853,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                     acc.y += x.y;
                 }
                 const int u = uj / HP, j = uj % HP;
-                const int64_t o = ((tok0 + u) * N + n0 + j) * 16 + k;
+                const int64_t o = dvbase + ((u * N + j) * 16 + k);
                 if (!dv_out) {
                     go.dv[o] = acc.x;
                     go.dv[o + 8] = acc.y;
@@ -828,19 +862,22 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                     dv_out[o + 8] = __float2bfloat16_rn(acc.y);
                 }
             }
+#pragma unroll 1
             for (int uj = tid; uj < n; uj += nthr) {
                 const int u = uj / HP, j = uj % HP;
                 float acc = 0.0f;
                 for (int ww = 0; ww < MT; ww++)
                     for (int x = 0; x < 8; x++) acc += part(uj, ww, 4 * x + 3)[0];
-                if (df_out) df_out[(tok0 + u) * N + n0 + j] = __float2bfloat16_rn(acc);
-                else go.df[(tok0 + u) * N + n0 + j] = acc;
+                const int64_t o = dfbase + (u * N + j);
+                if (df_out) df_out[o] = __float2bfloat16_rn(acc);
+                else go.df[o] = acc;
             }
         } else {
-            const int64_t tok0 = start + (int64_t)c * C;
             const int ntok = chunk_len(c);
-            /* pairs past the block's threads on the last warp, the df sums below on the first */
-            for (int i = nthr - 1 - tid; i < ntok * HP * 8; i += nthr) {
+            /* dv: the items from warp 1 on, then warp 0's, so that the items past the block's threads
+             * fall on the last warp, which stages no input (jobs); df's sums below on the last threads */
+#pragma unroll 1
+            for (int i = tid + 32 < nthr ? tid + 32 : tid + 32 - nthr; i < ntok * HP * 8; i += nthr) {
                 const int uj = i >> 3, u = uj / HP, j = uj % HP, jc = 2 * (i & 7);
                 float2 acc = make_float2(0.0f, 0.0f);
                 for (int ww = 0; ww < MT; ww++) {
@@ -848,7 +885,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                     acc.x += x.x;
                     acc.y += x.y;
                 }
-                const int64_t o = ((tok0 + u) * N + n0 + j) * 16 + jc;
+                const int64_t o = dvbase + ((u * N + j) * 16 + jc);
                 if (!dv_out) {
                     *reinterpret_cast<float2 *>(go.dv + o) = acc; /* the workspace: aligned */
                 } else if (dv_pairs) {
@@ -858,12 +895,22 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                     dv_out[o + 1] = __float2bfloat16_rn(acc.y);
                 }
             }
-            for (int uj = tid; uj < ntok * HP; uj += nthr) {
+            /* df: a step's MT * 8 partials in order, four per (16-byte) load */
+#pragma unroll 1
+            for (int uj = nthr - 1 - tid; uj < ntok * HP; uj += nthr) {
                 const int u = uj / HP, j = uj % HP;
+                const float4 *x4 = reinterpret_cast<const float4 *>(dfbuf + uj * MT * 8);
                 float acc = 0.0f;
-                for (int x = 0; x < MT * 8; x++) acc += dfbuf[uj * MT * 8 + x];
-                if (df_out) df_out[(tok0 + u) * N + n0 + j] = __float2bfloat16_rn(acc);
-                else go.df[(tok0 + u) * N + n0 + j] = acc;
+                for (int e = 0; e < MT * 2; e++) {
+                    const float4 x = x4[e];
+                    acc += x.x;
+                    acc += x.y;
+                    acc += x.z;
+                    acc += x.w;
+                }
+                const int64_t o = dfbase + (u * N + j);
+                if (df_out) df_out[o] = __float2bfloat16_rn(acc);
+                else go.df[o] = acc;
             }
         }
     };
@@ -910,6 +957,26 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     if (nchunks > 0) prefetch(nchunks - 1);
     cp_async_commit();
 
+    /* Where a reverse step's lane stores (above), for the last step of the last chunk; the reverse
+     * steps walk it back and each chunk's end moves it on to the next (so it is worked out once per
+     * block, not once per chunk). */
+    float *out;
+    int64_t out_step;
+    {
+        const int64_t tl = start + L - 1; /* the last step's token */
+        const int Ll = nchunks > 0 ? chunk_len(nchunks - 1) : 0;
+        out = SLOT_PARTS ? (t4 == 0   ? go.dk + (tl * Np + np) * KP + 16 * w + 2 * g
+                            : t4 == 1 ? go.dq + (tl * Np + np) * KP + 16 * w + 2 * g
+                                      : reinterpret_cast<float *>(Hs + (size_t)(Ll * HP + HP - 1) * slot) + t1_part_half(l))
+              : t4 == 0 ? go.dk + (tl * Np + np) * K + r0
+              : t4 == 1 ? go.dq + (tl * Np + np) * K + r0
+              : t4 == 2 ? dvbuf + (((Ll - 1) * HP + HP - 1) * MT + w) * 16 + g
+                        : dfbuf + (((Ll - 1) * HP + HP - 1) * MT + w) * 8 + g;
+        out_step = SLOT_PARTS ? (t4 < 2 ? (int64_t)Np * KP : HP * slot * 4)
+                   : t4 < 2   ? (int64_t)Np * K
+                   : t4 == 2  ? HP * MT * 16
+                              : HP * MT * 8;
+    }
     for (int c = nchunks - 1; c >= 0; c--) {
         const int64_t t0 = (int64_t)c * C;
         const int Lc = chunk_len(c);
@@ -966,18 +1033,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
             }
         }
 
-        /* Reverse steps. */
-        float *out = SLOT_PARTS ? (t4 == 0   ? go.dk + ((start + t0 + Lc - 1) * Np + np) * KP + 16 * w + 2 * g
-                                   : t4 == 1 ? go.dq + ((start + t0 + Lc - 1) * Np + np) * KP + 16 * w + 2 * g
-                                             : reinterpret_cast<float *>(Hs + (size_t)(Lc * HP + HP - 1) * slot) + t1_part_half(l))
-                     : t4 == 0 ? go.dk + ((start + t0 + Lc - 1) * Np + np) * K + r0
-                     : t4 == 1 ? go.dq + ((start + t0 + Lc - 1) * Np + np) * K + r0
-                     : t4 == 2 ? dvbuf + (((Lc - 1) * HP + HP - 1) * MT + w) * 16 + g
-                               : dfbuf + (((Lc - 1) * HP + HP - 1) * MT + w) * 8 + g;
-        const int64_t out_step = SLOT_PARTS ? (t4 < 2 ? (int64_t)Np * KP : HP * slot * 4)
-                                 : t4 < 2   ? (int64_t)Np * K
-                                 : t4 == 2  ? HP * MT * 16
-                                            : HP * MT * 8;
+        /* Reverse steps (out: set before the chunk loop, see there) */
         const uint4 *hsu = Hs + (size_t)(Lc - 1) * HP * slot;
         const float2 *fgu = fgbuf + (Lc - 1) * HP;
         const unsigned short *ru = row16(Lc - 1);
@@ -1065,6 +1121,9 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                 }
             }
         }
+        /* out walked back over the chunk: the global partials' lanes now point at chunk c - 1's last
+         * step, the others back to their buffer's step C - 1 (chunk c - 1 is a whole one) */
+        if (t4 >= 2) out += (int64_t)C * out_step;
     }
     cp_async_wait<0>();
     __syncthreads();
