@@ -435,19 +435,22 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         stage_rows_to(WORDS ? stage : stage + (Y ? 2 : 1) * K, RS, li.v + t0 * li.vst, ntok, li.vst, 16, tid, nthr);
     };
     /* thread u's f of chunk c's step u, kept as the raw bf16 until the chunk converts it: converting
-     * at once would wait for the load (NOTES.md v7) */
+     * at once would wait for the load (NOTES.md v7); from the chunk's base plus the thread's offset */
     auto load_f = [&](int c) {
-        const int64_t t = (int64_t)c * TS + tid;
-        return tid < TS && t < L ? li.f[t * li.fst] : __float2bfloat16_rn(0.0f);
+        const bf16 *fc = li.f + (int64_t)c * TS * li.fst;
+        return tid < chunk_len(c) ? fc[tid * li.fst] : __float2bfloat16_rn(0.0f);
     };
-    /* y of chunk c: the sum of the tiles' partials, in tile order, four columns per thread */
+    /* y of chunk c: the sum of the tiles' partials, in tile order, four columns per thread; the loop
+     * runs once or twice per thread, so it is not unrolled, and the stores take the chunk's base plus
+     * a 32-bit offset (v18, NOTES.md) */
     const bool y_quads = ((uintptr_t)y % 8) == 0;
     auto flush_y = [&](int c) {
-        const int64_t t0 = (int64_t)c * TS;
         const int ntok = chunk_len(c);
+        bf16 *const yc = y + ((start + (int64_t)c * TS) * N + n) * 16;
+#pragma unroll 1
         for (int i = tid; i < ntok * 4; i += nthr) {
             const int u = i >> 2, j = 4 * (i & 3);
-            t1_store4(y + ((start + t0 + u) * N + n) * 16 + j, t1_sum_tiles(ybuf + (u + 1) * MT * 16 + j, MT, MT > 1 ? (u & 1) : 0), y_quads);
+            t1_store4(yc + (u * N * 16 + j), t1_sum_tiles(ybuf + (u + 1) * MT * 16 + j, MT, MT > 1 ? (u & 1) : 0), y_quads);
         }
     };
 
