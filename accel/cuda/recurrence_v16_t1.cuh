@@ -642,14 +642,16 @@ __host__ __device__ constexpr int t1_slot(int MT, int HP) { return MT * 32 + (t1
 __device__ __forceinline__ int t1_part_half(int lane) { return 2 * ((lane >> 3) & 1); }
 
 /* Shared memory of bwd_t1 for checkpoint interval C and HP state heads per block: the chunk's packed
- * states H_0..H_C [C+1][HP] slots, the staged step rows (double-buffered, T1Row), (f, 1-f) [C][HP],
- * and with one head per block the dv [C][HP][MT][16] and df [C][HP][MT][8] partials. */
+ * states H_0..H_C [C+1][HP] slots, the staged step rows (double-buffered, T1Row), (f, 1-f) [C][HP]
+ * (double-buffered with one head per block: see bwd_t1's LATE), and with one head per block the dv
+ * [C][HP][MT][16] and df [C][HP][MT][8] partials. */
 inline size_t bwd_t1_smem(int K, int C, int HP)
 {
     const int MT = (K + 15) / 16;
     size_t dw = (size_t)MT * 256 * sizeof(float); /* the dW partials reuse the space at the end */
     size_t s = (size_t)(C + 1) * HP * t1_slot(MT, HP) * sizeof(uint4) +
-               align16(2 * (size_t)C * t1_row_layout(MT, HP).width * sizeof(bf16)) + align16((size_t)C * HP * sizeof(float2));
+               align16(2 * (size_t)C * t1_row_layout(MT, HP).width * sizeof(bf16)) +
+               align16((t1_slot_parts(HP) ? 1 : 2) * (size_t)C * HP * sizeof(float2));
     if (!t1_slot_parts(HP)) s += align16((size_t)C * HP * MT * 16 * sizeof(float)) + align16((size_t)C * HP * MT * 8 * sizeof(float));
     return s > dw ? s : dw;
 }
@@ -731,10 +733,18 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     const int stage_elems = C * R.width;
     bf16 *stage = reinterpret_cast<bf16 *>(p);
     p += align16(2 * (size_t)stage_elems * sizeof(bf16));
-    float2 *fgbuf = reinterpret_cast<float2 *>(p); /* [C][HP] */
+    /* LATE (the dense partial buffers): the chunk's second barrier comes after the replay, not before
+     * it. It orders the flush's reads of chunk c + 1's partials before chunk c's reverse steps write
+     * them; (f, 1 - f), which the replay reads, is stored a chunk ahead instead, into two buffers
+     * taken in turn, and the first barrier orders it. With the partials in the state slots, which the
+     * replay writes, the barrier stays before the replay; so it does in the instances without JOBS,
+     * which spilled with it (their buffer of f is two all the same: bwd_t1_smem). */
+    constexpr bool LATE = !SLOT_PARTS && JOBS;
+    float2 *const fgbuf = reinterpret_cast<float2 *>(p); /* [2 with LATE][C][HP] */
+    auto fg_of = [&](int c) { return LATE ? fgbuf + (c & 1) * C * HP : fgbuf; };
     float *dvbuf = nullptr, *dfbuf = nullptr; /* [C][HP][MT][16] and [C][HP][MT][8], with one head per block */
     if constexpr (!SLOT_PARTS) {
-        p += align16((size_t)C * HP * sizeof(float2));
+        p += align16(2 * (size_t)C * HP * sizeof(float2));
         dvbuf = reinterpret_cast<float *>(p);
         dfbuf = dvbuf + align16((size_t)C * HP * MT * 16 * sizeof(float)) / sizeof(float);
     }
@@ -941,12 +951,18 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
 
     bf16 fnext[HP];
     float4 hn[HP][2];
-    /* chunk c's inputs staged, its f and checkpoint in flight (used when chunk c runs) */
+    /* chunk c's inputs staged, its f and checkpoint in flight (used when chunk c runs); with LATE,
+     * chunk c's f (loaded a chunk earlier) stored and chunk c - 1's in flight */
     auto prefetch = [&](int c) {
         issue(c);
 #pragma unroll
         for (int j = 0; j < HP; j++) {
-            fnext[j] = load_f(c, j);
+            if (LATE) {
+                t1_store_f(fg_of(c) + j, __bfloat162float(fnext[j]), chunk_len(c), tid, HP);
+                fnext[j] = c > 0 ? load_f(c - 1, j) : __float2bfloat16_rn(0.0f);
+            } else {
+                fnext[j] = load_f(c, j);
+            }
             hn[j][0] = ckpt_at(c, j)[0];
             hn[j][1] = ckpt_at(c, j)[1];
         }
@@ -957,7 +973,12 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
         hn[j][0] = hn[j][1] = make_float4(0, 0, 0, 0);
     }
     __syncthreads(); /* the zeroed rows before the first copies land */
-    if (nchunks > 0) prefetch(nchunks - 1);
+    if (nchunks > 0) {
+        if (LATE) /* the first chunk's f, stored by its prefetch (waiting for this load once) */
+#pragma unroll
+            for (int j = 0; j < HP; j++) fnext[j] = load_f(nchunks - 1, j);
+        prefetch(nchunks - 1);
+    }
     cp_async_commit();
 
     /* Where a reverse step's lane stores (above), for the last step of the last chunk; the reverse
@@ -996,10 +1017,13 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
         if (c > 0) prefetch(c - 1);
         cp_async_commit();
         if (c + 1 < nchunks) flush(c + 1);
+        if (!LATE) {
 #pragma unroll
-        for (int j = 0; j < HP; j++)
-            t1_store_f(fgbuf + j, fcur[j], Lc, tid, HP);
-        __syncthreads();
+            for (int j = 0; j < HP; j++)
+                t1_store_f(fgbuf + j, fcur[j], Lc, tid, HP);
+            __syncthreads();
+        }
+        const float2 *const fgc = fg_of(c);
 
         const unsigned short *rows16 = reinterpret_cast<const unsigned short *>(stage + (c & 1) * stage_elems);
         auto row16 = [&](int u) { return rows16 + u * R.width; };
@@ -1026,7 +1050,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                     t1_tanh(z, hb[j], acc[j], bw[j]);
                     float accn[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
                     t1_outer(accn, t1_outer_head(kv0, row16(un), okv[j], j));
-                    t1_update(h[j], hb[j], z, fgbuf[u * HP + j]);
+                    t1_update(h[j], hb[j], z, fgc[u * HP + j]);
                     /* head j's slot as (Hs + j * slot)[...], not Hs[... + j * slot]: the latter, with
                      * HP = 1, cost the step loops their uniform registers (v11, NOTES.md) */
                     (Hs + j * slot)[(size_t)(u + 1) * HP * slot] = make_uint4(hb[j][0], hb[j][1], hb[j][2], hb[j][3]);
@@ -1038,7 +1062,8 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
 
         /* Reverse steps (out: set before the chunk loop, see there) */
         const uint4 *hsu = Hs + (size_t)(Lc - 1) * HP * slot;
-        const float2 *fgu = fgbuf + (Lc - 1) * HP;
+        if (LATE) __syncthreads(); /* the flush has read chunk c + 1's partials */
+        const float2 *fgu = fgc + (Lc - 1) * HP;
         const unsigned short *ru = row16(Lc - 1);
         for (int u = Lc - 1; u >= 0; u--, out -= out_step, hsu -= HP * slot, fgu -= HP, ru -= R.width) {
             const uint32_t *r32 = reinterpret_cast<const uint32_t *>(ru);
