@@ -729,6 +729,9 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
         if (tile_pairs) {
             reduce_tile_pairs<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N / hp, d.gq / hp, d.K, pK, (T *)a->dq.data);
             reduce_tile_pairs<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N / hp, d.gk / hp, d.K, pK, (T *)a->dk.data);
+        } else if (d.K % 4 == 0) { /* the partials' rows are 16-byte aligned (the workspace's 256-byte offsets) */
+            reduce_groups4<T><<<grid_for(T_ * d.Nq * d.K / 4), rb>>>(go.dq, T_, d.N, d.gq, d.K, (T *)a->dq.data);
+            reduce_groups4<T><<<grid_for(T_ * d.Nk * d.K / 4), rb>>>(go.dk, T_, d.N, d.gk, d.K, (T *)a->dk.data);
         } else {
             reduce_groups<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N, d.gq, d.K, (T *)a->dq.data);
             reduce_groups<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N, d.gk, d.K, (T *)a->dk.data);

@@ -250,6 +250,47 @@ __global__ void reduce_groups(const float *part, int64_t rows, int N, int group,
     reduce_groups_at(part, rows, N, group, dim, dim, out, [](int e) { return e; });
 }
 
+/* reduce_groups for dim % 4 == 0 (and 16-byte aligned partials): four consecutive outputs per thread,
+ * each partial load 16 bytes, so a warp's load moves 512 bytes (v18, NOTES.md). Every output is the
+ * same sum in the same order g = 0, 1, ..., so the results are reduce_groups' to the bit. */
+template <typename T>
+__global__ void reduce_groups4(const float *part, int64_t rows, int N, int group, int dim, T *out)
+{
+    const int src_heads = N / group, d4 = dim / 4;
+    const int64_t total = rows * src_heads * d4;
+    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t r = idx / ((int64_t)src_heads * d4);
+        const int rem = (int)(idx - r * src_heads * d4), h = rem / d4, e4 = rem - h * d4;
+        const float4 *p = reinterpret_cast<const float4 *>(part + ((r * N) + (int64_t)h * group) * dim) + e4;
+        float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        int g = 0;
+        for (; g + 8 <= group; g += 8) { /* the loads first, then the adds (see reduce_groups_at) */
+            float4 x[8];
+#pragma unroll
+            for (int i = 0; i < 8; i++) x[i] = p[(int64_t)(g + i) * d4];
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                acc.x += x[i].x;
+                acc.y += x[i].y;
+                acc.z += x[i].z;
+                acc.w += x[i].w;
+            }
+        }
+        for (; g < group; g++) {
+            const float4 x = p[(int64_t)g * d4];
+            acc.x += x.x;
+            acc.y += x.y;
+            acc.z += x.z;
+            acc.w += x.w;
+        }
+        T *o = out + idx * 4;
+        o[0] = from_f<T>(acc.x);
+        o[1] = from_f<T>(acc.y);
+        o[2] = from_f<T>(acc.z);
+        o[3] = from_f<T>(acc.w);
+    }
+}
+
 /* Where row e of a K-vector sits among bwd_t1's dq / dk partials of one head when it runs two heads
  * per block: each 16-row tile's rows in the order 0, 8, 1, 9, ..., 7, 15 (a lane's two rows side by
  * side: one 8-byte store, v12). */
