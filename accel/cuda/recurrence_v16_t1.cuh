@@ -641,10 +641,16 @@ __host__ __device__ constexpr int t1_slot(int MT, int HP) { return MT * 32 + (t1
  * instead of 4), and the flush's half-warp reads cover all 32 banks once (v13, NOTES.md). */
 __device__ __forceinline__ int t1_part_half(int lane) { return 2 * ((lane >> 3) & 1); }
 
+/* The dense partial buffers' floats per step and head (one head per block): dv's MT tiles of 16
+ * columns and df's MT tiles of 8 row groups, each padded so that the flush's loads of consecutive
+ * steps fall in different banks (dv's rows 16 banks apart, df's 4: v18, NOTES.md). */
+__host__ __device__ constexpr int t1_dv_pitch(int MT) { return MT * 16 + (MT & 1 ? 0 : 16); }
+__host__ __device__ constexpr int t1_df_pitch(int MT) { return MT * 8 + 4; }
+
 /* Shared memory of bwd_t1 for checkpoint interval C and HP state heads per block: the chunk's packed
  * states H_0..H_C [C+1][HP] slots, the staged step rows (double-buffered, T1Row), (f, 1-f) [C][HP]
  * (double-buffered with one head per block: see bwd_t1's LATE), and with one head per block the dv
- * [C][HP][MT][16] and df [C][HP][MT][8] partials. */
+ * [C][HP][t1_dv_pitch] and df [C][HP][t1_df_pitch] partials. */
 inline size_t bwd_t1_smem(int K, int C, int HP)
 {
     const int MT = (K + 15) / 16;
@@ -652,7 +658,8 @@ inline size_t bwd_t1_smem(int K, int C, int HP)
     size_t s = (size_t)(C + 1) * HP * t1_slot(MT, HP) * sizeof(uint4) +
                align16(2 * (size_t)C * t1_row_layout(MT, HP).width * sizeof(bf16)) +
                align16((t1_slot_parts(HP) ? 1 : 2) * (size_t)C * HP * sizeof(float2));
-    if (!t1_slot_parts(HP)) s += align16((size_t)C * HP * MT * 16 * sizeof(float)) + align16((size_t)C * HP * MT * 8 * sizeof(float));
+    if (!t1_slot_parts(HP))
+        s += align16((size_t)C * HP * t1_dv_pitch(MT) * sizeof(float)) + align16((size_t)C * HP * t1_df_pitch(MT) * sizeof(float));
     return s > dw ? s : dw;
 }
 
@@ -742,11 +749,13 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     constexpr bool LATE = !SLOT_PARTS && JOBS;
     float2 *const fgbuf = reinterpret_cast<float2 *>(p); /* [2 with LATE][C][HP] */
     auto fg_of = [&](int c) { return LATE ? fgbuf + (c & 1) * C * HP : fgbuf; };
-    float *dvbuf = nullptr, *dfbuf = nullptr; /* [C][HP][MT][16] and [C][HP][MT][8], with one head per block */
+    /* with one head per block: dv [C][HP][dvp] (tile ww's 16 columns at 16 ww) and df [C][HP][dfp] (8 ww) */
+    const int dvp = t1_dv_pitch(MT), dfp = t1_df_pitch(MT);
+    float *dvbuf = nullptr, *dfbuf = nullptr;
     if constexpr (!SLOT_PARTS) {
         p += align16(2 * (size_t)C * HP * sizeof(float2));
         dvbuf = reinterpret_cast<float *>(p);
-        dfbuf = dvbuf + align16((size_t)C * HP * MT * 16 * sizeof(float)) / sizeof(float);
+        dfbuf = dvbuf + align16((size_t)C * HP * dvp * sizeof(float)) / sizeof(float);
     }
     /* the padding and the tails are never staged: zero them once */
     for (int i = tid; i < stage_elems; i += nthr) reinterpret_cast<uint32_t *>(stage)[i] = 0u; /* 2 buffers, 2 per word */
@@ -894,7 +903,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                 const int uj = i >> 3, u = uj / HP, j = uj % HP, jc = 2 * (i & 7);
                 float2 acc = make_float2(0.0f, 0.0f);
                 for (int ww = 0; ww < MT; ww++) {
-                    const float2 x = *reinterpret_cast<const float2 *>(dvbuf + (uj * MT + ww) * 16 + jc);
+                    const float2 x = *reinterpret_cast<const float2 *>(dvbuf + uj * dvp + ww * 16 + jc);
                     acc.x += x.x;
                     acc.y += x.y;
                 }
@@ -912,7 +921,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
 #pragma unroll 1
             for (int uj = nthr - 1 - tid; uj < ntok * HP; uj += nthr) {
                 const int u = uj / HP, j = uj % HP;
-                const float4 *x4 = reinterpret_cast<const float4 *>(dfbuf + uj * MT * 8);
+                const float4 *x4 = reinterpret_cast<const float4 *>(dfbuf + uj * dfp);
                 float acc = 0.0f;
                 for (int e = 0; e < MT * 2; e++) {
                     const float4 x = x4[e];
@@ -947,7 +956,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
      * last head's. */
     const bool st0 = t4 >= 2 || r0 < K, st8 = t4 == 2 || (t4 < 2 && r1 < K);
     const int Np = N / HP, np = n0 / HP, KP = 16 * MT; /* the partials' heads, their stride with SLOT_PARTS */
-    const int jback = SLOT_PARTS ? slot * 4 : t4 == 2 ? MT * 16 : MT * 8;
+    const int jback = SLOT_PARTS ? slot * 4 : t4 == 2 ? t1_dv_pitch(MT) : t1_df_pitch(MT);
 
     bf16 fnext[HP];
     float4 hn[HP][2];
@@ -994,12 +1003,12 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                                       : reinterpret_cast<float *>(Hs + (size_t)(Ll * HP + HP - 1) * slot) + t1_part_half(l))
               : t4 == 0 ? go.dk + (tl * Np + np) * K + r0
               : t4 == 1 ? go.dq + (tl * Np + np) * K + r0
-              : t4 == 2 ? dvbuf + (((Ll - 1) * HP + HP - 1) * MT + w) * 16 + g
-                        : dfbuf + (((Ll - 1) * HP + HP - 1) * MT + w) * 8 + g;
+              : t4 == 2 ? dvbuf + ((Ll - 1) * HP + HP - 1) * dvp + w * 16 + g
+                        : dfbuf + ((Ll - 1) * HP + HP - 1) * dfp + w * 8 + g;
         out_step = SLOT_PARTS ? (t4 < 2 ? (int64_t)Np * KP : HP * slot * 4)
                    : t4 < 2   ? (int64_t)Np * K
-                   : t4 == 2  ? HP * MT * 16
-                              : HP * MT * 8;
+                   : t4 == 2  ? HP * dvp
+                              : HP * dfp;
     }
     for (int c = nchunks - 1; c >= 0; c--) {
         const int64_t t0 = (int64_t)c * C;
