@@ -896,10 +896,11 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
             }
         } else {
             const int ntok = chunk_len(c);
-            /* dv: the items from warp 1 on, then warp 0's, so that the items past the block's threads
-             * fall on the last warp, which stages no input (jobs); df's sums below on the last threads */
+            /* dv: the items from warp 2 on, then warps 0 and 1's, so that the items past the block's
+             * threads fall on warp MT - 2, which stages only v and dy (jobs); df's sums below on the
+             * last threads */
 #pragma unroll 1
-            for (int i = tid + 32 < nthr ? tid + 32 : tid + 32 - nthr; i < ntok * HP * 8; i += nthr) {
+            for (int i = (tid + 64) % nthr; i < ntok * HP * 8; i += nthr) {
                 const int uj = i >> 3, u = uj / HP, j = uj % HP, jc = 2 * (i & 7);
                 float2 acc = make_float2(0.0f, 0.0f);
                 for (int ww = 0; ww < MT; ww++) {
