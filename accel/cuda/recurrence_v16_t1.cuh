@@ -731,8 +731,8 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     /* uint4s per packed state: t1_slot's value, written out (calling t1_slot here changed ptxas's code
      * for the pairs' flush, so that the kernel was no longer the one measured) */
     const int slot = MT * 32 + (SLOT_PARTS ? 1 : 0);
-    /* the staging by warps (below) where registers allow: not in the 80-register instances, whose
-     * step loops spilled with it */
+    /* the staging by warps (below) in the instances with K = 64 (MT = 4) and up to 4 blocks per SM:
+     * the 80-register instances spilled with it, and the generic-K ones' step loops grew */
     constexpr bool JOBS = MINB < 6 && KC != 0;
 
     uint4 *Hs = reinterpret_cast<uint4 *>(smraw) + w * 32 + l; /* head j's H_u at Hs[(u * HP + j) * slot] */
@@ -896,9 +896,9 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
             }
         } else {
             const int ntok = chunk_len(c);
-            /* dv: the items from warp 2 on, then warps 0 and 1's, so that the items past the block's
-             * threads fall on warp MT - 2, which stages only v and dy (jobs); df's sums below on the
-             * last threads */
+            /* dv: the items from warp 2 on, then warps 0 and 1's, so that with jobs (MT = 4) the items
+             * past the block's threads fall on warp 2, which stages only v and dy; df's sums below on
+             * the last threads */
 #pragma unroll 1
             for (int i = (tid + 64) % nthr; i < ntok * HP * 8; i += nthr) {
                 const int uj = i >> 3, u = uj / HP, j = uj % HP, jc = 2 * (i & 7);
