@@ -725,19 +725,24 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
     /* 3. sums over shared heads (and dW over sequences), fixed order, rounded once */
     const int rb = 256;
     auto grid_for = [&](int64_t n) { int64_t g = (n + rb - 1) / rb; return (unsigned)(g < 1 ? 1 : g > 65535 ? 65535 : g); };
+    /* the sums over the state heads sharing a q, k, v or f head (nsrc of them, dim floats each):
+     * reduce_groups4 where dim keeps the partials' rows 16-byte aligned (the workspace's offsets are
+     * 256-byte multiples), else reduce_groups; the same sums in the same order either way */
+    auto sum_heads = [&](const float *part, int group, int dim, int nsrc, T *out) {
+        const int64_t n = T_ * nsrc * dim;
+        if (dim % 4 == 0) reduce_groups4<T><<<grid_for(n / 4), rb>>>(part, T_, d.N, group, dim, out);
+        else reduce_groups<T><<<grid_for(n), rb>>>(part, T_, d.N, group, dim, out);
+    };
     if (T_ > 0) {
         if (tile_pairs) {
             reduce_tile_pairs<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N / hp, d.gq / hp, d.K, pK, (T *)a->dq.data);
             reduce_tile_pairs<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N / hp, d.gk / hp, d.K, pK, (T *)a->dk.data);
-        } else if (d.K % 4 == 0) { /* the partials' rows are 16-byte aligned (the workspace's 256-byte offsets) */
-            reduce_groups4<T><<<grid_for(T_ * d.Nq * d.K / 4), rb>>>(go.dq, T_, d.N, d.gq, d.K, (T *)a->dq.data);
-            reduce_groups4<T><<<grid_for(T_ * d.Nk * d.K / 4), rb>>>(go.dk, T_, d.N, d.gk, d.K, (T *)a->dk.data);
         } else {
-            reduce_groups<T><<<grid_for(T_ * d.Nq * d.K), rb>>>(go.dq, T_, d.N, d.gq, d.K, (T *)a->dq.data);
-            reduce_groups<T><<<grid_for(T_ * d.Nk * d.K), rb>>>(go.dk, T_, d.N, d.gk, d.K, (T *)a->dk.data);
+            sum_heads(go.dq, d.gq, d.K, d.Nq, (T *)a->dq.data);
+            sum_heads(go.dk, d.gk, d.K, d.Nk, (T *)a->dk.data);
         }
-        if (!t1_dv_direct) reduce_groups<T><<<grid_for(T_ * d.Nv * d.V), rb>>>(go.dv, T_, d.N, d.gv, d.V, (T *)a->dv.data);
-        if (!t1_df_direct) reduce_groups<T><<<grid_for(T_ * d.Nf), rb>>>(go.df, T_, d.N, d.gf, 1, (T *)a->df.data);
+        if (!t1_dv_direct) sum_heads(go.dv, d.gv, d.V, d.Nv, (T *)a->dv.data);
+        if (!t1_df_direct) sum_heads(go.df, d.gf, 1, d.Nf, (T *)a->df.data);
     }
     if (lanes > 0) {
         reduce_dW<T><<<grid_for((int64_t)d.Nw * VV), rb>>>(go.dW, d.B, d.N, d.Nw, d.gw, (int)VV, (T *)a->dW.data);
