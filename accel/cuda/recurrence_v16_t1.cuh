@@ -1017,7 +1017,9 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
         float fcur[HP], h[HP][8];
 #pragma unroll
         for (int j = 0; j < HP; j++) {
-            fcur[j] = __bfloat162float(fnext[j]);
+            /* without LATE, chunk c's f, taken before prefetch(c - 1) loads chunk c - 1's (with LATE,
+             * prefetch(c) stored chunk c's in the previous chunk, and fnext is already c - 1's) */
+            fcur[j] = LATE ? 0.0f : __bfloat162float(fnext[j]);
             const float hv[8] = {hn[j][0].x, hn[j][0].y, hn[j][0].z, hn[j][0].w, hn[j][1].x, hn[j][1].y, hn[j][1].z, hn[j][1].w};
 #pragma unroll
             for (int e = 0; e < 8; e++) h[j][e] = hv[e];
