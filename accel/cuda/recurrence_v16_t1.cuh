@@ -625,6 +625,53 @@ __device__ __forceinline__ void t1_store_bits(float *p, float a, float b)
     *reinterpret_cast<uint2 *>(p) = make_uint2(__float_as_uint(a), __float_as_uint(b));
 }
 
+/* bwd_t1's packed states in their slots, with one head per block (v19, NOTES.md). On sm_90 a warp
+ * stores its 16×16 tile with stmatrix as bf16 rows of 32 bytes and loads it back with ldmatrix, so
+ * that the transposed blocks dWᵀ's product takes come from one ldmatrix.trans instead of four
+ * movmatrix. Lane l gives the row address of block l / 8 (t1_slot_unit: row l % 8 + 8 (block & 1),
+ * half block / 2, the halves of rows 4-7 and 12-15 swapped so that the 8 rows of a block fall in 8
+ * different 16-byte bank groups). Before sm_90 (no stmatrix) each lane keeps its 16 bytes at that
+ * address, and the transposes are movmatrix. Either way t1_slot_load returns the fragments stored. */
+__device__ __forceinline__ int t1_slot_unit(int l)
+{
+    const int m = l >> 3, row = (l & 7) + 8 * (m & 1);
+    return 2 * row + ((m >> 1) ^ ((row >> 2) & 1));
+}
+/* volatile: a lane reads what other lanes stored, so these must stay on their side of the barriers */
+__device__ __forceinline__ void t1_slot_store(uint32_t addr, const uint32_t (&h)[4])
+{
+#if __CUDA_ARCH__ >= 900
+    asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};" ::"r"(addr), "r"(h[0]), "r"(h[1]), "r"(h[2]),
+                 "r"(h[3])
+                 : "memory");
+#else
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(addr), "r"(h[0]), "r"(h[1]), "r"(h[2]), "r"(h[3]) : "memory");
+#endif
+}
+__device__ __forceinline__ void t1_slot_load(uint32_t (&h)[4], uint32_t addr)
+{
+#if __CUDA_ARCH__ >= 900
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(h[0]), "=r"(h[1]), "=r"(h[2]), "=r"(h[3])
+                 : "r"(addr));
+#else
+    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(h[0]), "=r"(h[1]), "=r"(h[2]), "=r"(h[3]) : "r"(addr));
+#endif
+}
+/* the stored fragments' four 8×8 blocks, each transposed (movmatrix_trans of each) */
+__device__ __forceinline__ void t1_slot_load_trans(uint32_t (&h)[4], uint32_t addr)
+{
+#if __CUDA_ARCH__ >= 900
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(h[0]), "=r"(h[1]), "=r"(h[2]), "=r"(h[3])
+                 : "r"(addr));
+#else
+    t1_slot_load(h, addr);
+#pragma unroll
+    for (int i = 0; i < 4; i++) h[i] = movmatrix_trans(h[i]);
+#endif
+}
+
 /* Whether bwd_t1 keeps its dv / df partials in the state slots: with two heads per block. With one,
  * the dense buffers measured faster (NOTES.md v12 and v13: 7B training step 4.20 against 4.29 ms). */
 __host__ __device__ constexpr bool t1_slot_parts(int HP) { return HP > 1; }
@@ -736,6 +783,8 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
     constexpr bool JOBS = MINB < 6 && KC != 0;
 
     uint4 *Hs = reinterpret_cast<uint4 *>(smraw) + w * 32 + l; /* head j's H_u at Hs[(u * HP + j) * slot] */
+    /* with one head per block the slots go through t1_slot_store / t1_slot_load: H_u at hs32 + 16 u slot */
+    const uint32_t hs32 = (uint32_t)__cvta_generic_to_shared(smraw) + 16 * (w * 32 + t1_slot_unit(l));
     unsigned char *p = smraw + (size_t)(C + 1) * HP * slot * sizeof(uint4);
     const int stage_elems = C * R.width;
     bf16 *stage = reinterpret_cast<bf16 *>(p);
@@ -1048,7 +1097,8 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
 #pragma unroll
             for (int j = 0; j < HP; j++) {
                 pack_state(h[j], hb[j]);
-                Hs[j * slot] = make_uint4(hb[j][0], hb[j][1], hb[j][2], hb[j][3]);
+                if constexpr (SLOT_PARTS) Hs[j * slot] = make_uint4(hb[j][0], hb[j][1], hb[j][2], hb[j][3]);
+                else t1_slot_store(hs32, hb[j]);
 #pragma unroll
                 for (int e = 0; e < 8; e++) acc[j][e >> 2][e & 3] = 0.0f;
                 t1_outer(acc[j], t1_outer_at(row16(0), okv[j]));
@@ -1065,7 +1115,8 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                     t1_update(h[j], hb[j], z, fgc[u * HP + j]);
                     /* head j's slot as (Hs + j * slot)[...], not Hs[... + j * slot]: the latter, with
                      * HP = 1, cost the step loops their uniform registers (v11, NOTES.md) */
-                    (Hs + j * slot)[(size_t)(u + 1) * HP * slot] = make_uint4(hb[j][0], hb[j][1], hb[j][2], hb[j][3]);
+                    if constexpr (SLOT_PARTS) (Hs + j * slot)[(size_t)(u + 1) * HP * slot] = make_uint4(hb[j][0], hb[j][1], hb[j][2], hb[j][3]);
+                    else t1_slot_store(hs32 + 16 * (u + 1) * slot, hb[j]);
 #pragma unroll
                     for (int e = 0; e < 8; e++) acc[j][e >> 2][e & 3] = accn[e >> 2][e & 3];
                 }
@@ -1074,7 +1125,8 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
 
         /* Reverse steps (out: set before the chunk loop, see there) */
         const uint4 *hsu = Hs + (size_t)(Lc - 1) * HP * slot;
-        if (LATE) __syncthreads(); /* the flush has read chunk c + 1's partials */
+        if constexpr (LATE) __syncthreads(); /* the flush has read chunk c + 1's partials */
+        else if constexpr (!SLOT_PARTS) __syncwarp(); /* the replay's slots, stored by the warp's other lanes */
         const float2 *fgu = fgc + (Lc - 1) * HP;
         const unsigned short *ru = row16(Lc - 1);
         for (int u = Lc - 1; u >= 0; u--, out -= out_step, hsu -= HP * slot, fgu -= HP, ru -= R.width) {
@@ -1084,8 +1136,15 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
             uint2 kw;             /* the tile's rows of k, every head's */
 #pragma unroll
             for (int j = 0; j < HP; j++) {
-                const uint4 hp4 = hsu[j * slot], hc4 = hsu[(HP + j) * slot];
-                const uint32_t hp[4] = {hp4.x, hp4.y, hp4.z, hp4.w}, hc[4] = {hc4.x, hc4.y, hc4.z, hc4.w};
+                uint32_t hp[4], hc[4]; /* H_{t-1} and H_t, packed */
+                if constexpr (SLOT_PARTS) {
+                    const uint4 hp4 = hsu[j * slot], hc4 = hsu[(HP + j) * slot];
+                    hp[0] = hp4.x, hp[1] = hp4.y, hp[2] = hp4.z, hp[3] = hp4.w;
+                    hc[0] = hc4.x, hc[1] = hc4.y, hc[2] = hc4.z, hc[3] = hc4.w;
+                } else {
+                    t1_slot_load(hp, hs32 + 16 * u * slot);
+                    t1_slot_load(hc, hs32 + 16 * (u + 1) * slot);
+                }
                 const float2 fg = fgu[j];
                 /* Z_t, exactly as the forward computed it */
                 float z[8];
@@ -1123,7 +1182,11 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                  * Accumulating dWᵀ rather than dW lets both products take dAᵀ in one register order
                  * (v8: four moves per step fewer); v16_finish_backward transposes it once. */
                 const uint32_t at[4] = {movmatrix_trans(adb[0]), movmatrix_trans(adb[2]), movmatrix_trans(adb[1]), movmatrix_trans(adb[3])};
-                const uint32_t hh[4] = {movmatrix_trans(hp[0]), movmatrix_trans(hp[1]), movmatrix_trans(hp[2]), movmatrix_trans(hp[3])};
+                uint32_t hh[4];
+                if constexpr (SLOT_PARTS)
+#pragma unroll
+                    for (int i = 0; i < 4; i++) hh[i] = movmatrix_trans(hp[i]);
+                else t1_slot_load_trans(hh, hs32 + 16 * u * slot);
                 mma_bf16(dW[j][0], at, hh[0], hh[1]);
                 mma_bf16(dW[j][1], at, hh[2], hh[3]);
                 /* dk += dA v, dq += H_t dy (B = the vector in every column: every lane gets rows g, g+8),
