@@ -455,7 +455,8 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     };
 
     int to_ckpt = 0;
-    int64_t ck = 0;
+    /* the next checkpoint's two float4 (one per lane), carried from checkpoint to checkpoint */
+    float4 *ckp = CKPT ? reinterpret_cast<float4 *>(ckpt + (((size_t)lane * nck * MT + w) * 32 + l) * 8) : nullptr;
     /* a warp's steps of one chunk, from the converted chunk ch and the k and q words, y partials into ybuf */
     auto run_chunk = [&](int ntok, const uint2 *kwords, const uint2 *qwords) {
         /* this thread's slots of the chunk, advanced one pair of steps at a time */
@@ -472,11 +473,10 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         auto step = [&](uint2 kw, uint2 vw, float2 fg, uint2 q, bool may_ckpt) {
             if (CKPT && may_ckpt) {
                 if (to_ckpt == 0) {
-                    float4 *dst = reinterpret_cast<float4 *>(ckpt + ((((size_t)lane * nck + ck) * MT + w) * 32 + l) * 8);
-                    dst[0] = make_float4(h[0], h[1], h[2], h[3]);
-                    dst[1] = make_float4(h[4], h[5], h[6], h[7]);
+                    ckp[0] = make_float4(h[0], h[1], h[2], h[3]);
+                    ckp[1] = make_float4(h[4], h[5], h[6], h[7]);
+                    ckp += MT * 64; /* MT * 256 floats per checkpoint */
                     to_ckpt = C;
-                    ck++;
                 }
                 to_ckpt -= EVEN_C ? 2 : 1; /* EVEN_C: for the pair (an odd last step is the sequence's last) */
             }
