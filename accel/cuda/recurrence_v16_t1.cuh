@@ -625,17 +625,20 @@ __device__ __forceinline__ void t1_store_bits(float *p, float a, float b)
     *reinterpret_cast<uint2 *>(p) = make_uint2(__float_as_uint(a), __float_as_uint(b));
 }
 
-/* bwd_t1's packed states in their slots, with one head per block (v19, NOTES.md). On sm_90 a warp
- * stores its 16×16 tile with stmatrix as bf16 rows of 32 bytes and loads it back with ldmatrix, so
- * that the transposed blocks dWᵀ's product takes come from one ldmatrix.trans instead of four
- * movmatrix. Lane l gives the row address of block l / 8 (t1_slot_unit: row l % 8 + 8 (block & 1),
- * half block / 2, the halves of rows 4-7 and 12-15 swapped so that the 8 rows of a block fall in 8
- * different 16-byte bank groups). Before sm_90 (no stmatrix) each lane keeps its 16 bytes at that
- * address, and the transposes are movmatrix. Either way t1_slot_load returns the fragments stored. */
+/* bwd_t1's packed states in their slots (v19, NOTES.md). On sm_90 a warp stores its 16×16 tile with
+ * stmatrix, one 16-byte unit per row of each 8×8 block, and loads it back with ldmatrix, so that the
+ * transposed blocks dWᵀ's product takes come from one ldmatrix.trans instead of four movmatrix.
+ * Lane l gives the address of row r = l % 8 of block m = l / 8 (the fragment register m): unit
+ * t1_slot_unit(l) = 8 m + pi_m(r) of the warp's 32, where pi_m permutes the rows so that a block's 8
+ * rows fall in 8 different 16-byte bank groups (ldmatrix's phases) and so that the lanes t = 2, 3
+ * (rows 2, 3, 6, 7) of blocks 0 and 2 take the groups 0-3 and those of blocks 1 and 3 the groups 4-7:
+ * with t1_part_half the pairs' partials (below), stored by those lanes into their own units, then
+ * cover the 32 banks once. Before sm_90 (no stmatrix) each lane keeps its 16 bytes at its unit, and
+ * the transposes are movmatrix. Either way t1_slot_load returns the fragments stored. */
 __device__ __forceinline__ int t1_slot_unit(int l)
 {
-    const int m = l >> 3, row = (l & 7) + 8 * (m & 1);
-    return 2 * row + ((m >> 1) ^ ((row >> 2) & 1));
+    const int m = l >> 3, r = l & 7;
+    return 8 * m + ((2 * (r >> 2) + (r & 1) + ((r & 2) ? 0 : 4)) ^ (4 * (m & 1)));
 }
 /* volatile: a lane reads what other lanes stored, so these must stay on their side of the barriers */
 __device__ __forceinline__ void t1_slot_store(uint32_t addr, const uint32_t (&h)[4])
@@ -682,11 +685,11 @@ __host__ __device__ constexpr bool t1_slot_parts(int HP) { return HP > 1; }
  * them. */
 __host__ __device__ constexpr int t1_slot(int MT, int HP) { return MT * 32 + (t1_slot_parts(HP) ? 1 : 0); }
 
-/* Where lane `lane` keeps its float2 of dv / df partials within its own 16 bytes of a slot (in
- * floats): lanes 8-15 and 24-31 the upper half. The 16 lanes that store them (t = 2, 3) then cover
- * their 16 reachable banks twice, not 8 banks four times (2 shared-memory wavefronts per store
- * instead of 4), and the flush's half-warp reads cover all 32 banks once (v13, NOTES.md). */
-__device__ __forceinline__ int t1_part_half(int lane) { return 2 * ((lane >> 3) & 1); }
+/* Where lane `lane` keeps its float2 of dv / df partials within its own 16 bytes of a slot (its unit,
+ * t1_slot_unit; in floats): lanes 16-31 the upper half. The 16 lanes that store them (t = 2, 3) then
+ * cover the 32 banks once (v19; v13 had 2 wavefronts per store), and so do the flush's half-warp
+ * reads of two steps (NOTES.md). */
+__device__ __forceinline__ int t1_part_half(int lane) { return 2 * (lane >> 4); }
 
 /* The dense partial buffers' floats per step and head (one head per block): dv's MT tiles of 16
  * columns and df's MT tiles of 8 row groups, each padded so that the flush's loads of consecutive
@@ -782,9 +785,10 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
      * the 80-register instances spilled with it, and the generic-K ones' step loops grew */
     constexpr bool JOBS = MINB < 6 && KC != 0;
 
-    uint4 *Hs = reinterpret_cast<uint4 *>(smraw) + w * 32 + l; /* head j's H_u at Hs[(u * HP + j) * slot] */
-    /* with one head per block the slots go through t1_slot_store / t1_slot_load: H_u at hs32 + 16 u slot */
-    const uint32_t hs32 = (uint32_t)__cvta_generic_to_shared(smraw) + 16 * (w * 32 + t1_slot_unit(l));
+    /* head j's H_u in slot u HP + j: through t1_slot_store / t1_slot_load at hs32 + 16 (u HP + j) slot; Hs:
+     * the lane's own unit of slot 0, where the pairs' reverse steps store its partials */
+    uint4 *Hs = reinterpret_cast<uint4 *>(smraw) + w * 32 + t1_slot_unit(l);
+    const uint32_t hs32 = (uint32_t)__cvta_generic_to_shared(Hs);
     unsigned char *p = smraw + (size_t)(C + 1) * HP * slot * sizeof(uint4);
     const int stage_elems = C * R.width;
     bf16 *stage = reinterpret_cast<bf16 *>(p);
@@ -904,7 +908,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
      * t1_part_half gives. */
     const uint4 *parts = reinterpret_cast<const uint4 *>(smraw) + (size_t)HP * slot;
     auto part = [&](int uj, int ww, int lane) {
-        return reinterpret_cast<const float *>(parts + (size_t)uj * slot + ww * 32 + lane) + t1_part_half(lane);
+        return reinterpret_cast<const float *>(parts + (size_t)uj * slot + ww * 32 + t1_slot_unit(lane)) + t1_part_half(lane);
     };
     /* The flush's loops run once or twice per thread (C <= 32), so they are not unrolled, and their
      * stores take the chunk's base, block-wide, plus a 32-bit offset per item (v18, NOTES.md). */
@@ -912,11 +916,12 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
         const int64_t tok0 = start + (int64_t)c * C, dfbase = tok0 * N + n0, dvbase = dfbase * 16;
         if constexpr (SLOT_PARTS) {
             const int n = chunk_len(c) * HP;
-            /* thread (w, l): columns k = l / 4 and k + 8 of steps uj = 4 w + l % 4, + 4 MT, ...: a
-             * half-warp's 16 float2 loads (4 steps, 4 lanes, t1_part_half) cover the 32 banks once */
-            const int k = l >> 2;
+            /* thread (w, l): columns k = l % 8 and k + 8 of steps uj = 4 w + l / 8, + 4 MT, ...: a
+             * half-warp's 16 float2 loads (2 steps, 8 lanes: t1_slot_unit, t1_part_half, and the
+             * slots' 16 bytes of padding) cover the 32 banks once */
+            const int k = l & 7;
 #pragma unroll 1
-            for (int uj = 4 * w + (l & 3); uj < n; uj += 4 * MT) {
+            for (int uj = 4 * w + (l >> 3); uj < n; uj += 4 * MT) {
                 float2 acc = make_float2(0.0f, 0.0f);
                 for (int ww = 0; ww < MT; ww++) {
                     const float2 x = *reinterpret_cast<const float2 *>(part(uj, ww, 4 * k + 2));
@@ -1097,8 +1102,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
 #pragma unroll
             for (int j = 0; j < HP; j++) {
                 pack_state(h[j], hb[j]);
-                if constexpr (SLOT_PARTS) Hs[j * slot] = make_uint4(hb[j][0], hb[j][1], hb[j][2], hb[j][3]);
-                else t1_slot_store(hs32, hb[j]);
+                t1_slot_store(hs32 + 16 * j * slot, hb[j]);
 #pragma unroll
                 for (int e = 0; e < 8; e++) acc[j][e >> 2][e & 3] = 0.0f;
                 t1_outer(acc[j], t1_outer_at(row16(0), okv[j]));
@@ -1113,10 +1117,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                     float accn[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
                     t1_outer(accn, t1_outer_head(kv0, row16(un), okv[j], j));
                     t1_update(h[j], hb[j], z, fgc[u * HP + j]);
-                    /* head j's slot as (Hs + j * slot)[...], not Hs[... + j * slot]: the latter, with
-                     * HP = 1, cost the step loops their uniform registers (v11, NOTES.md) */
-                    if constexpr (SLOT_PARTS) (Hs + j * slot)[(size_t)(u + 1) * HP * slot] = make_uint4(hb[j][0], hb[j][1], hb[j][2], hb[j][3]);
-                    else t1_slot_store(hs32 + 16 * (u + 1) * slot, hb[j]);
+                    t1_slot_store(hs32 + 16 * ((u + 1) * HP + j) * slot, hb[j]);
 #pragma unroll
                     for (int e = 0; e < 8; e++) acc[j][e >> 2][e & 3] = accn[e >> 2][e & 3];
                 }
@@ -1124,12 +1125,12 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
         }
 
         /* Reverse steps (out: set before the chunk loop, see there) */
-        const uint4 *hsu = Hs + (size_t)(Lc - 1) * HP * slot;
         if constexpr (LATE) __syncthreads(); /* the flush has read chunk c + 1's partials */
-        else if constexpr (!SLOT_PARTS) __syncwarp(); /* the replay's slots, stored by the warp's other lanes */
+        else __syncwarp();                   /* the replay's slots, which the warp's other lanes stored */
         const float2 *fgu = fgc + (Lc - 1) * HP;
         const unsigned short *ru = row16(Lc - 1);
-        for (int u = Lc - 1; u >= 0; u--, out -= out_step, hsu -= HP * slot, fgu -= HP, ru -= R.width) {
+        uint32_t hsu = hs32 + 16 * (Lc - 1) * HP * slot; /* step u's first slot, H_{t-1} of head 0 */
+        for (int u = Lc - 1; u >= 0; u--, out -= out_step, hsu -= 16 * HP * slot, fgu -= HP, ru -= R.width) {
             const uint32_t *r32 = reinterpret_cast<const uint32_t *>(ru);
             const T1Outer kv0 = t1_outer_at(ru, okv[0]), qd0 = t1_outer_at(ru, oqd[0]);
             float dkd[4], dqd[4]; /* summed over the heads */
@@ -1137,14 +1138,8 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
 #pragma unroll
             for (int j = 0; j < HP; j++) {
                 uint32_t hp[4], hc[4]; /* H_{t-1} and H_t, packed */
-                if constexpr (SLOT_PARTS) {
-                    const uint4 hp4 = hsu[j * slot], hc4 = hsu[(HP + j) * slot];
-                    hp[0] = hp4.x, hp[1] = hp4.y, hp[2] = hp4.z, hp[3] = hp4.w;
-                    hc[0] = hc4.x, hc[1] = hc4.y, hc[2] = hc4.z, hc[3] = hc4.w;
-                } else {
-                    t1_slot_load(hp, hs32 + 16 * u * slot);
-                    t1_slot_load(hc, hs32 + 16 * (u + 1) * slot);
-                }
+                t1_slot_load(hp, hsu + 16 * j * slot);
+                t1_slot_load(hc, hsu + 16 * (HP + j) * slot);
                 const float2 fg = fgu[j];
                 /* Z_t, exactly as the forward computed it */
                 float z[8];
@@ -1183,10 +1178,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                  * (v8: four moves per step fewer); v16_finish_backward transposes it once. */
                 const uint32_t at[4] = {movmatrix_trans(adb[0]), movmatrix_trans(adb[2]), movmatrix_trans(adb[1]), movmatrix_trans(adb[3])};
                 uint32_t hh[4];
-                if constexpr (SLOT_PARTS)
-#pragma unroll
-                    for (int i = 0; i < 4; i++) hh[i] = movmatrix_trans(hp[i]);
-                else t1_slot_load_trans(hh, hs32 + 16 * u * slot);
+                t1_slot_load_trans(hh, hsu + 16 * j * slot);
                 mma_bf16(dW[j][0], at, hh[0], hh[1]);
                 mma_bf16(dW[j][1], at, hh[2], hh[3]);
                 /* dk += dA v, dq += H_t dy (B = the vector in every column: every lane gets rows g, g+8),
