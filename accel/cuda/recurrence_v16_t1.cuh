@@ -1066,7 +1066,6 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                               : HP * dfp;
     }
     for (int c = nchunks - 1; c >= 0; c--) {
-        const int64_t t0 = (int64_t)c * C;
         const int Lc = chunk_len(c);
         float fcur[HP], h[HP][8];
 #pragma unroll
