@@ -316,6 +316,21 @@ size_t t1_words_bytes(const RecDims &d, bool Y)
     return (size_t)t1_words_pairs(d.T, d.B) * ((size_t)d.Nk * k_t1_words_k + (Y ? (size_t)d.Nq * k_t1_words_q : 0)) * sizeof(uint4);
 }
 
+/* The fwd_t1 instance for a launch: by the blocks per SM (minb: t1_minb), K = 64 at compile time
+ * (k64, t1_k), the made words (made: K = 64 only), and for forward_save at 80 registers with C even
+ * the checkpoint test in the first step of each pair only (even_c; v14, NOTES.md: the instance for
+ * K = 64, the one the checks reach). */
+template <bool Y, bool CKPT>
+auto fwd_t1_instance(int minb, bool k64, bool made, bool even_c)
+{
+    if (minb == 2) return fwd_t1<Y, CKPT, 2, 0>;
+    if (!k64) return minb == 6 ? fwd_t1<Y, CKPT, 6, 0> : fwd_t1<Y, CKPT, 4, 0>;
+    if (minb == 4) return made ? fwd_t1<Y, CKPT, 4, 64, false, true> : fwd_t1<Y, CKPT, 4, 64>;
+    if constexpr (Y && CKPT)
+        if (even_c) return made ? fwd_t1<Y, CKPT, 6, 64, true, true> : fwd_t1<Y, CKPT, 6, 64, true>;
+    return made ? fwd_t1<Y, CKPT, 6, 64, false, true> : fwd_t1<Y, CKPT, 6, 64>;
+}
+
 /* words: t1_words_bytes(d, Y) of workspace, or NULL (the blocks convert k and q); longest: the
  * longest sequence. */
 template <bool Y, bool CKPT>
@@ -332,15 +347,7 @@ m2rnn_status launch_fwd_t1(const Ctx *c, const RecDims &d, const RecIn<__nv_bflo
     int TS = 32 * MT < 64 ? 32 * MT : 64;
     while (TS > 8 && fwd_t1_smem(d.K, Y, TS, made) > budget) TS -= 8;
     const size_t smem = fwd_t1_smem(d.K, Y, TS, made);
-    const bool k64 = d.K == 64; /* the compile-time K (t1_k) */
-    auto kern = minb == 6 ? (k64 ? fwd_t1<Y, CKPT, 6, 64> : fwd_t1<Y, CKPT, 6, 0>)
-                : minb == 4 ? (k64 ? fwd_t1<Y, CKPT, 4, 64> : fwd_t1<Y, CKPT, 4, 0>)
-                            : fwd_t1<Y, CKPT, 2, 0>;
-    if (made) kern = minb == 6 ? fwd_t1<Y, CKPT, 6, 64, false, true> : fwd_t1<Y, CKPT, 4, 64, false, true>;
-    /* forward_save at 80 registers tests for a checkpoint in its step loop; with C even, only in the
-     * first step of each pair (v14, NOTES.md; the instance for K = 64, the one the checks reach) */
-    if constexpr (Y && CKPT)
-        if (minb == 6 && k64 && C % 2 == 0) kern = made ? fwd_t1<Y, CKPT, 6, 64, true, true> : fwd_t1<Y, CKPT, 6, 64, true>;
+    const auto kern = fwd_t1_instance<Y, CKPT>(minb, d.K == 64, made, C % 2 == 0);
     m2rnn_status st = set_smem(kern, smem);
     if (st) return st;
     T1Words tw = {};
