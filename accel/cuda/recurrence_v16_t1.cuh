@@ -634,7 +634,7 @@ __device__ __forceinline__ void t1_store_bits(float *p, float a, float b)
  * (rows 2, 3, 6, 7) of blocks 0 and 2 take the groups 0-3 and those of blocks 1 and 3 the groups 4-7:
  * with t1_part_half the pairs' partials (below), stored by those lanes into their own units, then
  * cover the 32 banks once. Before sm_90 (no stmatrix) each lane keeps its 16 bytes at its unit, and
- * the transposes are movmatrix. Either way t1_slot_load returns the fragments stored. */
+ * the transposes are movmatrix. Either way t1_slot_load<false> returns the fragments stored. */
 __device__ __forceinline__ int t1_slot_unit(int l)
 {
     const int m = l >> 3, r = l & 7;
@@ -651,27 +651,25 @@ __device__ __forceinline__ void t1_slot_store(uint32_t addr, const uint32_t (&h)
     asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(addr), "r"(h[0]), "r"(h[1]), "r"(h[2]), "r"(h[3]) : "memory");
 #endif
 }
+/* the fragments stored at addr, or with TRANS their four 8×8 blocks each transposed (movmatrix_trans
+ * of each fragment register) */
+template <bool TRANS>
 __device__ __forceinline__ void t1_slot_load(uint32_t (&h)[4], uint32_t addr)
 {
 #if __CUDA_ARCH__ >= 900
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(h[0]), "=r"(h[1]), "=r"(h[2]), "=r"(h[3])
-                 : "r"(addr));
+    if constexpr (TRANS)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(h[0]), "=r"(h[1]), "=r"(h[2]), "=r"(h[3])
+                     : "r"(addr));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(h[0]), "=r"(h[1]), "=r"(h[2]), "=r"(h[3])
+                     : "r"(addr));
 #else
     asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(h[0]), "=r"(h[1]), "=r"(h[2]), "=r"(h[3]) : "r"(addr));
-#endif
-}
-/* the stored fragments' four 8×8 blocks, each transposed (movmatrix_trans of each) */
-__device__ __forceinline__ void t1_slot_load_trans(uint32_t (&h)[4], uint32_t addr)
-{
-#if __CUDA_ARCH__ >= 900
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(h[0]), "=r"(h[1]), "=r"(h[2]), "=r"(h[3])
-                 : "r"(addr));
-#else
-    t1_slot_load(h, addr);
+    if constexpr (TRANS)
 #pragma unroll
-    for (int i = 0; i < 4; i++) h[i] = movmatrix_trans(h[i]);
+        for (int i = 0; i < 4; i++) h[i] = movmatrix_trans(h[i]);
 #endif
 }
 
@@ -785,7 +783,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
      * the 80-register instances spilled with it, and the generic-K ones' step loops grew */
     constexpr bool JOBS = MINB < 6 && KC != 0;
 
-    /* head j's H_u in slot u HP + j: through t1_slot_store / t1_slot_load at hs32 + 16 (u HP + j) slot; Hs:
+    /* head j's H_u in slot u HP + j: through t1_slot_store / t1_slot_load<> at hs32 + 16 (u HP + j) slot; Hs:
      * the lane's own unit of slot 0, where the pairs' reverse steps store its partials */
     uint4 *Hs = reinterpret_cast<uint4 *>(smraw) + w * 32 + t1_slot_unit(l);
     const uint32_t hs32 = (uint32_t)__cvta_generic_to_shared(Hs);
@@ -1137,8 +1135,8 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
 #pragma unroll
             for (int j = 0; j < HP; j++) {
                 uint32_t hp[4], hc[4]; /* H_{t-1} and H_t, packed */
-                t1_slot_load(hp, hsu + 16 * j * slot);
-                t1_slot_load(hc, hsu + 16 * (HP + j) * slot);
+                t1_slot_load<false>(hp, hsu + 16 * j * slot);
+                t1_slot_load<false>(hc, hsu + 16 * (HP + j) * slot);
                 const float2 fg = fgu[j];
                 /* Z_t, exactly as the forward computed it */
                 float z[8];
@@ -1177,7 +1175,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
                  * (v8: four moves per step fewer); v16_finish_backward transposes it once. */
                 const uint32_t at[4] = {movmatrix_trans(adb[0]), movmatrix_trans(adb[2]), movmatrix_trans(adb[1]), movmatrix_trans(adb[3])};
                 uint32_t hh[4];
-                t1_slot_load_trans(hh, hsu + 16 * j * slot);
+                t1_slot_load<true>(hh, hsu + 16 * j * slot);
                 mma_bf16(dW[j][0], at, hh[0], hh[1]);
                 mma_bf16(dW[j][1], at, hh[2], hh[3]);
                 /* dk += dA v, dq += H_t dy (B = the vector in every column: every lane gets rows g, g+8),
