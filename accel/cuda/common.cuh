@@ -235,8 +235,16 @@ __device__ __forceinline__ void stage_rows_in(char *dst, size_t dst_bytes, const
     for (int r = r0; r < ntok; r += rstep, d += rstep * dst_bytes, s += rstep * stride_bytes) cp_async_unit<UNIT>(d, s);
 }
 
+/* Whether rows of row_bytes, row r at src + r*stride_bytes (global) and dst + r*dst_bytes (shared),
+ * can be staged in 16-byte copies: the rows, both strides and both bases 16-byte aligned. */
+__device__ __forceinline__ bool stage_u16(const void *src, size_t stride_bytes, size_t row_bytes, const void *dst, size_t dst_bytes)
+{
+    return row_bytes % 16 == 0 && stride_bytes % 16 == 0 && dst_bytes % 16 == 0 && (uintptr_t)src % 16 == 0 &&
+           __cvta_generic_to_shared(dst) % 16 == 0;
+}
+
 /* Copy ntok rows of `width` elements, row r from src + r*stride, into dst + r*dst_stride, with
- * 16-byte async copies where rows, strides and both bases are 16-byte aligned, else 4-byte ones.
+ * 16-byte async copies where stage_u16 allows them, else 4-byte ones.
  * Requires width*sizeof(T) % 4 == 0 and 4-byte aligned sources. */
 template <typename T>
 __device__ __forceinline__ void stage_rows_to(T *dst, int64_t dst_stride, const T *src, int ntok, int64_t stride, int width,
@@ -246,8 +254,7 @@ __device__ __forceinline__ void stage_rows_to(T *dst, int64_t dst_stride, const 
     const size_t dst_bytes = (size_t)dst_stride * sizeof(T);
     char *d = reinterpret_cast<char *>(dst);
     const char *s = reinterpret_cast<const char *>(src);
-    if ((row_bytes % 16) == 0 && (stride_bytes % 16) == 0 && (dst_bytes % 16) == 0 && ((uintptr_t)src % 16) == 0 &&
-        (__cvta_generic_to_shared(dst) % 16) == 0)
+    if (stage_u16(src, stride_bytes, row_bytes, dst, dst_bytes))
         stage_rows_in<16>(d, dst_bytes, s, stride_bytes, ntok, row_bytes, tid, nthr);
     else
         stage_rows_in<4>(d, dst_bytes, s, stride_bytes, ntok, row_bytes, tid, nthr);
@@ -262,8 +269,7 @@ template <typename T>
 __device__ __forceinline__ void stage_rows(T *dst, const T *src, int ntok, int64_t stride, int width, int tid, int nthr)
 {
     const size_t row_bytes = (size_t)width * sizeof(T), stride_bytes = (size_t)stride * sizeof(T);
-    if ((row_bytes % 16) == 0 && (stride_bytes % 16) == 0 && ((uintptr_t)src % 16) == 0 &&
-        (__cvta_generic_to_shared(dst) % 16) == 0) {
+    if (stage_u16(src, stride_bytes, row_bytes, dst, row_bytes)) {
         const int vecs = (int)(row_bytes / 16);
         for (int idx = tid; idx < ntok * vecs; idx += nthr) {
             int r = idx / vecs, w = idx - r * vecs;

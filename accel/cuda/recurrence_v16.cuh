@@ -185,9 +185,106 @@ __device__ __forceinline__ float reduce_quad(const float (&x)[4], int t4)
  * The simple variant (TPW 2, TANH_F32, no MMAY, no KVMMA) is the v3 kernel of NOTES.md. */
 #define V16_TPW_MAX 4
 
+/* The checkpoint layout every V = 16 kernel shares: lane `lane`'s checkpoint ck (the state before
+ * step ck·C) is MT·256 floats, tile by tile, and lane l of the warp that runs a tile holds its 8
+ * floats of it, in fragment order: 8 floats at this offset from ckpt. With one tile per warp that is
+ * the checkpoint's start plus 8·tid. (bwd_v16 and bwd_t1 read it in that form, which their measured
+ * code was compiled from: ptxas keeps the written order of the address arithmetic.) */
+__device__ __forceinline__ size_t v16_ckpt_offset(int lane, int nck, int64_t ck, int MT, int tile, int l)
+{
+    return ((((size_t)lane * nck + ck) * MT + tile) * 32 + l) * 8;
+}
+
+/* fwd_v16's rows g and g + 8 of each of the warp's TPW tiles, and which of the tile's q pairs (rows
+ * 2t, 2t+1 and 2t+8, 2t+9: the MMA readout's B words) exist (K is even for BF16). */
+template <int TPW>
+__device__ __forceinline__ void v16_tile_rows(int w, int g, int c0, int c2, int K, int (&rA)[TPW], int (&rB)[TPW], bool (&qok0)[TPW],
+                                              bool (&qok1)[TPW])
+{
+#pragma unroll
+    for (int i = 0; i < TPW; i++) {
+        rA[i] = (w * TPW + i) * 16 + g;
+        rB[i] = rA[i] + 8;
+        qok0[i] = (w * TPW + i) * 16 + c0 < K;
+        qok1[i] = (w * TPW + i) * 16 + c2 < K;
+    }
+}
+
+/* The lane's starting state h0 (zeros without one) into the warp's tiles, and its bf16 packing. */
+template <typename T, int TPW>
+__device__ __forceinline__ void v16_load_h0(const T *h0_all, int lane, int K, const int (&rA)[TPW], const int (&rB)[TPW], int c0,
+                                            int c2, float (&h)[TPW][8], uint32_t (&hb)[TPW][4])
+{
+    const T *h0 = h0_all ? h0_all + (size_t)lane * K * 16 : (const T *)0;
+    const int cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
+#pragma unroll
+    for (int i = 0; i < TPW; i++) {
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            int r = (e & 2) ? rB[i] : rA[i];
+            h[i][e] = (h0 && r < K) ? to_f(h0[r * 16 + cols[e]]) : 0.0f;
+        }
+        pack_state(h[i], hb[i]);
+    }
+}
+
+/* The final state of the warp's tiles into ht (rows past K are padding). */
+template <typename T, int TPW>
+__device__ __forceinline__ void v16_store_ht(T *ht, int lane, int K, const int (&rA)[TPW], const int (&rB)[TPW], int c0, int c2,
+                                             const float (&h)[TPW][8])
+{
+    T *dst = ht + (size_t)lane * K * 16;
+    const int cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
+#pragma unroll
+    for (int i = 0; i < TPW; i++)
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            int r = (e & 2) ? rB[i] : rA[i];
+            if (r < K) dst[r * 16 + cols[e]] = from_f<T>(h[i][e]);
+        }
+}
+
+/* Checkpoint ck of the warp's tiles (v16_ckpt_offset's layout). */
+template <int TPW>
+__device__ __forceinline__ void v16_store_ckpt(float *ckpt, int lane, int nck, int64_t ck, int MT, int w, int l, const float (&h)[TPW][8])
+{
+#pragma unroll
+    for (int i = 0; i < TPW; i++) {
+        const int tile = w * TPW + i;
+        if (tile < MT) {
+            float4 *dst = reinterpret_cast<float4 *>(ckpt + v16_ckpt_offset(lane, nck, ck, MT, tile, l));
+            dst[0] = make_float4(h[i][0], h[i][1], h[i][2], h[i][3]);
+            dst[1] = make_float4(h[i][4], h[i][5], h[i][6], h[i][7]);
+        }
+    }
+}
+
+/* One chunk's staged inputs (fwd_v16): rows [k TS·K | q TS·K (with y) | v TS·16] from step t0 on. */
+template <typename T>
+__device__ __forceinline__ void v16_stage_chunk(T *s, const LaneIn<T> &li, int64_t t0, int ntok, int TS, int K, bool with_q, int tid,
+                                                int nthr)
+{
+    stage_rows(s, li.k + t0 * li.kst, ntok, li.kst, K, tid, nthr);
+    if (with_q) stage_rows(s + TS * K, li.q + t0 * li.qst, ntok, li.qst, K, tid, nthr);
+    stage_rows(s + 2 * TS * K, li.v + t0 * li.vst, ntok, li.vst, 16, tid, nthr);
+}
+
+/* y of one chunk of ntok steps from step row0 on: the NW warps' partials ybuf[u][w][16] summed in
+ * warp order. */
+template <typename T>
+__device__ __forceinline__ void v16_flush_y(T *y, const float *ybuf, int64_t row0, int ntok, int N, int n, int NW, int tid, int nthr)
+{
+    for (int idx = tid; idx < ntok * 16; idx += nthr) {
+        int u = idx >> 4, j = idx & 15;
+        float acc = 0.0f;
+        for (int ww = 0; ww < NW; ww++) acc += ybuf[(u * NW + ww) * 16 + j];
+        y[((row0 + u) * N + n) * 16 + j] = from_f<T>(acc);
+    }
+}
+
 /* y may be NULL (the backward's checkpoint pass). ckpt: if not NULL, the state before step t,
- * t % C == 0, goes to ckpt + (((lane*nck + t/C)*MT + tile)*32 + lane_in_warp)*8, in fragment
- * order: the layout bwd_v16 (one tile per warp) reads back, whatever TPW is. */
+ * t % C == 0, goes to checkpoint t / C in v16_ckpt_offset's layout, the one bwd_v16 (one tile per
+ * warp) reads back, whatever TPW is. */
 template <typename T, bool F32MODE, int TPW, int TM, bool MMAY, bool KVMMA>
 __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
     fwd_v16(RecDims d, RecIn<T> in, T *y, T *ht, float *ckpt, int C, int nck, int TS)
@@ -198,12 +295,9 @@ __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
     const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
     const int lane = blockIdx.x, b = lane / N, n = lane % N;
     const int c0 = 2 * t4, c2 = 2 * t4 + 8;
-    int rA[TPW], rB[TPW]; /* rows g and g+8 of each tile */
-#pragma unroll
-    for (int i = 0; i < TPW; i++) {
-        rA[i] = (w * TPW + i) * 16 + g;
-        rB[i] = rA[i] + 8;
-    }
+    int rA[TPW], rB[TPW];    /* rows g and g+8 of each tile */
+    bool qok0[TPW], qok1[TPW]; /* MMAY: the tile's q pairs that exist */
+    v16_tile_rows(w, g, c0, c2, K, rA, rB, qok0, qok1);
 
     const int stage_elems = TS * (2 * K + 16);
     T *stage = reinterpret_cast<T *>(smraw);
@@ -215,46 +309,19 @@ __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
 
     float h[TPW][8];
     uint32_t hb[TPW][4];
-    {
-        const T *h0 = in.h0 ? in.h0 + (size_t)lane * K * 16 : (const T *)0;
-        const int cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
-#pragma unroll
-        for (int i = 0; i < TPW; i++) {
-#pragma unroll
-            for (int e = 0; e < 8; e++) {
-                int r = (e & 2) ? rB[i] : rA[i];
-                h[i][e] = (h0 && r < K) ? to_f(h0[r * 16 + cols[e]]) : 0.0f;
-            }
-            pack_state(h[i], hb[i]);
-        }
-    }
-    /* MMAY: which of the tile's q pairs (rows 2t, 2t+1 and 2t+8, 2t+9) exist (K is even for BF16). */
-    bool qok0[TPW], qok1[TPW];
-#pragma unroll
-    for (int i = 0; i < TPW; i++) {
-        qok0[i] = (w * TPW + i) * 16 + c0 < K;
-        qok1[i] = (w * TPW + i) * 16 + c2 < K;
-    }
+    v16_load_h0(in.h0, lane, K, rA, rB, c0, c2, h, hb);
 
     int64_t start, end;
     seq_range(d, in.cu, b, start, end);
     const int64_t L = end - start;
-    const int64_t kst = (int64_t)d.Nk * K, qst = (int64_t)d.Nq * K, vst = (int64_t)d.Nv * 16;
-    const T *kb = in.k + (start * d.Nk + n / d.gk) * K;
-    const T *qb = in.q + (start * d.Nq + n / d.gq) * K;
-    const T *vb = in.v + (start * d.Nv + n / d.gv) * 16;
-    const T *fb = in.f + start * d.Nf + n / d.gf;
+    const LaneIn<T> li = lane_inputs(d, in, start, n);
 
     auto issue = [&](int64_t t0, int buf) {
-        int ntok = (int)(L - t0 < TS ? L - t0 : TS);
-        T *s = stage + buf * stage_elems;
-        stage_rows(s, kb + t0 * kst, ntok, kst, K, tid, nthr);
-        if (y) stage_rows(s + TS * K, qb + t0 * qst, ntok, qst, K, tid, nthr);
-        stage_rows(s + 2 * TS * K, vb + t0 * vst, ntok, vst, 16, tid, nthr);
+        v16_stage_chunk(stage + buf * stage_elems, li, t0, (int)(L - t0 < TS ? L - t0 : TS), TS, K, y != nullptr, tid, nthr);
     };
     if (L > 0) issue(0, 0);
     cp_async_commit();
-    if (tid < TS && tid < L) fbuf[tid] = to_f(fb[(int64_t)tid * d.Nf]);
+    if (tid < TS && tid < L) fbuf[tid] = to_f(li.f[tid * li.fst]);
 
     int to_ckpt = 0; /* steps until the next checkpoint */
     for (int64_t t0 = 0, ci = 0; t0 < L; t0 += TS, ci++) {
@@ -263,7 +330,7 @@ __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
         float fpre = 0.0f;
         if (t0 + TS < L) {
             issue(t0 + TS, cur ^ 1);
-            if (tid < TS && t0 + TS + tid < L) fpre = to_f(fb[(t0 + TS + tid) * d.Nf]);
+            if (tid < TS && t0 + TS + tid < L) fpre = to_f(li.f[(t0 + TS + tid) * li.fst]);
         }
         cp_async_commit();
         cp_async_wait<1>();
@@ -274,16 +341,7 @@ __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
         for (int u = 0; u < ntok; u++) {
             if (ckpt) {
                 if (to_ckpt == 0) {
-                    const int64_t ck = (t0 + u) / C;
-#pragma unroll
-                    for (int i = 0; i < TPW; i++) {
-                        const int tile = w * TPW + i;
-                        if (tile < MT) {
-                            float4 *dst = reinterpret_cast<float4 *>(ckpt + ((((size_t)lane * nck + ck) * MT + tile) * 32 + l) * 8);
-                            dst[0] = make_float4(h[i][0], h[i][1], h[i][2], h[i][3]);
-                            dst[1] = make_float4(h[i][4], h[i][5], h[i][6], h[i][7]);
-                        }
-                    }
+                    v16_store_ckpt(ckpt, lane, nck, (t0 + u) / C, MT, w, l, h);
                     to_ckpt = C;
                 }
                 to_ckpt--;
@@ -350,30 +408,13 @@ __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
             }
         }
         __syncthreads();
-        if (y) {
-            for (int idx = tid; idx < ntok * 16; idx += nthr) {
-                int u = idx >> 4, j = idx & 15;
-                float acc = 0.0f;
-                for (int ww = 0; ww < NW; ww++) acc += ybuf[(u * NW + ww) * 16 + j];
-                y[((start + t0 + u) * N + n) * 16 + j] = from_f<T>(acc);
-            }
-        }
+        if (y) v16_flush_y(y, ybuf, start + t0, ntok, N, n, NW, tid, nthr);
         if (t0 + TS < L && tid < TS) fbuf[(cur ^ 1) * TS + tid] = fpre;
         __syncthreads();
     }
     cp_async_wait<0>();
 
-    if (ht) {
-        T *dst = ht + (size_t)lane * K * 16;
-        const int cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
-#pragma unroll
-        for (int i = 0; i < TPW; i++)
-#pragma unroll
-            for (int e = 0; e < 8; e++) {
-                int r = (e & 2) ? rB[i] : rA[i];
-                if (r < K) dst[r * 16 + cols[e]] = from_f<T>(h[i][e]);
-            }
-    }
+    if (ht) v16_store_ht(ht, lane, K, rA, rB, c0, c2, h);
 }
 
 /* ---- forward, BF16 fast variant -------------------------------------------------------------
@@ -397,13 +438,7 @@ __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
     const int c0 = 2 * t4, c2 = 2 * t4 + 8;
     int rA[TPW], rB[TPW];
     bool qok0[TPW], qok1[TPW];
-#pragma unroll
-    for (int i = 0; i < TPW; i++) {
-        rA[i] = (w * TPW + i) * 16 + g;
-        rB[i] = rA[i] + 8;
-        qok0[i] = (w * TPW + i) * 16 + c0 < K;
-        qok1[i] = (w * TPW + i) * 16 + c2 < K;
-    }
+    v16_tile_rows(w, g, c0, c2, K, rA, rB, qok0, qok1);
 
     const int stage_elems = TS * (2 * K + 16);
     T *stage = reinterpret_cast<T *>(smraw);
@@ -415,39 +450,19 @@ __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
 
     float h[TPW][8];
     uint32_t hb[TPW][4];
-    {
-        const T *h0 = in.h0 ? in.h0 + (size_t)lane * K * 16 : (const T *)0;
-        const int cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
-#pragma unroll
-        for (int i = 0; i < TPW; i++) {
-#pragma unroll
-            for (int e = 0; e < 8; e++) {
-                int r = (e & 2) ? rB[i] : rA[i];
-                h[i][e] = (h0 && r < K) ? to_f(h0[r * 16 + cols[e]]) : 0.0f;
-            }
-            pack_state(h[i], hb[i]);
-        }
-    }
+    v16_load_h0(in.h0, lane, K, rA, rB, c0, c2, h, hb);
 
     int64_t start, end;
     seq_range(d, in.cu, b, start, end);
     const int64_t L = end - start;
-    const int64_t kst = (int64_t)d.Nk * K, qst = (int64_t)d.Nq * K, vst = (int64_t)d.Nv * 16;
-    const T *kb = in.k + (start * d.Nk + n / d.gk) * K;
-    const T *qb = in.q + (start * d.Nq + n / d.gq) * K;
-    const T *vb = in.v + (start * d.Nv + n / d.gv) * 16;
-    const T *fb = in.f + start * d.Nf + n / d.gf;
+    const LaneIn<T> li = lane_inputs(d, in, start, n);
 
     auto issue = [&](int64_t t0, int buf) {
-        int ntok = (int)(L - t0 < TS ? L - t0 : TS);
-        T *s = stage + buf * stage_elems;
-        stage_rows(s, kb + t0 * kst, ntok, kst, K, tid, nthr);
-        if (y) stage_rows(s + TS * K, qb + t0 * qst, ntok, qst, K, tid, nthr);
-        stage_rows(s + 2 * TS * K, vb + t0 * vst, ntok, vst, 16, tid, nthr);
+        v16_stage_chunk(stage + buf * stage_elems, li, t0, (int)(L - t0 < TS ? L - t0 : TS), TS, K, y != nullptr, tid, nthr);
     };
     if (L > 0) issue(0, 0);
     cp_async_commit();
-    if (tid < TS && tid < L) fbuf[tid] = to_f(fb[(int64_t)tid * d.Nf]);
+    if (tid < TS && tid < L) fbuf[tid] = to_f(li.f[tid * li.fst]);
 
     /* One step's inputs, in registers. v: the two bf16 pairs (2t, 2t+1) and (2t+8, 2t+9) as words. */
     struct In {
@@ -461,7 +476,7 @@ __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
         float fpre = 0.0f;
         if (t0 + TS < L) {
             issue(t0 + TS, cur ^ 1);
-            if (tid < TS && t0 + TS + tid < L) fpre = to_f(fb[(t0 + TS + tid) * d.Nf]);
+            if (tid < TS && t0 + TS + tid < L) fpre = to_f(li.f[(t0 + TS + tid) * li.fst]);
         }
         cp_async_commit();
         cp_async_wait<1>();
@@ -497,16 +512,7 @@ __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
             else load(u, cu_in);
             if (ckpt) {
                 if (to_ckpt == 0) {
-                    const int64_t ck = (t0 + u) / C;
-#pragma unroll
-                    for (int i = 0; i < TPW; i++) {
-                        const int tile = w * TPW + i;
-                        if (tile < MT) {
-                            float4 *dst = reinterpret_cast<float4 *>(ckpt + ((((size_t)lane * nck + ck) * MT + tile) * 32 + l) * 8);
-                            dst[0] = make_float4(h[i][0], h[i][1], h[i][2], h[i][3]);
-                            dst[1] = make_float4(h[i][4], h[i][5], h[i][6], h[i][7]);
-                        }
-                    }
+                    v16_store_ckpt(ckpt, lane, nck, (t0 + u) / C, MT, w, l, h);
                     to_ckpt = C;
                 }
                 to_ckpt--;
@@ -548,30 +554,13 @@ __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
             ybuf[((ntok - 1) * NW + w) * 16 + g + 8] = yprev2;
         }
         __syncthreads();
-        if (y) {
-            for (int idx = tid; idx < ntok * 16; idx += nthr) {
-                int u = idx >> 4, j = idx & 15;
-                float acc = 0.0f;
-                for (int ww = 0; ww < NW; ww++) acc += ybuf[(u * NW + ww) * 16 + j];
-                y[((start + t0 + u) * N + n) * 16 + j] = from_f<T>(acc);
-            }
-        }
+        if (y) v16_flush_y(y, ybuf, start + t0, ntok, N, n, NW, tid, nthr);
         if (t0 + TS < L && tid < TS) fbuf[(cur ^ 1) * TS + tid] = fpre;
         __syncthreads();
     }
     cp_async_wait<0>();
 
-    if (ht) {
-        T *dst = ht + (size_t)lane * K * 16;
-        const int cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
-#pragma unroll
-        for (int i = 0; i < TPW; i++)
-#pragma unroll
-            for (int e = 0; e < 8; e++) {
-                int r = (e & 2) ? rB[i] : rA[i];
-                if (r < K) dst[r * 16 + cols[e]] = from_f<T>(h[i][e]);
-            }
-    }
+    if (ht) v16_store_ht(ht, lane, K, rA, rB, c0, c2, h);
 }
 
 /* The end of a backward block (one warp per 16-row tile): dh0 = G, rounded once, and dW, the
@@ -677,6 +666,7 @@ __global__ void __launch_bounds__(MINB > 2 ? 128 : 32 * V16_MAX_WARPS, MINB)
         stage_rows(s + 2 * C * K, vb + t0 * vst, ntok, vst, 16, tid, nthr);
         stage_rows(s + 2 * C * K + C * 16, dyb + t0 * dyst, ntok, dyst, 16, tid, nthr);
     };
+    /* v16_ckpt_offset's layout, as the checkpoint's start plus the thread's 8 floats (nthr = 32 MT) */
     auto ckpt_at = [&](int ch) { return reinterpret_cast<const float4 *>(ckpt + (((size_t)lane * nck + ch) * nthr + tid) * 8); };
 
     float4 hc0 = make_float4(0, 0, 0, 0), hc1 = hc0;

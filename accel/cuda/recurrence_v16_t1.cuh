@@ -358,8 +358,8 @@ inline size_t fwd_t1_smem(int K, bool Y, int TS, bool words = false)
            (Y ? (size_t)(TS + 1) * MT * 16 * sizeof(float) : 0);
 }
 
-/* Y: write y (and ht); CKPT: store the state before step t, t % C == 0, at
- * ckpt + (((lane*nck + t/C)*MT + tile)*32 + lane_in_warp)*8 (bwd_v16's and bwd_t1's layout).
+/* Y: write y (and ht); CKPT: store the state before step t, t % C == 0, as checkpoint t / C in
+ * v16_ckpt_offset's layout (bwd_v16's and bwd_t1's).
  * KC: K as a compile-time constant (the paper's 64), or 0 for K from d; see t1_k.
  * EVEN_C: C is even, so every checkpoint falls on the first step of a pair (v14, NOTES.md).
  * WORDS: k's and q's words come made from `words` (T1Words, K = 64), into two buffers taken in turn,
@@ -456,7 +456,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
 
     int to_ckpt = 0;
     /* the next checkpoint's two float4 (one per lane), carried from checkpoint to checkpoint */
-    float4 *ckp = CKPT ? reinterpret_cast<float4 *>(ckpt + (((size_t)lane * nck * MT + w) * 32 + l) * 8) : nullptr;
+    float4 *ckp = CKPT ? reinterpret_cast<float4 *>(ckpt + v16_ckpt_offset(lane, nck, 0, MT, w, l)) : nullptr;
     /* a warp's steps of one chunk, from the converted chunk ch and the k and q words, y partials into ybuf */
     auto run_chunk = [&](int ntok, const uint2 *kwords, const uint2 *qwords) {
         /* this thread's slots of the chunk, advanced one pair of steps at a time */
@@ -716,14 +716,9 @@ inline size_t bwd_t1_smem(int K, int C, int HP)
 
 /* bwd_t1's staging of one input: stage_rows_to's copies (ntok rows of row_bytes, 16-byte copies
  * where u16 says the rows, strides and bases allow them, else 4-byte ones), with the alignment test
- * made once per block by t1_stage_u16 and the row loop not unrolled: per chunk, stage_rows_to's
+ * (stage_u16) made once per block and the row loop not unrolled: per chunk, stage_rows_to's
  * tests, index arithmetic and unrolled loop (for one or two rows per thread) were most of the
  * instructions bwd_t1 runs once per chunk (v17, NOTES.md). */
-__device__ __forceinline__ bool t1_stage_u16(const void *src, int64_t stride_bytes, int row_bytes, const void *dst, int dst_bytes)
-{
-    return row_bytes % 16 == 0 && stride_bytes % 16 == 0 && dst_bytes % 16 == 0 && (uintptr_t)src % 16 == 0 &&
-           __cvta_generic_to_shared(dst) % 16 == 0;
-}
 template <int UNIT>
 __device__ __forceinline__ void t1_stage_in(uint32_t dst, int dst_bytes, const char *src, int64_t stride_bytes, int ntok,
                                             int row_bytes, int tid, int nthr)
@@ -843,13 +838,13 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
      * on lanes 0-15 and dy on 16-31), so a thread sets up one copy loop per chunk instead of one per
      * input (v18, NOTES.md); otherwise t1_stage copies each input with the whole block. */
     const int wb = R.width * (int)sizeof(bf16);
-    const bool k16 = t1_stage_u16(li[0].k, li[0].kst * 2, 2 * K, stage, wb);
-    const bool q16 = t1_stage_u16(li[0].q, li[0].qst * 2, 2 * K, stage + R.q, wb);
+    const bool k16 = stage_u16(li[0].k, li[0].kst * 2, 2 * K, stage, wb);
+    const bool q16 = stage_u16(li[0].q, li[0].qst * 2, 2 * K, stage + R.q, wb);
     bool v16[HP], dy16[HP];
 #pragma unroll
     for (int j = 0; j < HP; j++) {
-        v16[j] = t1_stage_u16(li[j].v, li[j].vst * 2, 32, stage + R.v_of(j), wb);
-        dy16[j] = t1_stage_u16(dyb + 16 * j, dyst * 2, 32, stage + R.dy_of(j), wb);
+        v16[j] = stage_u16(li[j].v, li[j].vst * 2, 32, stage + R.v_of(j), wb);
+        dy16[j] = stage_u16(dyb + 16 * j, dyst * 2, 32, stage + R.dy_of(j), wb);
     }
     bool jobs16 = JOBS && k16 && q16;
 #pragma unroll
