@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "layer_util.h"
+#include "scalar_math.h"
 
 m2rnn_status lu_float(const m2rnn_tensor *t, const char *name)
 {
@@ -169,11 +170,31 @@ m2rnn_tensor lu_f64(double *data, int rank, const int64_t *shape)
     return m2rnn_tensor_make(data, M2RNN_F64, rank, shape);
 }
 
+static bool exact_order = false;
+void lu_set_exact_order(bool on) { exact_order = on; }
+bool lu_exact_order(void) { return exact_order; }
+
+M2RNN_VECTOR_CLONES
+void lu_gemm_naive(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double *A, const double *B, double beta, double *C)
+{
+    for (int64_t i = 0; i < M; i++) {
+        for (int64_t j = 0; j < N; j++) C[i * N + j] = beta == 0.0 ? 0.0 : beta * C[i * N + j]; /* BLAS: beta 0 never reads C */
+        for (int64_t l = 0; l < K; l++) {
+            double a = ta ? A[l * M + i] : A[i * K + l];
+            for (int64_t j = 0; j < N; j++) C[i * N + j] += a * (tb ? B[j * K + l] : B[l * N + j]);
+        }
+    }
+}
+
 void lu_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double *A, const double *B, double beta, double *C)
 {
     if (M == 0 || N == 0) return;
     if (K == 0) { /* op(A) op(B) = 0 */
         for (int64_t e = 0; e < M * N; e++) C[e] = beta == 0.0 ? 0.0 : beta * C[e];
+        return;
+    }
+    if (exact_order) {
+        lu_gemm_naive(ta, tb, M, N, K, A, B, beta, C);
         return;
     }
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,

@@ -68,9 +68,23 @@ void lu_free_all(double **ptrs, int count);
 m2rnn_tensor lu_f64(double *data, int rank, const int64_t *shape);
 
 /* C (M×N) = op(A) op(B) + beta·C, row-major, op = transpose when ta/tb; OpenBLAS's dgemm, with
- * empty dimensions handled here (dgemm rejects leading dimensions of 0). Dimensions must fit in
- * int (the layers' checks ensure it). */
+ * empty dimensions handled here (dgemm rejects leading dimensions of 0), or lu_gemm_naive in
+ * exact order (below). Dimensions must fit in int (the layers' checks ensure it). */
 void lu_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double *A, const double *B, double beta, double *C);
+
+/* The same product as three plain loops: the definition, summing over K in index order. The
+ * recurrence (m2rnn.c) takes it for products below m·n·k = 4096, where it is faster than dgemm. */
+void lu_gemm_naive(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double *A, const double *B, double beta, double *C);
+
+/* Exact order: every dense product of the reference (the layers' lu_gemm and the recurrence's)
+ * runs lu_gemm_naive instead of OpenBLAS. OpenBLAS picks its kernels for the CPU at run time, and
+ * they sum in different orders (AVX2 and AVX-512 kernels give different last bits), so the
+ * reference's outputs, and the tolerances calibrated from them, would depend on the machine; the
+ * naive loop sums in one order everywhere. `m2rnn gen` turns it on (README, "Regenerating the
+ * vectors"); it is off by default, as dgemm is much faster on large products. Process-wide: set it
+ * before the reference runs, not while it runs. */
+void lu_set_exact_order(bool on);
+bool lu_exact_order(void);
 
 /* ---- stable scalar functions ------------------------------------------------------------- */
 

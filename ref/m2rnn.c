@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layer_util.h"
 #include "m2rnn/recurrence.h"
 #include "recurrence_lanes.h"
 #include "scalar_math.h"
@@ -46,29 +47,15 @@
 static double *alloc_doubles(int64_t n) { return malloc((size_t)(n > 0 ? n : 1) * sizeof(double)); }
 
 /* ---- small dense products ---------------------------------------------------------------
- * C (m×n) = beta·C + op(A) op(B), row-major. The naive loop is the definition; OpenBLAS is used
- * from m·n·k = 4096 up (measured: at the bench's 64×16×16 the naive loop made the whole reference
- * about 3× slower). Both orders of
- * summation are fixed for a given size, so either choice is deterministic. */
-
-M2RNN_VECTOR_CLONES
-static void gemm_naive(bool ta, bool tb, int64_t m, int64_t n, int64_t kd, const double *A, const double *B,
-                       double beta, double *C)
-{
-    for (int64_t i = 0; i < m; i++) {
-        for (int64_t j = 0; j < n; j++) C[i * n + j] = beta == 0.0 ? 0.0 : beta * C[i * n + j]; /* BLAS: beta 0 never reads C */
-        for (int64_t l = 0; l < kd; l++) {
-            double a = ta ? A[l * m + i] : A[i * kd + l];
-            for (int64_t j = 0; j < n; j++) C[i * n + j] += a * (tb ? B[j * kd + l] : B[l * n + j]);
-        }
-    }
-}
-
+ * C (m×n) = beta·C + op(A) op(B), row-major. The naive loop (lu_gemm_naive) is the definition;
+ * OpenBLAS is used from m·n·k = 4096 up (measured: at the bench's 64×16×16 the naive loop made the
+ * whole reference about 3× slower), unless exact order is on (layer_util.h: m2rnn gen). Both orders
+ * of summation are fixed for a given size and machine, so either choice is deterministic. */
 static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t kd, const double *A, const double *B,
                  double beta, double *C)
 {
-    if (m * n * kd < 4096) {
-        gemm_naive(ta, tb, m, n, kd, A, B, beta, C);
+    if (m * n * kd < 4096 || lu_exact_order()) {
+        lu_gemm_naive(ta, tb, m, n, kd, A, B, beta, C);
         return;
     }
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,

@@ -21,7 +21,7 @@
 
 #define VEC_SCHEMA_NAME "m2rnn-golden-vectors"
 #define VEC_SCHEMA_VERSION 2
-#define VEC_GENERATOR_VERSION "2"
+#define VEC_GENERATOR_VERSION "3"
 
 /* The precision classes, in manifest order. */
 #define VEC_N_CLASSES 4
