@@ -9,12 +9,17 @@
  * Cycles come from clock64() inside the kernels (one SM's clock), so the results do not depend on
  * the clock the GPU happens to run at.
  *
- * Build: nvcc -O3 -std=c++17 -arch=sm_90 -o ubench ubench.cu     Run: ./ubench
+ * Cycles per step are clock64 means over the blocks, except in `ubench wall`, which times three of
+ * the step kernels by the wall clock too (wall_check: the means understate a launch by 1.4-1.56x,
+ * NOTES.md v20).
+ *
+ * Build: nvcc -O3 -std=c++17 -arch=sm_90 -o ubench ubench.cu     Run: ./ubench, or ./ubench wall
  */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #define ITERS 4096
 
@@ -417,13 +422,56 @@ static double mean_cycles(long long *d, int n)
     return s / n;
 }
 
-int main()
+/* clock64 against the wall clock (NOTES.md v20). The figures above are clock64 cycles per step,
+ * averaged over the blocks; a kernel's wall time is set by its slowest block, and by whether all its
+ * blocks are resident at once. Here one launch is timed both ways: the mean and the largest of the
+ * blocks' clock64 cycles per step, and the launch's cudaEvent time as cycles per step at 1.98 GHz
+ * (clockrate.cu: what clock64 counts), with the blocks per SM the occupancy calculator allows. */
+template <typename Kern>
+static void wall_check(const char *name, Kern kernel, int blocks, int thr, float *out, long long *cyc)
+{
+    int fit = 0;
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, kernel, thr, 0);
+    cudaEvent_t a, b;
+    cudaEventCreate(&a);
+    cudaEventCreate(&b);
+    kernel<<<blocks, thr>>>(out, cyc);
+    cudaEventRecord(a);
+    kernel<<<blocks, thr>>>(out, cyc);
+    cudaEventRecord(b);
+    cudaEventSynchronize(b);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a, b);
+    static long long h[100000];
+    cudaMemcpy(h, cyc, blocks * sizeof(long long), cudaMemcpyDeviceToHost);
+    double sum = 0, mx = 0;
+    for (int i = 0; i < blocks; i++) {
+        sum += h[i];
+        if (h[i] > mx) mx = h[i];
+    }
+    printf("%-58s %4d blocks (%d/SM fit): clock64 mean %4.0f, max %4.0f cycles/step; wall %.3f ms = %4.0f cycles/step at 1.98 GHz\n",
+           name, blocks, fit, sum / blocks / ITERS, mx / ITERS, ms, ms * 1.98e6 / ITERS);
+}
+
+int main(int argc, char **argv)
 {
     int sms;
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
     float *out; long long *cyc;
     cudaMalloc(&out, 64); cudaMalloc(&cyc, 100000 * sizeof(long long));
     printf("SMs %d, %d iterations per kernel\n", sms, ITERS);
+    if (argc > 1 && !strcmp(argv[1], "wall")) { /* only the clock64 / wall-clock cross-check */
+        for (int bps : {4, 5, 6}) {
+            char name[80];
+            snprintf(name, sizeof name, "bare step (step_var<0>), %d warps/SM", 4 * bps);
+            wall_check(name, step_var<0>, bps * sms, 128, out, cyc);
+            snprintf(name, sizeof name, "bare step + readout (step_var<2>), %d warps/SM", 4 * bps);
+            wall_check(name, step_var<2>, bps * sms, 128, out, cyc);
+            snprintf(name, sizeof name, "step with loads and readout (step_loads), %d warps/SM", 4 * bps);
+            wall_check(name, step_loads<true>, bps * sms, 128, out, cyc);
+        }
+        return 0;
+    }
     /* SFU throughput: 8 warps per block, 4 blocks per SM = 32 warps per SM */
     const char *sname[4] = {"tanh.approx.f32", "tanh.approx.f16x2", "tanh.approx.bf16x2", "ex2.approx.f32"};
     for (int op = 0; op < 4; op++) {
