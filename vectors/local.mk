@@ -81,6 +81,10 @@ AM_TESTS_ENVIRONMENT += M2RNN_BIN='$(abs_top_builddir)/m2rnn'; \
 	M2RNN_EXAMPLE_PLUGIN='$(abs_top_builddir)/tests/.libs/libm2rnn-example.so'; \
 	M2RNN_SRCDIR='$(abs_top_srcdir)'; export M2RNN_BIN M2RNN_EXAMPLE_PLUGIN M2RNN_SRCDIR;
 
+# m2rnn gen's output under two of OpenBLAS's kernel sets (exact order, README section 6).
+TESTS += tests/vectors_gen_blas.sh
+dist_noinst_SCRIPTS += tests/vectors_gen_blas.sh
+
 # The Python loader (tools/m2rnn_vectors.py), tested with $(PYTHON_NUMPY); skipped without one.
 TESTS += tests/vectors_python.sh
 dist_noinst_SCRIPTS += tests/vectors_python.sh tools/m2rnn_vectors.py
