@@ -47,19 +47,18 @@
 static double *alloc_doubles(int64_t n) { return malloc((size_t)(n > 0 ? n : 1) * sizeof(double)); }
 
 /* ---- small dense products ---------------------------------------------------------------
- * C (m×n) = beta·C + op(A) op(B), row-major. The naive loop (lu_gemm_naive) is the definition;
- * OpenBLAS is used from m·n·k = 4096 up (measured: at the bench's 64×16×16 the naive loop made the
- * whole reference about 3× slower), unless exact order is on (layer_util.h: m2rnn gen). Both orders
- * of summation are fixed for a given size and machine, so either choice is deterministic. */
+ * C (m×n) = beta·C + op(A) op(B), row-major. The naive loop (lu_gemm_naive) is the definition; from
+ * m·n·k = 4096 up the layers' lu_gemm takes over: OpenBLAS (measured: at the bench's 64×16×16 the
+ * naive loop made the whole reference about 3× slower), or the naive loop again in exact order
+ * (layer_util.h: m2rnn gen). Both orders of summation are fixed for a given size and machine, so
+ * either choice is deterministic. */
 static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t kd, const double *A, const double *B,
                  double beta, double *C)
 {
-    if (m * n * kd < 4096 || lu_exact_order()) {
+    if (m * n * kd < 4096)
         lu_gemm_naive(ta, tb, m, n, kd, A, B, beta, C);
-        return;
-    }
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)m, (int)n, (int)kd, 1.0, A, ta ? (int)m : (int)kd, B, tb ? (int)kd : (int)n, beta, C, (int)n);
+    else
+        lu_gemm(ta, tb, m, n, kd, A, B, beta, C);
 }
 
 /* OpenBLAS's own thread pool would run under every OpenMP lane and oversubscribe the cores: keep
