@@ -413,12 +413,17 @@ __global__ void f2fp_rate(float *out, long long *cyc)
     if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
 }
 
-static double mean_cycles(long long *d, int n)
+/* The mean of the n blocks' cycles at d (device memory); *max, if given, gets the largest. */
+static double mean_cycles(long long *d, int n, double *max = nullptr)
 {
     static long long h[100000];
     cudaMemcpy(h, d, n * sizeof(long long), cudaMemcpyDeviceToHost);
-    double s = 0;
-    for (int i = 0; i < n; i++) s += h[i];
+    double s = 0, mx = 0;
+    for (int i = 0; i < n; i++) {
+        s += h[i];
+        if (h[i] > mx) mx = h[i];
+    }
+    if (max) *max = mx;
     return s / n;
 }
 
@@ -442,15 +447,10 @@ static void wall_check(const char *name, Kern kernel, int blocks, int thr, float
     cudaEventSynchronize(b);
     float ms = 0;
     cudaEventElapsedTime(&ms, a, b);
-    static long long h[100000];
-    cudaMemcpy(h, cyc, blocks * sizeof(long long), cudaMemcpyDeviceToHost);
-    double sum = 0, mx = 0;
-    for (int i = 0; i < blocks; i++) {
-        sum += h[i];
-        if (h[i] > mx) mx = h[i];
-    }
+    double mx = 0;
+    const double mean = mean_cycles(cyc, blocks, &mx);
     printf("%-58s %4d blocks (%d/SM fit): clock64 mean %4.0f, max %4.0f cycles/step; wall %.3f ms = %4.0f cycles/step at 1.98 GHz\n",
-           name, blocks, fit, sum / blocks / ITERS, mx / ITERS, ms, ms * 1.98e6 / ITERS);
+           name, blocks, fit, mean / ITERS, mx / ITERS, ms, ms * 1.98e6 / ITERS);
 }
 
 int main(int argc, char **argv)
