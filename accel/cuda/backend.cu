@@ -217,7 +217,8 @@ RecIn<T> make_in(const m2rnn_recurrence_inputs &in, const int64_t *cu_dev)
  * heads per block (2 only where the problem allows it; default: t1_heads' choice), for the checks of
  * both kernels and for timing. M2RNN_CUDA_T1_WORDS=0 makes every fwd_t1 block convert its k and q
  * rows itself (v16) instead of copying the words t1_words_prep made (t1_words_wanted), for the
- * check that both give the same results and for timing. */
+ * check that both give the same results and for timing. M2RNN_CUDA_T1_LANES=<n> caps fwd_t1's lanes
+ * per block (t1_group; 1: one lane per block, v20's launch), for the checks and for timing. */
 struct FwdVariant {
     int tpw, tm;
     bool mmay, kvmma;
@@ -253,6 +254,7 @@ int g_fwd_variant = 0, g_bwd_variant = 0;
 int g_ckpt_cap = 0; /* M2RNN_CUDA_CKPT_C: at most this checkpoint interval for the v6 kernels (0: as fits; timing) */
 int g_bwd_heads = 0; /* M2RNN_CUDA_BWD_HEADS: bwd_t1's state heads per block, 1 or 2 where allowed (0: as t1_heads picks) */
 int g_t1_words = 1;  /* M2RNN_CUDA_T1_WORDS: 0 = fwd_t1's blocks convert k and q themselves everywhere (v16's kernels) */
+int g_t1_lanes = 0;  /* M2RNN_CUDA_T1_LANES: at most this many lanes per fwd_t1 block (0: as t1_lanes_per_block picks) */
 
 int env_index(const char *name, int def, int n)
 {
@@ -291,6 +293,15 @@ m2rnn_status launch_fwd_v16_pf(const RecDims &d, const RecIn<__nv_bfloat16> &in,
 /* v6 kernels: blocks of one lane (bwd_t1 with two heads: see t1_heads); MINB 6 (80 registers) when
  * the problem needs more than 4 blocks per SM, else 4 (K <= 64); K > 64 takes 8 warps and MINB 2. */
 int t1_minb(const RecDims &d, int bps) { return d.K > 64 ? 2 : bps > 4 ? 6 : 4; }
+
+/* Lanes per fwd_t1 block (t1_group, FWD_T1_GROUPS): the lanes each SM gets (bps), up to MINB, so
+ * that an SM's lanes share one block (NOTES.md v21); K = 64 only, other K one lane per block. */
+int t1_lanes_per_block(const RecDims &d, int bps, int minb)
+{
+    int lpb = d.K == 64 && minb >= 4 ? (bps < minb ? bps : minb) : 1;
+    if (g_t1_lanes > 0 && lpb > g_t1_lanes) lpb = g_t1_lanes;
+    return lpb;
+}
 
 /* Shared memory one block may use when bps blocks share an SM. */
 size_t smem_budget(const Ctx *c, int bps)
@@ -346,7 +357,8 @@ m2rnn_status launch_fwd_t1(const Ctx *c, const RecDims &d, const RecIn<__nv_bflo
      * words, whose second buffer takes room, 7B 56 (64) and 410M 32 (64) */
     int TS = 32 * MT < 64 ? 32 * MT : 64;
     while (TS > 8 && fwd_t1_smem(d.K, Y, TS, made) > budget) TS -= 8;
-    const size_t smem = fwd_t1_smem(d.K, Y, TS, made);
+    const int lpb = t1_lanes_per_block(d, bps, minb);
+    const size_t smem = lpb * fwd_t1_smem(d.K, Y, TS, made);
     const auto kern = fwd_t1_instance<Y, CKPT>(minb, d.K == 64, made, C % 2 == 0);
     m2rnn_status st = set_smem(kern, smem);
     if (st) return st;
@@ -360,7 +372,7 @@ m2rnn_status launch_fwd_t1(const Ctx *c, const RecDims &d, const RecIn<__nv_bflo
         const dim3 grid((unsigned)((items + 255) / 256), (unsigned)d.B, (unsigned)(d.Nk + (Y ? d.Nq : 0)));
         t1_words_prep<<<grid, 256>>>(d, in, kw, qw, tw.pairs);
     }
-    kern<<<(unsigned)lanes, 32 * MT, smem>>>(d, in, y, ht, ckpt, C, nck, TS, tw);
+    kern<<<(unsigned)((lanes + lpb - 1) / lpb), lpb * 32 * MT, smem>>>(d, in, y, ht, ckpt, C, nck, TS, tw);
     return M2RNN_OK;
 }
 
@@ -952,6 +964,7 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
     g_ckpt_cap = env_index("M2RNN_CUDA_CKPT_C", 0, 33);
     g_bwd_heads = env_index("M2RNN_CUDA_BWD_HEADS", 0, 3);
     g_t1_words = env_index("M2RNN_CUDA_T1_WORDS", 1, 2);
+    g_t1_lanes = env_index("M2RNN_CUDA_T1_LANES", 0, 7);
     snprintf(g_description, sizeof g_description,
              "CUDA on %s (sm_%d%d, %d SMs): fp32 state, bf16 tensor cores; bf16 fwd %d (%s), bwd %s", prop.name,
              prop.major, prop.minor, prop.multiProcessorCount, g_fwd_variant, k_fwd_variants[g_fwd_variant].name,

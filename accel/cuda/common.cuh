@@ -196,6 +196,18 @@ __device__ __forceinline__ void cp_async4(void *smem_dst, const void *gmem_src)
     unsigned s = (unsigned)__cvta_generic_to_shared(smem_dst);
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(s), "l"(gmem_src));
 }
+/* A barrier of `nthr` threads (a multiple of 32) on named barrier `id` (1..15; 0 is __syncthreads'):
+ * the barrier of one lane's warps where a block holds several lanes (t1_group). */
+__device__ __forceinline__ void bar_sync_named(int id, int nthr) { asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(nthr) : "memory"); }
+
+/* The block's dynamic shared memory in bytes (the launch's third parameter). */
+__device__ __forceinline__ unsigned dynamic_smem_bytes()
+{
+    unsigned r;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(r));
+    return r;
+}
+
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 

@@ -23,7 +23,13 @@ for s in $steps; do
     echo "== check_cuda with M2RNN_CUDA_T1_WORDS=0"
     M2RNN_CUDA_T1_WORDS=0 "$C/bin/check_cuda" > "$OUT/check_words0.log" 2>&1; echo "check_cuda rc=$?"
     grep -c "^ok" "$OUT/check_words0.log"
-    echo "output lines (errors, bit hash) differing from the default run: $(diff <(grep rel_l2 "$OUT/check.log") <(grep rel_l2 "$OUT/check_words0.log") | grep -c '^[<>]') of $(grep -c rel_l2 "$OUT/check.log")";;
+    echo "output lines (errors, bit hash) differing from the default run: $(diff <(grep rel_l2 "$OUT/check.log") <(grep rel_l2 "$OUT/check_words0.log") | grep -c '^[<>]') of $(grep -c rel_l2 "$OUT/check.log")"
+    # one lane per forward block (M2RNN_CUDA_T1_LANES=1) against the default lane groups (t1_group):
+    # the same arithmetic per lane, so again every output line must equal the default run's
+    echo "== check_cuda with M2RNN_CUDA_T1_LANES=1"
+    M2RNN_CUDA_T1_LANES=1 "$C/bin/check_cuda" > "$OUT/check_lanes1.log" 2>&1; echo "check_cuda rc=$?"
+    grep -c "^ok" "$OUT/check_lanes1.log"
+    echo "output lines (errors, bit hash) differing from the default run: $(diff <(grep rel_l2 "$OUT/check.log") <(grep rel_l2 "$OUT/check_lanes1.log") | grep -c '^[<>]') of $(grep -c rel_l2 "$OUT/check.log")";;
   sanitize)
     export M2RNN_CUDA_TEST_SMALL=1 CK_FORK=no
     for heads in "" 1 2; do

@@ -345,6 +345,32 @@ template <int KC> __device__ __forceinline__ int t1_tiles()
     return KC ? (KC + 15) / 16 : (int)(blockDim.x >> 5);
 }
 
+/* ---- a block's lanes ------------------------------------------------------------------------ */
+
+/* A block of the v6 forward holds G lanes (G = blockDim / 32·MT), one group of 32·MT threads each,
+ * with its own warps, slice of shared memory and named barrier: block i takes lanes i·G .. i·G + G-1,
+ * and a group past the last lane returns at once. Why not one block per lane: the warps of one
+ * block are served more evenly by an SM's schedulers than the warps of several blocks sharing it,
+ * and a launch lasts as long as its slowest lane (ubench lockstep, NOTES.md v21: the step with its
+ * loads at 24 warps per SM, 1.199 ms as six blocks, 1.033 ms as one block with per-lane barriers). */
+struct T1Group {
+    int lane; /* b·N + n, or -1: no lane (the group returns) */
+    int idx;  /* the group's index in its block: its slice of shared memory and barrier idx + 1 */
+    int tid;  /* the thread's index in its group */
+};
+__device__ __forceinline__ T1Group t1_group(int64_t lanes, int nthr)
+{
+    T1Group r;
+    /* idx through a shuffle: ptxas then knows it is the same across the warp, and keeps the lane's
+     * values (b, n, its pointers) in uniform registers as it does with blockIdx; computed from
+     * threadIdx alone, they took regular registers, and the 80-register kernels spilled (v21) */
+    r.idx = __shfl_sync(0xffffffffu, (int)(threadIdx.x / (unsigned)nthr), 0);
+    r.tid = (int)(threadIdx.x % (unsigned)nthr);
+    const int64_t lane = (int64_t)blockIdx.x * (blockDim.x / (unsigned)nthr) + r.idx;
+    r.lane = lane < lanes ? (int)lane : -1;
+    return r;
+}
+
 /* ---- forward / checkpoint pass -------------------------------------------------------------- */
 
 /* Shared memory of fwd_t1: the staged bf16 inputs (one buffer: the next chunk is staged while this
@@ -358,25 +384,42 @@ inline size_t fwd_t1_smem(int K, bool Y, int TS, bool words = false)
            (Y ? (size_t)(TS + 1) * MT * 16 * sizeof(float) : 0);
 }
 
+/* fwd_t1's blocks: up to MINB lanes of 4 warps with K = 64 at compile time (t1_group), with the
+ * registers of MINB one-lane blocks per SM; else one lane per block (K from d: at most 8 warps). */
+#define FWD_T1_GROUPS(MINB, KC) ((KC) == 64 && (MINB) >= 4)
+#define FWD_T1_THREADS(MINB, KC) (FWD_T1_GROUPS(MINB, KC) ? 128 * (MINB) : T1_THREADS(MINB))
+#define FWD_T1_MINB(MINB, KC) (FWD_T1_GROUPS(MINB, KC) ? 1 : (MINB))
+
 /* Y: write y (and ht); CKPT: store the state before step t, t % C == 0, as checkpoint t / C in
- * v16_ckpt_offset's layout (bwd_v16's and bwd_t1's).
+ * v16_ckpt_offset's layout (bwd_v16's and bwd_t1's). MINB: the registers of MINB one-lane blocks
+ * per SM (with KC = 64 and MINB >= 4, one block holds up to MINB lanes: FWD_T1_GROUPS).
  * KC: K as a compile-time constant (the paper's 64), or 0 for K from d; see t1_k.
  * EVEN_C: C is even, so every checkpoint falls on the first step of a pair (v14, NOTES.md).
  * WORDS: k's and q's words come made from `words` (T1Words, K = 64), into two buffers taken in turn,
  * and the chunk's conversion makes only v's and f's; else the block converts k and q too. */
 template <bool Y, bool CKPT, int MINB, int KC, bool EVEN_C = false, bool WORDS = false>
-__global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
+__global__ void __launch_bounds__(FWD_T1_THREADS(MINB, KC), FWD_T1_MINB(MINB, KC))
     fwd_t1(RecDims d, RecIn<bf16> in, bf16 *y, bf16 *ht, float *ckpt, int C, int nck, int TS, T1Words words)
 {
     extern __shared__ __align__(16) unsigned char smraw[];
-    const int K = t1_k<KC>(d), N = d.N, MT = t1_tiles<KC>(), nthr = 32 * MT;
-    const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
-    const int lane = blockIdx.x, b = lane / N, n = lane % N;
+    /* (not t1_tiles: with KC = 64 a block has more than the lane's 4 warps) */
+    const int K = t1_k<KC>(d), N = d.N, MT = KC ? (KC + 15) / 16 : t1_tiles<KC>(), nthr = 32 * MT;
+    const T1Group grp = FWD_T1_GROUPS(MINB, KC) ? t1_group((int64_t)d.B * N, nthr) : T1Group{(int)blockIdx.x, 0, (int)threadIdx.x};
+    if (FWD_T1_GROUPS(MINB, KC) && grp.lane < 0) return;
+    const int tid = grp.tid;
+    if constexpr (KC > 0) __builtin_assume(tid < nthr); /* so row 16 w + g + 8 < K is known */
+    /* the lane's barrier: its group's named barrier, or the block's */
+    auto lane_sync = [&] {
+        if constexpr (FWD_T1_GROUPS(MINB, KC)) bar_sync_named(grp.idx + 1, nthr);
+        else __syncthreads();
+    };
+    const int w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
+    const int lane = grp.lane, b = lane / N, n = lane % N;
     const int r0 = 16 * w + g, r1 = r0 + 8, c0 = 2 * t4, c2 = 2 * t4 + 8;
 
     const int RS = WORDS ? 16 : (Y ? 2 : 1) * K + 16, stage_elems = TS * RS; /* staged step: [k | q (Y) | v], or v */
-    bf16 *stage = reinterpret_cast<bf16 *>(smraw);
-    unsigned char *p = smraw + align16((size_t)stage_elems * sizeof(bf16));
+    bf16 *stage = reinterpret_cast<bf16 *>(smraw + grp.idx * (dynamic_smem_bytes() / (blockDim.x / nthr))); /* the lane's slice */
+    unsigned char *p = reinterpret_cast<unsigned char *>(stage) + align16((size_t)stage_elems * sizeof(bf16));
     /* The step loop runs two steps per iteration (TS is even), reads the next pair's inputs during
      * a pair, and does step u - 1's readout during step u (off the recurrence's dependency chain).
      * So the converted rows have two spare rows past the chunk, q's words and the readout partials
@@ -537,7 +580,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     /* One staging buffer: chunk c + 1's copies are issued once chunk c is converted, and land while
      * chunk c runs (v8: the second buffer's 288 bytes per step went to a longer chunk instead). */
     bf16 fnext = __float2bfloat16_rn(0.0f);
-    if (WORDS) __syncthreads(); /* the zeroed word buffers before the copies land in them */
+    if (WORDS) lane_sync(); /* the zeroed word buffers before the copies land in them */
     if (nchunks > 0) {
         issue(0);
         fnext = load_f(0);
@@ -547,11 +590,11 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
         const int ntok = chunk_len(c);
         const float fcur = __bfloat162float(fnext);
         cp_async_wait<0>();
-        __syncthreads(); /* chunk c staged; every warp done with chunk c - 1 */
+        lane_sync(); /* chunk c staged; every warp done with chunk c - 1 */
         if (Y && c > 0) flush_y(c - 1);
         t1_convert(ch, stage, Y && !WORDS ? stage + K : nullptr, 1, WORDS ? stage : stage + (Y ? 2 : 1) * K, RS, fcur, ntok, K, MT,
                    tid, nthr, !WORDS);
-        __syncthreads(); /* chunk c converted: the staging buffer is free */
+        lane_sync(); /* chunk c converted: the staging buffer is free */
         if (c + 1 < nchunks) {
             issue(c + 1);
             fnext = load_f(c + 1);
@@ -561,7 +604,7 @@ __global__ void __launch_bounds__(T1_THREADS(MINB), MINB)
     }
     cp_async_wait<0>();
     if (Y && nchunks > 0) {
-        __syncthreads();
+        lane_sync();
         flush_y(nchunks - 1);
     }
     if (ht) {

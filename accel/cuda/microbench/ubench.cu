@@ -323,8 +323,16 @@ __global__ void step_var(float *out, long long *cyc)
  * identity as A and the packed state as B (D = I Hᵀ, exact: every sum has one nonzero product), the
  * fp32 result packed again for today's bf16 readout MMA; 2: the same transposing MMAs, then the
  * readout as two tf32 m16n8k8 straight from the fp32 result (q as fp32, one more 16-byte load). */
-template <bool KVMMA, int RO = 0>
-__global__ void step_loads(float *out, long long *cyc)
+/* SYNC: a barrier every SYNC steps, of the whole block, or (NAMED) of each group of 4 warps alone
+ * (named barrier 1 + group, as a kernel holding several lanes per block would do per lane). */
+template <bool NAMED>
+__device__ __forceinline__ void step_barrier()
+{
+    if (NAMED) asm volatile("bar.sync %0, 128;" ::"r"(1 + (threadIdx.x >> 7)) : "memory");
+    else __syncthreads();
+}
+template <bool KVMMA, int RO = 0, int SYNC = 0, bool NAMED = false>
+__device__ __forceinline__ void step_loads_body(float *out, long long *cyc)
 {
     __shared__ float4 kvbuf[64][32];
     const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
@@ -341,7 +349,7 @@ __global__ void step_loads(float *out, long long *cyc)
     float f = 0.9f;
     const uint32_t qw0 = pack(0.01f * l, 0.02f * l), qw1 = pack(0.03f, 0.01f * l);
     float ya[4] = {0, 0, 0, 0};
-    __syncthreads();
+    step_barrier<NAMED>();
     long long t0 = clock64();
     for (int it = 0; it < ITERS; it++) {
         f += 1e-9f;
@@ -388,10 +396,31 @@ __global__ void step_loads(float *out, long long *cyc)
         }
 #pragma unroll
         for (int e = 0; e < 4; e++) hb[0][e] = pack(h[0][2 * e], h[0][2 * e + 1]);
+        if constexpr (SYNC > 0) if (it % SYNC == SYNC - 1) step_barrier<NAMED>();
     }
-    __syncthreads();
+    step_barrier<NAMED>();
     h[0][0] += ya[0] + ya[1] + ya[2] + ya[3];
     step_finish<1>(h, t0, out, cyc);
+}
+template <bool KVMMA, int RO = 0>
+__global__ void step_loads(float *out, long long *cyc) { step_loads_body<KVMMA, RO>(out, cyc); }
+
+/* The lockstep study (NOTES.md v21): step_loads<true> with all of an SM's warps in one block of
+ * THREADS, and a barrier every SYNC steps (0: none), so that the warps sharing a scheduler cannot
+ * drift apart by more than SYNC steps. Blocks of 4 warps on their own are served unevenly (v20), and
+ * the launch lasts as long as the slowest. */
+template <int THREADS, int SYNC, bool NAMED = false>
+__global__ void __launch_bounds__(THREADS, 1) step_lock(float *out, long long *cyc) { step_loads_body<true, 0, SYNC, NAMED>(out, cyc); }
+/* 4-warp blocks with a barrier of the block every SYNC steps (as fwd_t1's chunks have). */
+template <int SYNC>
+__global__ void step_loads_sync(float *out, long long *cyc) { step_loads_body<true, 0, SYNC>(out, cyc); }
+/* The 410M layer's shape: 132 blocks of 6 groups of 4 warps, of which blocks past the first `full`
+ * run only 5 (the sixth group returns at once), i.e. 672 lanes' worth of warps: per-group barriers. */
+template <int SYNC>
+__global__ void __launch_bounds__(768, 1) step_lock_672(float *out, long long *cyc)
+{
+    if (blockIdx.x >= 12 && threadIdx.x >= 640) return;
+    step_loads_body<true, 0, SYNC, true>(out, cyc);
 }
 
 /* cvt.rn.bf16x2.f32 (F2FP) throughput: 8 independent chains per thread. */
@@ -471,6 +500,32 @@ int main(int argc, char **argv)
             wall_check(name, step_loads<true>, bps * sms, 128, out, cyc);
         }
         return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "lockstep")) { /* one block per SM, barriers every SYNC steps */
+        for (int rep = 0; rep < 2; rep++) {
+            wall_check("step_loads, 16 warps/SM as 4 blocks of 4", step_loads<true>, 4 * sms, 128, out, cyc);
+            wall_check("step_loads, 16 warps/SM as 1 block, no barrier", step_lock<512, 0>, sms, 512, out, cyc);
+            wall_check("step_loads, 16 warps/SM as 1 block, barrier every 4", step_lock<512, 4>, sms, 512, out, cyc);
+            wall_check("step_loads, 16 warps/SM as 1 block, barrier every 16", step_lock<512, 16>, sms, 512, out, cyc);
+            wall_check("step_loads, 16 warps/SM as 1 block, barrier every 64", step_lock<512, 64>, sms, 512, out, cyc);
+            wall_check("step_loads, 24 warps/SM as 6 blocks of 4", step_loads<true>, 6 * sms, 128, out, cyc);
+            wall_check("step_loads, 24 warps/SM as 1 block, no barrier", step_lock<768, 0>, sms, 768, out, cyc);
+            wall_check("step_loads, 24 warps/SM as 1 block, barrier every 4", step_lock<768, 4>, sms, 768, out, cyc);
+            wall_check("step_loads, 24 warps/SM as 1 block, barrier every 16", step_lock<768, 16>, sms, 768, out, cyc);
+            wall_check("step_loads, 24 warps/SM as 1 block, barrier every 64", step_lock<768, 64>, sms, 768, out, cyc);
+            wall_check("step_loads, 24 warps/SM as 2 blocks of 12, barrier every 16", step_lock<384, 16>, 2 * sms, 384, out, cyc);
+            wall_check("step_loads, 16 warps/SM as 4 blocks of 4, barrier every 16", step_loads_sync<16>, 4 * sms, 128, out, cyc);
+            wall_check("step_loads, 16 warps/SM as 1 block, group barriers every 16", step_lock<512, 16, true>, sms, 512, out, cyc);
+            wall_check("step_loads, 16 warps/SM as 1 block, group barriers every 32", step_lock<512, 32, true>, sms, 512, out, cyc);
+            wall_check("step_loads, 24 warps/SM as 6 blocks of 4, barrier every 16", step_loads_sync<16>, 6 * sms, 128, out, cyc);
+            wall_check("step_loads, 24 warps/SM as 1 block, group barriers every 16", step_lock<768, 16, true>, sms, 768, out, cyc);
+            wall_check("step_loads, 24 warps/SM as 1 block, group barriers every 32", step_lock<768, 32, true>, sms, 768, out, cyc);
+            wall_check("step_loads, 672 groups as 672 blocks of 4, barrier every 16", step_loads_sync<16>, 672, 128, out, cyc);
+            wall_check("step_loads, 672 groups as 132 blocks of 6 or 5, group barriers 16", step_lock_672<16>, sms, 768, out, cyc);
+        }
+        cudaError_t e = cudaGetLastError();
+        printf("cuda: %s\n", cudaGetErrorString(e));
+        return e != cudaSuccess;
     }
     /* SFU throughput: 8 warps per block, 4 blocks per SM = 32 warps per SM */
     const char *sname[4] = {"tanh.approx.f32", "tanh.approx.f16x2", "tanh.approx.bf16x2", "ex2.approx.f32"};
