@@ -95,9 +95,9 @@ static const rcase cases[] = {
     /* the BF16 backward's clip-total instance with one head per block (bwd_t1<4, 2, 64, 1>), which no
      * case above reaches, with q and k shared by all heads */
     {"bf16 clip total K64 q1 k1 N12", M2RNN_BF16, 3, 61, 0, {0}, 12, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_TOTAL, -0.05},
-    /* lane counts that do not divide into the forward's blocks of several lanes (t1_group): 305
-     * lanes in 102 blocks of 2 or 3 (K = 64, the made k and q words), 287 in 96 blocks of 2 or 3
-     * lanes of 2 warps (K = 32) */
+    /* the forward's blocks of several lanes (t1_group, K = 64): 305 lanes at 3 per block, so that
+     * the last block has a group with no lane (with the made k and q words); and K = 32 at 3 lanes
+     * per SM, which keeps one lane per block */
     {"bf16 K64 305 lanes, uneven lanes per block", M2RNN_BF16, 5, 40, 0, {0}, 61, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
     {"bf16 K32 287 lanes, uneven lanes per block", M2RNN_BF16, 7, 45, 0, {0}, 41, 32, 16, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_CARRY, 0.05},
 };
