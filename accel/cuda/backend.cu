@@ -217,8 +217,9 @@ RecIn<T> make_in(const m2rnn_recurrence_inputs &in, const int64_t *cu_dev)
  * heads per block (2 only where the problem allows it; default: t1_heads' choice), for the checks of
  * both kernels and for timing. M2RNN_CUDA_T1_WORDS=0 makes every fwd_t1 block convert its k and q
  * rows itself (v16) instead of copying the words t1_words_prep made (t1_words_wanted), for the
- * check that both give the same results and for timing. M2RNN_CUDA_T1_LANES=<n> caps fwd_t1's lanes
- * per block (t1_group; 1: one lane per block, v20's launch), for the checks and for timing. */
+ * check that both give the same results and for timing. M2RNN_CUDA_T1_LANES=<n> caps the lanes (bwd_t1:
+ * units of its heads) per block of fwd_t1 and bwd_t1 (t1_group; 1: one per block, v20's launches),
+ * for the checks and for timing. */
 struct FwdVariant {
     int tpw, tm;
     bool mmay, kvmma;
@@ -254,7 +255,7 @@ int g_fwd_variant = 0, g_bwd_variant = 0;
 int g_ckpt_cap = 0; /* M2RNN_CUDA_CKPT_C: at most this checkpoint interval for the v6 kernels (0: as fits; timing) */
 int g_bwd_heads = 0; /* M2RNN_CUDA_BWD_HEADS: bwd_t1's state heads per block, 1 or 2 where allowed (0: as t1_heads picks) */
 int g_t1_words = 1;  /* M2RNN_CUDA_T1_WORDS: 0 = fwd_t1's blocks convert k and q themselves everywhere (v16's kernels) */
-int g_t1_lanes = 0;  /* M2RNN_CUDA_T1_LANES: at most this many lanes per fwd_t1 block (0: as t1_lanes_per_block picks) */
+int g_t1_lanes = 0;  /* M2RNN_CUDA_T1_LANES: at most this many lanes per fwd_t1 / bwd_t1 block (0: as t1_lanes_per_block picks) */
 
 int env_index(const char *name, int def, int n)
 {
@@ -294,11 +295,12 @@ m2rnn_status launch_fwd_v16_pf(const RecDims &d, const RecIn<__nv_bfloat16> &in,
  * the problem needs more than 4 blocks per SM, else 4 (K <= 64); K > 64 takes 8 warps and MINB 2. */
 int t1_minb(const RecDims &d, int bps) { return d.K > 64 ? 2 : bps > 4 ? 6 : 4; }
 
-/* Lanes per fwd_t1 block (t1_group, FWD_T1_GROUPS): the lanes each SM gets (bps), up to MINB, so
- * that an SM's lanes share one block (NOTES.md v21); K = 64 only, other K one lane per block. */
-int t1_lanes_per_block(const RecDims &d, int bps, int minb)
+/* Lanes (bwd_t1: pairs of heads) per block of the v6 kernels (t1_group): the units each SM gets (bps),
+ * up to MINB, so that an SM's units share one block (NOTES.md v21); grouped: whether the instance
+ * launched holds several (FWD_T1_GROUPS, BWD_T1_GROUPS), else 1. */
+int t1_lanes_per_block(bool grouped, int bps, int minb)
 {
-    int lpb = d.K == 64 && minb >= 4 ? (bps < minb ? bps : minb) : 1;
+    int lpb = grouped ? (bps < minb ? bps : minb) : 1;
     if (g_t1_lanes > 0 && lpb > g_t1_lanes) lpb = g_t1_lanes;
     return lpb;
 }
@@ -357,7 +359,7 @@ m2rnn_status launch_fwd_t1(const Ctx *c, const RecDims &d, const RecIn<__nv_bflo
      * words, whose second buffer takes room, 7B 56 (64) and 410M 32 (64) */
     int TS = 32 * MT < 64 ? 32 * MT : 64;
     while (TS > 8 && fwd_t1_smem(d.K, Y, TS, made) > budget) TS -= 8;
-    const int lpb = t1_lanes_per_block(d, bps, minb);
+    const int lpb = t1_lanes_per_block(d.K == 64, bps, minb); /* fwd_t1_instance: KC = 64 iff K = 64 */
     const size_t smem = lpb * fwd_t1_smem(d.K, Y, TS, made);
     const auto kern = fwd_t1_instance<Y, CKPT>(minb, d.K == 64, made, C % 2 == 0);
     m2rnn_status st = set_smem(kern, smem);
@@ -720,9 +722,11 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
                             : minb == 6 ? (k64 ? pick(I6(), K64(), I1()) : pick(I6(), K0(), I1()))
                             : minb == 4 ? (k64 ? pick(I4(), K64(), I1()) : pick(I4(), K0(), I1()))
                                         : pick(I2(), K0(), I1());
-                const size_t smem = bwd_t1_smem(d.K, C, t1p.HP);
+                const int64_t units = lanes / t1p.HP;
+                const int lpb = t1_lanes_per_block(t1p.HP == 2, t1p.bps, k_t1_pair_minb); /* pairs: KC = 64 */
+                const size_t smem = lpb * bwd_t1_smem(d.K, C, t1p.HP);
                 if ((st = set_smem(kern, smem))) return st;
-                kern<<<(unsigned)(lanes / t1p.HP), 32 * MT, smem>>>(d, in, (const T *)a->dy.data, (const T *)a->dht.data, clip,
+                kern<<<(unsigned)((units + lpb - 1) / lpb), lpb * 32 * MT, smem>>>(d, in, (const T *)a->dy.data, (const T *)a->dht.data, clip,
                                                           (T *)a->dh0.data, go, t1_dv_direct ? (T *)a->dv.data : nullptr,
                                                           t1_df_direct ? (T *)a->df.data : nullptr, ckpt, C, nck);
             }

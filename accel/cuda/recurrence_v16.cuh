@@ -563,14 +563,21 @@ __global__ void __launch_bounds__(32 * ((V16_MAX_WARPS + TPW - 1) / TPW), 4)
     if (ht) v16_store_ht(ht, lane, K, rA, rB, c0, c2, h);
 }
 
-/* The end of a backward block (one warp per 16-row tile): dh0 = G, rounded once, and dW, the
+/* The block's barrier, for v16_finish_backward's callers with one lane per block. */
+struct BlockSync {
+    __device__ __forceinline__ void operator()() const { __syncthreads(); }
+};
+
+/* The end of a backward lane (one warp per 16-row tile): dh0 = G, rounded once, and dW, the
  * warps' contributions summed in warp order through dwbuf (MT × 256 floats of shared memory that
- * nothing else uses any more) into dW_out (this lane's V×V partial). */
-template <typename T>
+ * nothing else uses any more) into dW_out (this lane's V×V partial). tid, nthr: the thread's index
+ * among the lane's threads and their number; sync: their barrier (bwd_t1's lane groups have their own). */
+template <typename T, typename Sync = BlockSync>
 __device__ __forceinline__ void v16_finish_backward(const float (&G)[8], const float (&dW)[2][4], T *dh0, float *dwbuf,
-                                                    float *dW_out, int K, int MT, bool dW_transposed = false)
+                                                    float *dW_out, int K, int MT, bool dW_transposed = false,
+                                                    int tid = threadIdx.x, int nthr = blockDim.x, Sync sync = Sync())
 {
-    const int tid = threadIdx.x, nthr = blockDim.x, w = tid >> 5, l = tid & 31, g = l >> 2, c0 = 2 * (l & 3);
+    const int w = tid >> 5, l = tid & 31, g = l >> 2, c0 = 2 * (l & 3);
     if (dh0) {
         const int r0 = w * 16 + g, r1 = r0 + 8;
         const int rows[8] = {r0, r0, r1, r1, r0, r0, r1, r1}, cols[8] = {c0, c0 + 1, c0, c0 + 1, c0 + 8, c0 + 9, c0 + 8, c0 + 9};
@@ -578,7 +585,7 @@ __device__ __forceinline__ void v16_finish_backward(const float (&G)[8], const f
         for (int e = 0; e < 8; e++)
             if (rows[e] < K) dh0[rows[e] * 16 + cols[e]] = from_f<T>(G[e]);
     }
-    __syncthreads();
+    sync();
     /* fragment element (row, column) of the tile's dW, or of dWᵀ (bwd_t1) stored at (column, row) */
     const int rs = dW_transposed ? 1 : 16, cs = dW_transposed ? 16 : 1;
 #pragma unroll
@@ -588,7 +595,7 @@ __device__ __forceinline__ void v16_finish_backward(const float (&G)[8], const f
         dwbuf[w * 256 + (g + 8) * rs + (nt * 8 + c0) * cs] = dW[nt][2];
         dwbuf[w * 256 + (g + 8) * rs + (nt * 8 + c0 + 1) * cs] = dW[nt][3];
     }
-    __syncthreads();
+    sync();
     for (int e = tid; e < 256; e += nthr) {
         float acc = 0.0f;
         for (int ww = 0; ww < MT; ww++) acc += dwbuf[ww * 256 + e];

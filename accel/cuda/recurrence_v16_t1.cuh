@@ -371,6 +371,38 @@ __device__ __forceinline__ T1Group t1_group(int64_t lanes, int nthr)
     return r;
 }
 
+/* The v6 kernels' blocks. GROUPS (fwd_t1: K = 64 at compile time; bwd_t1: pairs of heads, also
+ * K = 64): up to MINB lanes of 4 warps (t1_group), with the registers of MINB one-lane blocks per SM
+ * (launch bounds T1_BLOCK_THREADS, T1_BLOCK_MINB); else one lane per block of ONE threads, as before
+ * v21 (bwd_t1 with one head per block measured slower grouped: its code grew, NOTES.md v21). */
+#define FWD_T1_GROUPS(KC) ((KC) == 64)
+#define BWD_T1_GROUPS(KC, HP) ((KC) == 64 && (HP) == 2)
+#define T1_BLOCK_THREADS(GROUPS, MINB, ONE) ((GROUPS) ? 128 * (MINB) : (ONE))
+#define T1_BLOCK_MINB(GROUPS, MINB) ((GROUPS) ? 1 : (MINB))
+
+/* The thread's group: t1_group, or the whole block with one lane (unit: lanes, or pairs of heads). */
+template <bool GROUPS>
+__device__ __forceinline__ T1Group t1_block_group(int64_t units, int nthr)
+{
+    if constexpr (GROUPS) return t1_group(units, nthr);
+    else return T1Group{(int)blockIdx.x, 0, (int)threadIdx.x};
+}
+/* The group's slice of the block's dynamic shared memory (equal slices, one per group). */
+__device__ __forceinline__ unsigned char *t1_slice(unsigned char *smem, const T1Group &grp, int nthr)
+{
+    return smem + grp.idx * (dynamic_smem_bytes() / (blockDim.x / (unsigned)nthr));
+}
+/* The group's barrier: its named barrier, or the block's. */
+template <bool GROUPS>
+struct T1Sync {
+    int bar, nthr;
+    __device__ __forceinline__ void operator()() const
+    {
+        if constexpr (GROUPS) bar_sync_named(bar, nthr);
+        else __syncthreads();
+    }
+};
+
 /* ---- forward / checkpoint pass -------------------------------------------------------------- */
 
 /* Shared memory of fwd_t1: the staged bf16 inputs (one buffer: the next chunk is staged while this
@@ -384,41 +416,32 @@ inline size_t fwd_t1_smem(int K, bool Y, int TS, bool words = false)
            (Y ? (size_t)(TS + 1) * MT * 16 * sizeof(float) : 0);
 }
 
-/* fwd_t1's blocks: up to MINB lanes of 4 warps with K = 64 at compile time (t1_group), with the
- * registers of MINB one-lane blocks per SM; else one lane per block (K from d: at most 8 warps). */
-#define FWD_T1_GROUPS(MINB, KC) ((KC) == 64 && (MINB) >= 4)
-#define FWD_T1_THREADS(MINB, KC) (FWD_T1_GROUPS(MINB, KC) ? 128 * (MINB) : T1_THREADS(MINB))
-#define FWD_T1_MINB(MINB, KC) (FWD_T1_GROUPS(MINB, KC) ? 1 : (MINB))
-
 /* Y: write y (and ht); CKPT: store the state before step t, t % C == 0, as checkpoint t / C in
  * v16_ckpt_offset's layout (bwd_v16's and bwd_t1's). MINB: the registers of MINB one-lane blocks
- * per SM (with KC = 64 and MINB >= 4, one block holds up to MINB lanes: FWD_T1_GROUPS).
+ * per SM (with KC = 64, one block holds up to MINB lanes: FWD_T1_GROUPS).
  * KC: K as a compile-time constant (the paper's 64), or 0 for K from d; see t1_k.
  * EVEN_C: C is even, so every checkpoint falls on the first step of a pair (v14, NOTES.md).
  * WORDS: k's and q's words come made from `words` (T1Words, K = 64), into two buffers taken in turn,
  * and the chunk's conversion makes only v's and f's; else the block converts k and q too. */
 template <bool Y, bool CKPT, int MINB, int KC, bool EVEN_C = false, bool WORDS = false>
-__global__ void __launch_bounds__(FWD_T1_THREADS(MINB, KC), FWD_T1_MINB(MINB, KC))
+__global__ void __launch_bounds__(T1_BLOCK_THREADS(FWD_T1_GROUPS(KC), MINB, T1_THREADS(MINB)), T1_BLOCK_MINB(FWD_T1_GROUPS(KC), MINB))
     fwd_t1(RecDims d, RecIn<bf16> in, bf16 *y, bf16 *ht, float *ckpt, int C, int nck, int TS, T1Words words)
 {
     extern __shared__ __align__(16) unsigned char smraw[];
     /* (not t1_tiles: with KC = 64 a block has more than the lane's 4 warps) */
     const int K = t1_k<KC>(d), N = d.N, MT = KC ? (KC + 15) / 16 : t1_tiles<KC>(), nthr = 32 * MT;
-    const T1Group grp = FWD_T1_GROUPS(MINB, KC) ? t1_group((int64_t)d.B * N, nthr) : T1Group{(int)blockIdx.x, 0, (int)threadIdx.x};
-    if (FWD_T1_GROUPS(MINB, KC) && grp.lane < 0) return;
+    constexpr bool GROUPS = FWD_T1_GROUPS(KC);
+    const T1Group grp = t1_block_group<GROUPS>((int64_t)d.B * N, nthr);
+    if (GROUPS && grp.lane < 0) return;
     const int tid = grp.tid;
     if constexpr (KC > 0) __builtin_assume(tid < nthr); /* so row 16 w + g + 8 < K is known */
-    /* the lane's barrier: its group's named barrier, or the block's */
-    auto lane_sync = [&] {
-        if constexpr (FWD_T1_GROUPS(MINB, KC)) bar_sync_named(grp.idx + 1, nthr);
-        else __syncthreads();
-    };
+    const T1Sync<GROUPS> lane_sync{grp.idx + 1, nthr};
     const int w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
     const int lane = grp.lane, b = lane / N, n = lane % N;
     const int r0 = 16 * w + g, r1 = r0 + 8, c0 = 2 * t4, c2 = 2 * t4 + 8;
 
     const int RS = WORDS ? 16 : (Y ? 2 : 1) * K + 16, stage_elems = TS * RS; /* staged step: [k | q (Y) | v], or v */
-    bf16 *stage = reinterpret_cast<bf16 *>(smraw + grp.idx * (dynamic_smem_bytes() / (blockDim.x / nthr))); /* the lane's slice */
+    bf16 *stage = reinterpret_cast<bf16 *>(t1_slice(smraw, grp, nthr));
     unsigned char *p = reinterpret_cast<unsigned char *>(stage) + align16((size_t)stage_elems * sizeof(bf16));
     /* The step loop runs two steps per iteration (TS is even), reads the next pair's inputs during
      * a pair, and does step u - 1's readout during step u (off the recurrence's dependency chain).
@@ -790,7 +813,8 @@ __device__ __forceinline__ void t1_stage(bf16 *dst, int dst_stride, const bf16 *
 /* CLIP: the clip mode (m2rnn_clip_mode: 0 none, 1 carry, 2 total), a template parameter so that the
  * step has no branch on it. dv_out / df_out: when not NULL (no shared v / f heads), dv / df are written
  * there directly, rounded once, instead of as fp32 partials for reduce_groups.
- * HP: state heads per block (v11, NOTES.md), the lanes HP·blockIdx.x + j, j < HP, of one sequence,
+ * HP: state heads per block (v11, NOTES.md; per group of a block with KC = 64: t1_group), the lanes
+ * HP·u + j, j < HP, of one sequence (u: the block's, or the group's, unit),
  * which share their k and q heads (N, gk and gq multiples of HP). Each warp runs the same tile of
  * every head, the heads' steps interleaved: independent chains in one warp instead of one chain in
  * each of HP times as many warps. Their dk and dq partials are summed in the tensor-core products
@@ -799,15 +823,25 @@ __device__ __forceinline__ void t1_stage(bf16 *dst, int dst_stride, const bf16 *
  * reduce_groups' (the MMA's accumulation, then N/2 partials), so dq and dk differ in their last bits
  * between HP = 1 and HP = 2; each is bit-identical from run to run. */
 template <int MINB, int CLIP, int KC, int HP>
-__global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
+__global__ void __launch_bounds__(T1_BLOCK_THREADS(BWD_T1_GROUPS(KC, HP), MINB, BWD_T1_THREADS(MINB, HP)),
+                                  T1_BLOCK_MINB(BWD_T1_GROUPS(KC, HP), MINB))
     bwd_t1(RecDims d, RecIn<bf16> in, const bf16 *dy, const bf16 *dht, float clip, bf16 *dh0, GradOut go,
            bf16 *dv_out, bf16 *df_out, const float *ckpt, int C, int nck)
 {
     static_assert(HP == 1 || (HP == 2 && KC == 64), "two heads per block: K = 64 only (BWD_T1_THREADS)");
-    extern __shared__ __align__(16) unsigned char smraw[];
-    const int K = t1_k<KC>(d), N = d.N, MT = t1_tiles<KC>(), nthr = 32 * MT;
-    const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
-    const int lane0 = blockIdx.x * HP, b = lane0 / N, n0 = lane0 % N; /* heads n0 .. n0 + HP - 1 of sequence b */
+    extern __shared__ __align__(16) unsigned char smblock[];
+    constexpr bool GROUPS = BWD_T1_GROUPS(KC, HP);
+    /* (not t1_tiles with GROUPS: a block holds up to MINB groups of the pair's 4 warps, t1_group) */
+    const int K = t1_k<KC>(d), N = d.N, MT = GROUPS ? (KC + 15) / 16 : t1_tiles<KC>(), nthr = 32 * MT;
+    const T1Group grp = t1_block_group<GROUPS>((int64_t)d.B * N / HP, nthr);
+    if (GROUPS && grp.lane < 0) return;
+    unsigned char *const smraw = GROUPS ? t1_slice(smblock, grp, nthr) : smblock;
+    const T1Sync<GROUPS> lane_sync{grp.idx + 1, nthr};
+    /* one lane per block: threadIdx and blockIdx read here, as before v21 (through grp, ptxas's code
+     * for the one-head kernels changed: 121 -> 119 registers at K = 64, 4 blocks per SM) */
+    const int tid = GROUPS ? grp.tid : (int)threadIdx.x, w = tid >> 5, l = tid & 31, g = l >> 2, t4 = l & 3;
+    if constexpr (GROUPS) __builtin_assume(tid < nthr);
+    const int lane0 = (GROUPS ? grp.lane : (int)blockIdx.x) * HP, b = lane0 / N, n0 = lane0 % N; /* heads n0 .. n0 + HP - 1 of sequence b */
     const int r0 = 16 * w + g, r1 = r0 + 8, c0 = 2 * t4, c2 = 2 * t4 + 8;
     const int rows[8] = {r0, r0, r1, r1, r0, r0, r1, r1}, cols[8] = {c0, c0 + 1, c0, c0 + 1, c2, c2 + 1, c2, c2 + 1};
     const bool lead = t4 == 0;
@@ -1072,7 +1106,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
         fnext[j] = __float2bfloat16_rn(0.0f);
         hn[j][0] = hn[j][1] = make_float4(0, 0, 0, 0);
     }
-    __syncthreads(); /* the zeroed rows before the first copies land */
+    lane_sync(); /* the zeroed rows before the first copies land */
     if (nchunks > 0) {
         if (LATE) /* the first chunk's f, stored by its prefetch (waiting for this load once) */
 #pragma unroll
@@ -1114,7 +1148,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
             for (int e = 0; e < 8; e++) h[j][e] = hv[e];
         }
         cp_async_wait<0>();
-        __syncthreads(); /* chunk c staged; every warp done with chunk c + 1 (its buffer, fgbuf, partials) */
+        lane_sync(); /* chunk c staged; every warp done with chunk c + 1 (its buffer, fgbuf, partials) */
         if (c > 0) prefetch(c - 1);
         cp_async_commit();
         if (c + 1 < nchunks) flush(c + 1);
@@ -1122,7 +1156,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
 #pragma unroll
             for (int j = 0; j < HP; j++)
                 t1_store_f(fgbuf + j, fcur[j], Lc, tid, HP);
-            __syncthreads();
+            lane_sync();
         }
         const float2 *const fgc = fg_of(c);
 
@@ -1160,7 +1194,7 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
         }
 
         /* Reverse steps (out: set before the chunk loop, see there) */
-        if constexpr (LATE) __syncthreads(); /* the flush has read chunk c + 1's partials */
+        if constexpr (LATE) lane_sync(); /* the flush has read chunk c + 1's partials */
         else __syncwarp();                   /* the replay's slots, which the warp's other lanes stored */
         const float2 *fgu = fgc + (Lc - 1) * HP;
         const unsigned short *ru = row16(Lc - 1);
@@ -1256,12 +1290,13 @@ __global__ void __launch_bounds__(BWD_T1_THREADS(MINB, HP), MINB)
         if (t4 >= 2) out += (int64_t)C * out_step;
     }
     cp_async_wait<0>();
-    __syncthreads();
+    lane_sync();
     if (nchunks > 0) flush(0);
 #pragma unroll
     for (int j = 0; j < HP; j++) /* its first barrier orders the previous head's reads of smraw before its writes */
         v16_finish_backward(G[j], dW[j], dh0 ? dh0 + (size_t)(lane0 + j) * K * 16 : (bf16 *)nullptr, reinterpret_cast<float *>(smraw),
-                            go.dW + (size_t)(lane0 + j) * 256, K, MT, true);
+                            go.dW + (size_t)(lane0 + j) * 256, K, MT, true, tid,
+                            GROUPS ? nthr : (int)blockDim.x, lane_sync);
 }
 
 #endif
