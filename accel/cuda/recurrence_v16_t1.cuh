@@ -347,12 +347,13 @@ template <int KC> __device__ __forceinline__ int t1_tiles()
 
 /* ---- a block's lanes ------------------------------------------------------------------------ */
 
-/* A block of the v6 forward holds G lanes (G = blockDim / 32·MT), one group of 32·MT threads each,
- * with its own warps, slice of shared memory and named barrier: block i takes lanes i·G .. i·G + G-1,
- * and a group past the last lane returns at once. Why not one block per lane: the warps of one
- * block are served more evenly by an SM's schedulers than the warps of several blocks sharing it,
- * and a launch lasts as long as its slowest lane (ubench lockstep, NOTES.md v21: the step with its
- * loads at 24 warps per SM, 1.199 ms as six blocks, 1.033 ms as one block with per-lane barriers). */
+/* A block of fwd_t1 (of bwd_t1 with pairs of heads: units of two lanes) holds G lanes, G = blockDim
+ * / 32·MT, one group of 32·MT threads each, with its own warps, slice of shared memory and named
+ * barrier: block i takes lanes i·G .. i·G + G-1, and a group past the last lane returns at once.
+ * Why not one block per lane: the warps of one block are served more evenly by an SM's schedulers
+ * than the warps of several blocks sharing it, and a launch lasts as long as its slowest lane
+ * (ubench lockstep, NOTES.md v21: the step with its loads at 24 warps per SM, 1.199 ms as six
+ * blocks, 1.033 ms as one block with per-lane barriers). */
 struct T1Group {
     int lane; /* b·N + n, or -1: no lane (the group returns) */
     int idx;  /* the group's index in its block: its slice of shared memory and barrier idx + 1 */
@@ -813,7 +814,7 @@ __device__ __forceinline__ void t1_stage(bf16 *dst, int dst_stride, const bf16 *
 /* CLIP: the clip mode (m2rnn_clip_mode: 0 none, 1 carry, 2 total), a template parameter so that the
  * step has no branch on it. dv_out / df_out: when not NULL (no shared v / f heads), dv / df are written
  * there directly, rounded once, instead of as fp32 partials for reduce_groups.
- * HP: state heads per block (v11, NOTES.md; per group of a block with KC = 64: t1_group), the lanes
+ * HP: state heads per block (v11, NOTES.md; with pairs, per group of a block: BWD_T1_GROUPS), the lanes
  * HP·u + j, j < HP, of one sequence (u: the block's, or the group's, unit),
  * which share their k and q heads (N, gk and gq multiples of HP). Each warp runs the same tile of
  * every head, the heads' steps interleaved: independent chains in one warp instead of one chain in
