@@ -11,9 +11,11 @@
  *
  * Cycles per step are clock64 means over the blocks, except in `ubench wall`, which times three of
  * the step kernels by the wall clock too (wall_check: the means understate a launch by 1.4-1.56x,
- * NOTES.md v20).
+ * NOTES.md v20), and `ubench lockstep`, which times the step with its loads as one block per SM
+ * against several, with and without barriers (step_lock, NOTES.md v21).
  *
- * Build: nvcc -O3 -std=c++17 -arch=sm_90 -o ubench ubench.cu     Run: ./ubench, or ./ubench wall
+ * Build: nvcc -O3 -std=c++17 -arch=sm_90 -o ubench ubench.cu
+ * Run: ./ubench, ./ubench wall or ./ubench lockstep
  */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
