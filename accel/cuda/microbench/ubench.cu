@@ -316,6 +316,15 @@ __global__ void step_var(float *out, long long *cyc)
     step_finish<1>(h, t0, out, cyc);
 }
 
+/* The barrier of step_loads_body's SYNC: the whole block's, or (NAMED) that of the thread's group of
+ * 4 warps alone (named barrier 1 + group, as a kernel holding several lanes per block has per lane). */
+template <bool NAMED>
+__device__ __forceinline__ void step_barrier()
+{
+    if (NAMED) asm volatile("bar.sync %0, 128;" ::"r"(1 + (threadIdx.x >> 7)) : "memory");
+    else __syncthreads();
+}
+
 /* The forward's step with its per-step loads from shared memory (64 steps, cycled), and the
  * readout of mode 2. KVMMA false: k vᵀ from fp32 multiplies of k's rows (float2) and v's columns
  * (float4), as fwd_t1 does; true: k vᵀ as one m16n8k8 per column half with every lane's words the
@@ -324,15 +333,8 @@ __global__ void step_var(float *out, long long *cyc)
  * RO: the readout's transpose of the packed state. 0: four movmatrix (fwd_t1); 1: two MMAs with the
  * identity as A and the packed state as B (D = I Hᵀ, exact: every sum has one nonzero product), the
  * fp32 result packed again for today's bf16 readout MMA; 2: the same transposing MMAs, then the
- * readout as two tf32 m16n8k8 straight from the fp32 result (q as fp32, one more 16-byte load). */
-/* SYNC: a barrier every SYNC steps, of the whole block, or (NAMED) of each group of 4 warps alone
- * (named barrier 1 + group, as a kernel holding several lanes per block would do per lane). */
-template <bool NAMED>
-__device__ __forceinline__ void step_barrier()
-{
-    if (NAMED) asm volatile("bar.sync %0, 128;" ::"r"(1 + (threadIdx.x >> 7)) : "memory");
-    else __syncthreads();
-}
+ * readout as two tf32 m16n8k8 straight from the fp32 result (q as fp32, one more 16-byte load).
+ * SYNC: a step_barrier<NAMED> every SYNC steps (0: none; the lockstep study below). */
 template <bool KVMMA, int RO = 0, int SYNC = 0, bool NAMED = false>
 __device__ __forceinline__ void step_loads_body(float *out, long long *cyc)
 {
@@ -416,8 +418,9 @@ __global__ void __launch_bounds__(THREADS, 1) step_lock(float *out, long long *c
 /* 4-warp blocks with a barrier of the block every SYNC steps (as fwd_t1's chunks have). */
 template <int SYNC>
 __global__ void step_loads_sync(float *out, long long *cyc) { step_loads_body<true, 0, SYNC>(out, cyc); }
-/* The 410M layer's shape: 132 blocks of 6 groups of 4 warps, of which blocks past the first `full`
- * run only 5 (the sixth group returns at once), i.e. 672 lanes' worth of warps: per-group barriers. */
+/* The 410M layer's shape on 132 SMs: 132 blocks of 6 groups of 4 warps, of which the blocks past the
+ * first 12 run only 5 (their sixth group returns at once), i.e. 672 lanes' worth of warps, with
+ * per-group barriers. */
 template <int SYNC>
 __global__ void __launch_bounds__(768, 1) step_lock_672(float *out, long long *cyc)
 {
