@@ -17,19 +17,17 @@ for s in $steps; do
       grep -E "not ok|FAIL" "$OUT/check$heads.log" | head -20
       grep -c "^ok" "$OUT/check$heads.log"
     done
-    # the forward's blocks converting k and q themselves (M2RNN_CUDA_T1_WORDS=0): every output line
-    # (its errors and the hash of its bits) must equal the default run's, whose fwd_t1 copies the
-    # words t1_words_prep made
-    echo "== check_cuda with M2RNN_CUDA_T1_WORDS=0"
-    M2RNN_CUDA_T1_WORDS=0 "$C/bin/check_cuda" > "$OUT/check_words0.log" 2>&1; echo "check_cuda rc=$?"
-    grep -c "^ok" "$OUT/check_words0.log"
-    echo "output lines (errors, bit hash) differing from the default run: $(diff <(grep rel_l2 "$OUT/check.log") <(grep rel_l2 "$OUT/check_words0.log") | grep -c '^[<>]') of $(grep -c rel_l2 "$OUT/check.log")"
-    # one lane per forward block (M2RNN_CUDA_T1_LANES=1) against the default lane groups (t1_group):
-    # the same arithmetic per lane, so again every output line must equal the default run's
-    echo "== check_cuda with M2RNN_CUDA_T1_LANES=1"
-    M2RNN_CUDA_T1_LANES=1 "$C/bin/check_cuda" > "$OUT/check_lanes1.log" 2>&1; echo "check_cuda rc=$?"
-    grep -c "^ok" "$OUT/check_lanes1.log"
-    echo "output lines (errors, bit hash) differing from the default run: $(diff <(grep rel_l2 "$OUT/check.log") <(grep rel_l2 "$OUT/check_lanes1.log") | grep -c '^[<>]') of $(grep -c rel_l2 "$OUT/check.log")";;
+    # settings that must give every output line (its errors and the hash of its bits) of the default
+    # run: the forward's blocks converting k and q themselves (M2RNN_CUDA_T1_WORDS=0; by default
+    # fwd_t1 copies the words t1_words_prep made), and one lane per block of fwd_t1 and bwd_t1
+    # (M2RNN_CUDA_T1_LANES=1; by default their lane groups, t1_group: the same arithmetic per lane)
+    for setting in M2RNN_CUDA_T1_WORDS=0 M2RNN_CUDA_T1_LANES=1; do
+      log="$OUT/check_$(echo "${setting#M2RNN_CUDA_}" | tr '=' '_').log"
+      echo "== check_cuda with $setting"
+      env "$setting" "$C/bin/check_cuda" > "$log" 2>&1; echo "check_cuda rc=$?"
+      grep -c "^ok" "$log"
+      echo "output lines (errors, bit hash) differing from the default run: $(diff <(grep rel_l2 "$OUT/check.log") <(grep rel_l2 "$log") | grep -c '^[<>]') of $(grep -c rel_l2 "$OUT/check.log")"
+    done;;
   sanitize)
     export M2RNN_CUDA_TEST_SMALL=1 CK_FORK=no
     for heads in "" 1 2; do
