@@ -1294,7 +1294,9 @@ __global__ void __launch_bounds__(T1_BLOCK_THREADS(BWD_T1_GROUPS(KC, HP), MINB, 
     lane_sync();
     if (nchunks > 0) flush(0);
 #pragma unroll
-    for (int j = 0; j < HP; j++) /* its first barrier orders the previous head's reads of smraw before its writes */
+    for (int j = 0; j < HP; j++) /* its first barrier orders the previous head's reads of smraw before its writes;
+                                  * one lane per block passes blockDim.x, equal to nthr there, as before v21
+                                  * (nthr changed the one-head kernels' code) */
         v16_finish_backward(G[j], dW[j], dh0 ? dh0 + (size_t)(lane0 + j) * K * 16 : (bf16 *)nullptr, reinterpret_cast<float *>(smraw),
                             go.dW + (size_t)(lane0 + j) * 256, K, MT, true, tid,
                             GROUPS ? nthr : (int)blockDim.x, lane_sync);
