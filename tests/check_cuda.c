@@ -1,6 +1,8 @@
 /*
- * The CUDA backend against the reference, on randomized shapes (small ones that reach every
- * feature and both kernel paths, and the paper's layer sizes at S = 4096).
+ * The CUDA backend against the reference: on listed shapes with random data (small ones that reach
+ * every feature and both kernel paths, and the paper's layer sizes at S = 4096), and on shapes drawn
+ * at random from a seed (24 by default; M2RNN_CUDA_RANDOM_CASES and M2RNN_CUDA_RANDOM_SEED set the
+ * count and the first seed: see "random cases" below).
  *
  * Skips when `m2rnn_backend_open("cuda")` finds no usable device: prints the TAP plan
  * "1..0 # SKIP <why>" and exits 77, or 0 under the TAP harness (tap-driver.sh reports any
@@ -22,8 +24,9 @@
  * reductions); the backward's second run is backward_saved from a forward_save buffer (ABI 1.3's
  * training pair), so the pair must equal the plain backward bit for bit, and forward_save's
  * outputs are checked against the reference like the forward's. M2RNN_CUDA_TEST_SMALL=1 in the
- * environment leaves the large cases out of the test plan (for runs under compute-sanitizer): they
- * are neither run nor counted, rather than reported as passed.
+ * environment leaves the large listed cases out of the test plan (for runs under compute-sanitizer):
+ * they are neither run nor counted, rather than reported as passed. (The random cases are small by
+ * construction and always run.)
  */
 #include <check.h>
 #include <math.h>
@@ -242,12 +245,13 @@ static int64_t case_tokens(const rcase *c)
 /* Tokens × state heads above 100000: minutes under compute-sanitizer. */
 static bool case_is_large(const rcase *c) { return case_tokens(c) * c->N > 100000; }
 
-START_TEST(test_against_reference)
+/* One case against the reference: forward, forward_save, backward and backward_saved, each CUDA call
+ * twice for the bit-identity test; `seed` starts the data's random stream. */
+static void run_case(const rcase *c, int index, uint64_t seed)
 {
-    const rcase *c = &cases[_i];
     m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
     ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
-    rng_state = 0x9E3779B97F4A7C15ull + 7919u * (uint64_t)_i;
+    rng_state = seed;
 
     const m2rnn_dtype dt = c->dtype;
     const int64_t N = c->N, K = c->K, V = c->V;
@@ -261,7 +265,7 @@ START_TEST(test_against_reference)
     const char *cls = m2rnn_backend_precision_class(cuda, dt);
     const double eps = class_eps(cls);
     const double tol_fwd = 2 * eps, tol_bwd = 4 * eps;
-    printf("# case %d: %s  (T=%lld B=%lld N=%lld K=%lld V=%lld, class %s)\n", _i, c->name, (long long)T, (long long)B,
+    printf("# case %d: %s  (T=%lld B=%lld N=%lld K=%lld V=%lld, class %s)\n", index, c->name, (long long)T, (long long)B,
            (long long)N, (long long)K, (long long)V, cls);
 
     /* Token-major shapes: (B,S,H,X) dense or (T,H,X) varlen. */
@@ -368,6 +372,120 @@ START_TEST(test_against_reference)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free_pair(all[i]);
 #undef TOKSHAPE
 }
+
+START_TEST(test_against_reference)
+{
+    run_case(&cases[_i], _i, 0x9E3779B97F4A7C15ull + 7919u * (uint64_t)_i);
+}
+END_TEST
+
+/* ---- random cases ------------------------------------------------------------------------------
+ * The listed cases reach each kernel path on purpose; these draw shapes at random, to reach the
+ * combinations nobody listed: any K in 1..136 (biased to 64 and multiples of 16) and V in 1..40
+ * (biased to 16), head counts that are random divisors of N, dense batches or varlen ones with
+ * empty and one-token sequences, h0 and dht or not, every clip mode, and lane counts from 1 to
+ * several per SM (so one or several lanes per block, one or two heads per backward block).
+ * Case i of a run is drawn from M2RNN_CUDA_RANDOM_SEED + i alone (printed with the case), so a
+ * failure is reproduced by that seed with M2RNN_CUDA_RANDOM_CASES=1. The size is capped so that
+ * the CPU reference takes well under a second per case. */
+static uint64_t draw_state;
+static uint64_t draw(void)
+{
+    draw_state ^= draw_state << 13;
+    draw_state ^= draw_state >> 7;
+    draw_state ^= draw_state << 17;
+    return draw_state;
+}
+static int draw_int(int lo, int hi) { return lo + (int)(draw() % (uint64_t)(hi - lo + 1)); } /* lo..hi */
+static bool draw_chance(int percent) { return draw_int(1, 100) <= percent; }
+
+/* A head count for one input: N itself (0), 1, or another divisor of N. */
+static int draw_heads(int N)
+{
+    if (draw_chance(40)) return 0;
+    if (draw_chance(50)) return 1;
+    int divisors[64], nd = 0;
+    for (int x = 1; x <= N && nd < 64; x++)
+        if (N % x == 0) divisors[nd++] = x;
+    return divisors[draw_int(0, nd - 1)];
+}
+
+static int draw_dim(int fav, int maxd)
+{
+    if (draw_chance(40)) return fav;
+    if (draw_chance(30)) return 16 * draw_int(1, maxd / 16);
+    return draw_int(1, maxd);
+}
+
+static void random_case(uint64_t seed, rcase *c, char *name, size_t name_len)
+{
+    draw_state = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+    for (int i = 0; i < 4; i++) draw();
+    memset(c, 0, sizeof *c);
+    c->dtype = draw_chance(60) ? M2RNN_BF16 : M2RNN_F32;
+    c->K = draw_dim(64, 136);
+    c->V = draw_chance(60) ? 16 : draw_int(1, 40);
+    c->N = draw_chance(30) ? draw_int(40, 140) : draw_int(1, 24);
+    c->nq = draw_heads(c->N);
+    c->nk = draw_heads(c->N);
+    c->nv = draw_heads(c->N);
+    c->nf = draw_heads(c->N);
+    c->nw = draw_heads(c->N);
+    /* N is the largest head count (SPEC §1): one input at least has N heads */
+    int *counts[] = {&c->nq, &c->nk, &c->nv, &c->nf, &c->nw};
+    bool has_n = false;
+    for (int i = 0; i < 5; i++) has_n = has_n || *counts[i] == 0 || *counts[i] == c->N;
+    if (!has_n) *counts[draw_int(0, 4)] = 0;
+    /* tokens: at most about 2^25 / (N K V) element-steps' worth, at least a few */
+    int64_t budget = ((int64_t)1 << 25) / ((int64_t)c->N * c->K * c->V);
+    if (budget < 8) budget = 8;
+    if (draw_chance(35)) {
+        c->nseq = draw_int(1, 8);
+        const int most = (int)(budget / c->nseq < 300 ? budget / c->nseq : 300);
+        for (int b = 0; b < c->nseq; b++) {
+            const int kind = draw_int(1, 10); /* empty, one token, or any length */
+            c->seqlens[b] = kind == 1 ? 0 : kind == 2 ? 1 : draw_int(1, most > 1 ? most : 1);
+        }
+    } else {
+        c->B = draw_int(1, 9);
+        const int most = (int)(budget / c->B < 300 ? budget / c->B : 300);
+        c->S = draw_int(1, most > 1 ? most : 1);
+    }
+    c->h0 = draw_chance(50);
+    c->dht = draw_chance(50);
+    const int clip = draw_int(0, 2);
+    c->clip_mode = clip == 0 ? M2RNN_CLIP_NONE : clip == 1 ? M2RNN_CLIP_CARRY : M2RNN_CLIP_TOTAL;
+    static const double clips[] = {0.0, 0.05, 0.3, 1.0, -0.05};
+    c->clip = clip ? clips[draw_int(0, 4)] : 0.0;
+#define HEADS(x) ((x) ? (x) : c->N)
+    int at = snprintf(name, name_len, "random seed %llu: %s K%d V%d N%d q%d k%d v%d f%d w%d", (unsigned long long)seed,
+                      c->dtype == M2RNN_BF16 ? "bf16" : "f32", c->K, c->V, c->N, HEADS(c->nq), HEADS(c->nk), HEADS(c->nv),
+                      HEADS(c->nf), HEADS(c->nw));
+#undef HEADS
+    if (c->nseq) {
+        at += snprintf(name + at, name_len - at, " varlen");
+        for (int b = 0; b < c->nseq; b++) at += snprintf(name + at, name_len - at, " %d", c->seqlens[b]);
+    } else {
+        at += snprintf(name + at, name_len - at, " B%d S%d", c->B, c->S);
+    }
+    snprintf(name + at, name_len - at, "%s%s clip %d %g", c->h0 ? " h0" : "", c->dht ? " dht" : "", clip, c->clip);
+    c->name = name;
+}
+
+static uint64_t random_seed0(void)
+{
+    const char *s = getenv("M2RNN_CUDA_RANDOM_SEED");
+    return s ? strtoull(s, NULL, 0) : 20261130u;
+}
+
+START_TEST(test_random_case)
+{
+    static char name[256];
+    rcase c;
+    const uint64_t seed = random_seed0() + (uint64_t)_i;
+    random_case(seed, &c, name, sizeof name);
+    run_case(&c, NCASES + _i, seed);
+}
 END_TEST
 
 /* Mixed dtypes and F64/F16 storage are declined by supports() (the checker reports SKIP). */
@@ -442,6 +560,15 @@ int main(void)
     }
     tcase_add_test(tc, test_declines_unsupported_dtypes);
     suite_add_tcase(s, tc);
+    /* random cases: M2RNN_CUDA_RANDOM_CASES of them (default 24), from M2RNN_CUDA_RANDOM_SEED */
+    const char *nr = getenv("M2RNN_CUDA_RANDOM_CASES");
+    const int nrandom = nr ? atoi(nr) : 24;
+    TCase *tr = tcase_create("random_shapes");
+    tcase_set_timeout(tr, 600);
+    if (nrandom > 0) tcase_add_loop_test(tr, test_random_case, 0, nrandom);
+    printf("# %d random cases from seed %llu (M2RNN_CUDA_RANDOM_CASES, M2RNN_CUDA_RANDOM_SEED)\n", nrandom,
+           (unsigned long long)random_seed0());
+    suite_add_tcase(s, tr);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

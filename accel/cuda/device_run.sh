@@ -1,8 +1,9 @@
 #!/bin/bash
 # One call on the device machine: correctness (check_cuda), compute-sanitizer on small cases, and
-# the benchmarks at the paper's layer sizes. Binaries come prebuilt in .carry/ (built on the dev
+# the benchmarks at the paper's layer sizes; `random` (not run by default) adds 400 of check_cuda's
+# random shapes under every kernel setting. Binaries come prebuilt in .carry/ (built on the dev
 # machine: `make`, then the copy step in NOTES.md); logs go to $OUT.
-# Usage (from the repository root): bash accel/cuda/device_run.sh [check] [sanitize] [bench]
+# Usage (from the repository root): bash accel/cuda/device_run.sh [check] [sanitize] [bench] [random]
 . "$(dirname "$0")/device_env.sh"
 steps=${*:-check sanitize bench}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.used --format=csv 2>&1 | tee "$OUT/gpu.txt"
@@ -29,15 +30,30 @@ for s in $steps; do
       echo "output lines (errors, bit hash) differing from the default run: $(diff <(grep rel_l2 "$OUT/check.log") <(grep rel_l2 "$log") | grep -c '^[<>]') of $(grep -c rel_l2 "$OUT/check.log")"
     done;;
   sanitize)
+    # the listed small cases and some random ones: racecheck takes minutes for the default 24
     export M2RNN_CUDA_TEST_SMALL=1 CK_FORK=no
     for heads in "" 1 2; do
       echo "== compute-sanitizer (memcheck, racecheck) on the small cases${heads:+, M2RNN_CUDA_BWD_HEADS=$heads}"
       for tool in memcheck racecheck; do
-        M2RNN_CUDA_BWD_HEADS=$heads compute-sanitizer --tool $tool "$C/bin/check_cuda" > "$OUT/sanitizer_$tool$heads.log" 2>&1
-        echo "$tool rc=$?"; tail -3 "$OUT/sanitizer_$tool$heads.log"
+        [ $tool = memcheck ] && nrandom=24 || nrandom=4
+        M2RNN_CUDA_RANDOM_CASES=$nrandom M2RNN_CUDA_BWD_HEADS=$heads compute-sanitizer --tool $tool "$C/bin/check_cuda" \
+          > "$OUT/sanitizer_$tool$heads.log" 2>&1
+        echo "$tool ($nrandom random cases) rc=$?"; tail -3 "$OUT/sanitizer_$tool$heads.log"
       done
     done
     unset M2RNN_CUDA_TEST_SMALL CK_FORK;;
+  random)
+    # 400 random shapes (seeds 1000-1399) under each setting; T1_WORDS=0 and T1_LANES=1 must repeat
+    # the default run's lines, the backward's head settings only pass (dq, dk sum in another order)
+    export M2RNN_CUDA_TEST_SMALL=1 CK_FORK=no M2RNN_CUDA_RANDOM_CASES=400 M2RNN_CUDA_RANDOM_SEED=1000
+    for setting in "" M2RNN_CUDA_BWD_HEADS=1 M2RNN_CUDA_BWD_HEADS=2 M2RNN_CUDA_T1_WORDS=0 M2RNN_CUDA_T1_LANES=1; do
+      log="$OUT/random_$(echo "${setting#M2RNN_CUDA_}" | tr '=' '_').log"
+      echo "== check_cuda, 400 random shapes${setting:+, $setting}"
+      env $setting "$C/bin/check_cuda" > "$log" 2>&1; echo "check_cuda rc=$? ok $(grep -c "^ok" "$log") not ok $(grep -c "^not ok" "$log")"
+      grep "^not ok" "$log" | head -5
+      [ -n "$setting" ] && echo "output lines differing from the default run: $(diff <(grep rel_l2 "$OUT/random_.log") <(grep rel_l2 "$log") | grep -c '^[<>]')"
+    done
+    unset M2RNN_CUDA_TEST_SMALL CK_FORK M2RNN_CUDA_RANDOM_CASES M2RNN_CUDA_RANDOM_SEED;;
   bench)
     echo "== bench"
     for p in 7b 410m; do for dt in bf16 f32; do
