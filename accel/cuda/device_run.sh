@@ -36,9 +36,10 @@ for s in $steps; do
       echo "== compute-sanitizer (memcheck, racecheck) on the small cases${heads:+, M2RNN_CUDA_BWD_HEADS=$heads}"
       for tool in memcheck racecheck; do
         [ $tool = memcheck ] && nrandom=24 || nrandom=4
+        start=$(date +%s)
         M2RNN_CUDA_RANDOM_CASES=$nrandom M2RNN_CUDA_BWD_HEADS=$heads compute-sanitizer --tool $tool "$C/bin/check_cuda" \
           > "$OUT/sanitizer_$tool$heads.log" 2>&1
-        echo "$tool ($nrandom random cases) rc=$?"; tail -3 "$OUT/sanitizer_$tool$heads.log"
+        echo "$tool ($nrandom random cases) rc=$? in $(( $(date +%s) - start )) s"; tail -3 "$OUT/sanitizer_$tool$heads.log"
       done
     done
     unset M2RNN_CUDA_TEST_SMALL CK_FORK;;
