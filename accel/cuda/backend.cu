@@ -219,7 +219,8 @@ RecIn<T> make_in(const m2rnn_recurrence_inputs &in, const int64_t *cu_dev)
  * rows itself (v16) instead of copying the words t1_words_prep made (t1_words_wanted), for the
  * check that both give the same results and for timing. M2RNN_CUDA_T1_LANES=<n> caps the lanes (bwd_t1:
  * units of its heads) per block of fwd_t1 and bwd_t1 (t1_group; 1: one per block, v20's launches),
- * for the checks and for timing. */
+ * for the checks and for timing. M2RNN_CUDA_T1_MINB=4 or 6 forces the v6 kernels' register budget
+ * where K <= 64 (t1_minb; default: its choice), for the checks and for timing. */
 struct FwdVariant {
     int tpw, tm;
     bool mmay, kvmma;
@@ -256,6 +257,7 @@ int g_ckpt_cap = 0; /* M2RNN_CUDA_CKPT_C: at most this checkpoint interval for t
 int g_bwd_heads = 0; /* M2RNN_CUDA_BWD_HEADS: bwd_t1's state heads per block, 1 or 2 where allowed (0: as t1_heads picks) */
 int g_t1_words = 1;  /* M2RNN_CUDA_T1_WORDS: 0 = fwd_t1's blocks convert k and q themselves everywhere (v16's kernels) */
 int g_t1_lanes = 0;  /* M2RNN_CUDA_T1_LANES: at most this many lanes per fwd_t1 / bwd_t1 block (0: as t1_lanes_per_block picks) */
+int g_t1_minb = 0;   /* M2RNN_CUDA_T1_MINB: 4 or 6 forces the v6 kernels' register budget where K <= 64 (0: as t1_minb picks; timing) */
 
 int env_index(const char *name, int def, int n)
 {
@@ -292,8 +294,18 @@ m2rnn_status launch_fwd_v16_pf(const RecDims &d, const RecIn<__nv_bfloat16> &in,
 }
 
 /* v6 kernels: blocks of one lane (bwd_t1 with two heads: see t1_heads); MINB 6 (80 registers) when
- * the problem needs more than 4 blocks per SM, else 4 (K <= 64); K > 64 takes 8 warps and MINB 2. */
-int t1_minb(const RecDims &d, int bps) { return d.K > 64 ? 2 : bps > 4 ? 6 : 4; }
+ * the problem needs more than 4 blocks per SM, else 4 (K <= 64); K > 64 takes 8 warps and MINB 2.
+ * The generic-K instances (KC = 0) spill at 80 registers (ptxas: bwd_t1 about 250 bytes, the
+ * forward_save 46); where their blocks have so few warps that 128 registers a thread still let bps of
+ * them share an SM (K <= 32 up to 8 blocks per SM, K <= 48 up to 5), they take MINB 4 (NOTES.md v22). */
+int t1_minb(const RecDims &d, int bps)
+{
+    if (d.K > 64) return 2;
+    if (g_t1_minb == 4 || g_t1_minb == 6) return g_t1_minb;
+    if (bps <= 4) return 4;
+    const int warps = (d.K + 15) / 16, blocks_at_128 = 65536 / (128 * 32 * warps);
+    return d.K != 64 && blocks_at_128 >= bps ? 4 : 6;
+}
 
 /* Lanes (bwd_t1: pairs of heads) per block of the v6 kernels (t1_group): the units each SM gets (bps),
  * up to MINB, so that an SM's units share one block (NOTES.md v21); grouped: whether the instance
@@ -969,6 +981,7 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
     g_bwd_heads = env_index("M2RNN_CUDA_BWD_HEADS", 0, 3);
     g_t1_words = env_index("M2RNN_CUDA_T1_WORDS", 1, 2);
     g_t1_lanes = env_index("M2RNN_CUDA_T1_LANES", 0, 7);
+    g_t1_minb = env_index("M2RNN_CUDA_T1_MINB", 0, 7);
     snprintf(g_description, sizeof g_description,
              "CUDA on %s (sm_%d%d, %d SMs): fp32 state, bf16 tensor cores; bf16 fwd %d (%s), bwd %s", prop.name,
              prop.major, prop.minor, prop.multiProcessorCount, g_fwd_variant, k_fwd_variants[g_fwd_variant].name,
