@@ -103,6 +103,10 @@ static const rcase cases[] = {
      * per SM, which keeps one lane per block */
     {"bf16 K64 305 lanes, uneven lanes per block", M2RNN_BF16, 5, 40, 0, {0}, 61, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
     {"bf16 K32 287 lanes, uneven lanes per block", M2RNN_BF16, 7, 45, 0, {0}, 41, 32, 16, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_CARRY, 0.05},
+    /* generic K at 6 blocks per SM (t1_minb): K = 32 takes the 128-register kernels (its 2-warp
+     * blocks still fit 6 per SM), K = 56 the 80-register ones */
+    {"bf16 K32 672 lanes (generic K, 128 registers)", M2RNN_BF16, 8, 45, 0, {0}, 84, 32, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
+    {"bf16 K56 672 lanes (generic K, 80 registers)", M2RNN_BF16, 8, 39, 0, {0}, 84, 56, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_TOTAL, 0.3},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
