@@ -26,10 +26,12 @@
  * outputs are checked against the reference like the forward's. M2RNN_CUDA_TEST_SMALL=1 in the
  * environment leaves the large listed cases out of the test plan (for runs under compute-sanitizer):
  * they are neither run nor counted, rather than reported as passed. (The random cases are small by
- * construction and always run.)
+ * construction, under the same limit, and always run.)
  */
 #include <check.h>
+#include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,9 +391,21 @@ END_TEST
  * (biased to 16), head counts that are random divisors of N, dense batches or varlen ones with
  * empty and one-token sequences, h0 and dht or not, every clip mode, and lane counts from 1 to
  * several per SM (so one or several lanes per block, one or two heads per backward block).
- * Case i of a run is drawn from M2RNN_CUDA_RANDOM_SEED + i alone (printed with the case), so a
- * failure is reproduced by that seed with M2RNN_CUDA_RANDOM_CASES=1. The size is capped so that
- * the CPU reference takes well under a second per case. */
+ * Case i of a run is drawn from M2RNN_CUDA_RANDOM_SEED + i alone (shapes and data; the seed is
+ * printed on the case's line), so a failure is reproduced by M2RNN_CUDA_RANDOM_SEED=<its seed>
+ * M2RNN_CUDA_RANDOM_CASES=1 (CK_RUN_CASE=random_shapes leaves out the listed cases). The size is
+ * capped (tokens x heads at most 100000, as case_is_large's small ones, and about 2^25 element-steps)
+ * so that the CPU reference takes about a second at most per case. */
+
+/* splitmix64's finalizer: neighbouring seeds give unrelated streams, and 0 gives no all-zero state */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return (x ^ (x >> 31)) | 1u; /* xorshift needs a non-zero state */
+}
+
 static uint64_t draw_state;
 static uint64_t draw(void)
 {
@@ -421,10 +435,20 @@ static int draw_dim(int fav, int maxd)
     return draw_int(1, maxd);
 }
 
+/* Appends to name at `at` (a truncated name stays terminated; returns the new end, at most n - 1). */
+static size_t name_add(char *name, size_t n, size_t at, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    const int w = vsnprintf(name + at, n - at, fmt, ap);
+    va_end(ap);
+    const size_t end = at + (w > 0 ? (size_t)w : 0);
+    return end < n - 1 ? end : n - 1;
+}
+
 static void random_case(uint64_t seed, rcase *c, char *name, size_t name_len)
 {
-    draw_state = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
-    for (int i = 0; i < 4; i++) draw();
+    draw_state = mix64(seed);
     memset(c, 0, sizeof *c);
     c->dtype = draw_chance(60) ? M2RNN_BF16 : M2RNN_F32;
     c->K = draw_dim(64, 136);
@@ -440,8 +464,9 @@ static void random_case(uint64_t seed, rcase *c, char *name, size_t name_len)
     bool has_n = false;
     for (int i = 0; i < 5; i++) has_n = has_n || *counts[i] == 0 || *counts[i] == c->N;
     if (!has_n) *counts[draw_int(0, 4)] = 0;
-    /* tokens: at most about 2^25 / (N K V) element-steps' worth, at least a few */
+    /* tokens: about 2^25 / (N K V) element-steps' worth and 100000 / N token-heads at most, at least a few */
     int64_t budget = ((int64_t)1 << 25) / ((int64_t)c->N * c->K * c->V);
+    if (budget > 100000 / c->N) budget = 100000 / c->N;
     if (budget < 8) budget = 8;
     if (draw_chance(35)) {
         c->nseq = draw_int(1, 8);
@@ -462,33 +487,47 @@ static void random_case(uint64_t seed, rcase *c, char *name, size_t name_len)
     static const double clips[] = {0.0, 0.05, 0.3, 1.0, -0.05};
     c->clip = clip ? clips[draw_int(0, 4)] : 0.0;
 #define HEADS(x) ((x) ? (x) : c->N)
-    int at = snprintf(name, name_len, "random seed %llu: %s K%d V%d N%d q%d k%d v%d f%d w%d", (unsigned long long)seed,
-                      c->dtype == M2RNN_BF16 ? "bf16" : "f32", c->K, c->V, c->N, HEADS(c->nq), HEADS(c->nk), HEADS(c->nv),
-                      HEADS(c->nf), HEADS(c->nw));
+    size_t at = name_add(name, name_len, 0, "random seed %llu: %s K%d V%d N%d q%d k%d v%d f%d w%d", (unsigned long long)seed,
+                         c->dtype == M2RNN_BF16 ? "bf16" : "f32", c->K, c->V, c->N, HEADS(c->nq), HEADS(c->nk), HEADS(c->nv),
+                         HEADS(c->nf), HEADS(c->nw));
 #undef HEADS
     if (c->nseq) {
-        at += snprintf(name + at, name_len - at, " varlen");
-        for (int b = 0; b < c->nseq; b++) at += snprintf(name + at, name_len - at, " %d", c->seqlens[b]);
+        at = name_add(name, name_len, at, " varlen");
+        for (int b = 0; b < c->nseq; b++) at = name_add(name, name_len, at, " %d", c->seqlens[b]);
     } else {
-        at += snprintf(name + at, name_len - at, " B%d S%d", c->B, c->S);
+        at = name_add(name, name_len, at, " B%d S%d", c->B, c->S);
     }
-    snprintf(name + at, name_len - at, "%s%s clip %d %g", c->h0 ? " h0" : "", c->dht ? " dht" : "", clip, c->clip);
+    name_add(name, name_len, at, "%s%s clip %d %g", c->h0 ? " h0" : "", c->dht ? " dht" : "", clip, c->clip);
     c->name = name;
 }
 
-static uint64_t random_seed0(void)
+/* M2RNN_CUDA_RANDOM_CASES and M2RNN_CUDA_RANDOM_SEED, read once by main (decimal; anything else is
+ * an error, not a silent 0) */
+static uint64_t random_seed0 = 20261130u;
+static int random_cases = 24;
+
+static bool env_decimal(const char *name, uint64_t max, uint64_t *out)
 {
-    const char *s = getenv("M2RNN_CUDA_RANDOM_SEED");
-    return s ? strtoull(s, NULL, 0) : 20261130u;
+    const char *s = getenv(name);
+    if (!s) return true;
+    char *end = NULL;
+    errno = 0;
+    const unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || errno || s[0] == '-' || v > max) {
+        fprintf(stderr, "check_cuda: %s=%s is not a decimal number up to %llu\n", name, s, (unsigned long long)max);
+        return false;
+    }
+    *out = v;
+    return true;
 }
 
 START_TEST(test_random_case)
 {
     static char name[256];
     rcase c;
-    const uint64_t seed = random_seed0() + (uint64_t)_i;
+    const uint64_t seed = random_seed0 + (uint64_t)_i;
     random_case(seed, &c, name, sizeof name);
-    run_case(&c, NCASES + _i, seed);
+    run_case(&c, NCASES + _i, mix64(seed ^ 0xDA7Aull)); /* the data's stream, also from the seed alone */
 }
 END_TEST
 
@@ -542,6 +581,10 @@ static int cuda_available(char *why, size_t n)
 
 int main(void)
 {
+    uint64_t nr = (uint64_t)random_cases;
+    if (!env_decimal("M2RNN_CUDA_RANDOM_CASES", 1000000, &nr) || !env_decimal("M2RNN_CUDA_RANDOM_SEED", UINT64_MAX / 2, &random_seed0))
+        return 1;
+    random_cases = (int)nr;
     char why[1024];
     if (!cuda_available(why, sizeof why)) {
         /* Under the TAP harness (which sets CK_TAP_LOG_FILE_NAME) a skipped plan with exit 0 is
@@ -565,13 +608,11 @@ int main(void)
     tcase_add_test(tc, test_declines_unsupported_dtypes);
     suite_add_tcase(s, tc);
     /* random cases: M2RNN_CUDA_RANDOM_CASES of them (default 24), from M2RNN_CUDA_RANDOM_SEED */
-    const char *nr = getenv("M2RNN_CUDA_RANDOM_CASES");
-    const int nrandom = nr ? atoi(nr) : 24;
     TCase *tr = tcase_create("random_shapes");
     tcase_set_timeout(tr, 600);
-    if (nrandom > 0) tcase_add_loop_test(tr, test_random_case, 0, nrandom);
-    printf("# %d random cases from seed %llu (M2RNN_CUDA_RANDOM_CASES, M2RNN_CUDA_RANDOM_SEED)\n", nrandom,
-           (unsigned long long)random_seed0());
+    if (random_cases > 0) tcase_add_loop_test(tr, test_random_case, 0, random_cases);
+    printf("# %d random cases from seed %llu (M2RNN_CUDA_RANDOM_CASES, M2RNN_CUDA_RANDOM_SEED)\n", random_cases,
+           (unsigned long long)random_seed0);
     suite_add_tcase(s, tr);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -219,8 +219,9 @@ RecIn<T> make_in(const m2rnn_recurrence_inputs &in, const int64_t *cu_dev)
  * rows itself (v16) instead of copying the words t1_words_prep made (t1_words_wanted), for the
  * check that both give the same results and for timing. M2RNN_CUDA_T1_LANES=<n> caps the lanes (bwd_t1:
  * units of its heads) per block of fwd_t1 and bwd_t1 (t1_group; 1: one per block, v20's launches),
- * for the checks and for timing. M2RNN_CUDA_T1_MINB=4 or 6 forces the v6 kernels' register budget
- * where K <= 64 (t1_minb; default: its choice), for the checks and for timing. */
+ * for the checks and for timing. M2RNN_CUDA_T1_MINB=4 or 6 (other values are ignored) forces the v6
+ * kernels' register budget where K <= 64 (t1_minb; default: its choice; bwd_t1's pairs of heads keep
+ * theirs), for the checks and for timing. */
 struct FwdVariant {
     int tpw, tm;
     bool mmay, kvmma;
