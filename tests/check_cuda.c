@@ -114,13 +114,19 @@ static const rcase cases[] = {
 
 /* ---- tensors on both sides ------------------------------------------------------------------ */
 
+/* xorshift64: the data's stream (rng_state) and the random cases' shapes (draw_state, below) */
+static uint64_t xorshift(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static double urand(double lo, double hi)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
+    return lo + (hi - lo) * (double)(xorshift(&rng_state) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 typedef struct {
@@ -407,14 +413,7 @@ static uint64_t mix64(uint64_t x)
 }
 
 static uint64_t draw_state;
-static uint64_t draw(void)
-{
-    draw_state ^= draw_state << 13;
-    draw_state ^= draw_state >> 7;
-    draw_state ^= draw_state << 17;
-    return draw_state;
-}
-static int draw_int(int lo, int hi) { return lo + (int)(draw() % (uint64_t)(hi - lo + 1)); } /* lo..hi */
+static int draw_int(int lo, int hi) { return lo + (int)(xorshift(&draw_state) % (uint64_t)(hi - lo + 1)); } /* lo..hi */
 static bool draw_chance(int percent) { return draw_int(1, 100) <= percent; }
 
 /* A head count for one input: N itself (0), 1, or another divisor of N. */
@@ -468,17 +467,20 @@ static void random_case(uint64_t seed, rcase *c, char *name, size_t name_len)
     int64_t budget = ((int64_t)1 << 25) / ((int64_t)c->N * c->K * c->V);
     if (budget > 100000 / c->N) budget = 100000 / c->N;
     if (budget < 8) budget = 8;
-    if (draw_chance(35)) {
-        c->nseq = draw_int(1, 8);
-        const int most = (int)(budget / c->nseq < 300 ? budget / c->nseq : 300);
+    /* varlen: 1-8 sequences, else a dense batch of 1-9; each at most `most` tokens (1..300) */
+    const bool varlen = draw_chance(35);
+    const int count = varlen ? draw_int(1, 8) : draw_int(1, 9);
+    const int64_t per = budget / count;
+    const int most = per > 300 ? 300 : per > 1 ? (int)per : 1;
+    if (varlen) {
+        c->nseq = count;
         for (int b = 0; b < c->nseq; b++) {
             const int kind = draw_int(1, 10); /* empty, one token, or any length */
-            c->seqlens[b] = kind == 1 ? 0 : kind == 2 ? 1 : draw_int(1, most > 1 ? most : 1);
+            c->seqlens[b] = kind == 1 ? 0 : kind == 2 ? 1 : draw_int(1, most);
         }
     } else {
-        c->B = draw_int(1, 9);
-        const int most = (int)(budget / c->B < 300 ? budget / c->B : 300);
-        c->S = draw_int(1, most > 1 ? most : 1);
+        c->B = count;
+        c->S = draw_int(1, most);
     }
     c->h0 = draw_chance(50);
     c->dht = draw_chance(50);

@@ -5,6 +5,8 @@
 # machine: `make`, then the copy step in NOTES.md); logs go to $OUT.
 # Usage (from the repository root): bash accel/cuda/device_run.sh [check] [sanitize] [bench] [random]
 . "$(dirname "$0")/device_env.sh"
+# "N of M": the output lines (errors, bit hash) of check_cuda log $2 that differ from log $1's
+differing() { echo "$(diff <(grep rel_l2 "$1") <(grep rel_l2 "$2") | grep -c '^[<>]') of $(grep -c rel_l2 "$1")"; }
 steps=${*:-check sanitize bench}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.used --format=csv 2>&1 | tee "$OUT/gpu.txt"
 for s in $steps; do
@@ -28,7 +30,7 @@ for s in $steps; do
       echo "== check_cuda with $setting"
       env "$setting" "$C/bin/check_cuda" > "$log" 2>&1; echo "check_cuda rc=$?"
       grep -c "^ok" "$log"
-      echo "output lines (errors, bit hash) differing from the default run: $(diff <(grep rel_l2 "$OUT/check.log") <(grep rel_l2 "$log") | grep -c '^[<>]') of $(grep -c rel_l2 "$OUT/check.log")"
+      echo "output lines (errors, bit hash) differing from the default run: $(differing "$OUT/check.log" "$log")"
     done;;
   sanitize)
     # the listed small cases and some random ones: racecheck takes minutes for the default 24
@@ -58,7 +60,7 @@ for s in $steps; do
       env $setting "$C/bin/check_cuda" > "$log" 2>&1; echo "check_cuda rc=$? ok $(grep -c "^ok" "$log") not ok $(grep -c "^not ok" "$log")"
       grep "^not ok" "$log" | head -5
       [ -n "$setting" ] && echo "output lines differing from the default run$(case $setting in *BWD_HEADS*) echo " (may differ)";; esac):" \
-        "$(diff <(grep rel_l2 "$default_log") <(grep rel_l2 "$log") | grep -c '^[<>]') of $(grep -c rel_l2 "$default_log")"
+        "$(differing "$default_log" "$log")"
     done
     unset M2RNN_CUDA_TEST_SMALL CK_FORK M2RNN_CUDA_RANDOM_CASES M2RNN_CUDA_RANDOM_SEED;;
   bench)
