@@ -46,6 +46,7 @@ struct Ctx {
     int sms = 0;
     size_t smem_optin = 0;  /* per block */
     size_t smem_per_sm = 0;
+    int regs_per_sm = 0;    /* 32-bit registers an SM's blocks share (65536 on sm_80 and sm_90) */
     void *ws = nullptr;     /* cached workspace */
     size_t ws_size = 0;
     size_t peak = 0;        /* most workspace bytes one call needed since the last reset */
@@ -299,12 +300,12 @@ m2rnn_status launch_fwd_v16_pf(const RecDims &d, const RecIn<__nv_bfloat16> &in,
  * The generic-K instances (KC = 0) spill at 80 registers (ptxas: bwd_t1 about 250 bytes, the
  * forward_save 46); where their blocks have so few warps that 128 registers a thread still let bps of
  * them share an SM (K <= 32 up to 8 blocks per SM, K <= 48 up to 5), they take MINB 4 (NOTES.md v22). */
-int t1_minb(const RecDims &d, int bps)
+int t1_minb(const Ctx *c, const RecDims &d, int bps)
 {
     if (d.K > 64) return 2;
     if (g_t1_minb == 4 || g_t1_minb == 6) return g_t1_minb;
     if (bps <= 4) return 4;
-    const int warps = (d.K + 15) / 16, blocks_at_128 = 65536 / (128 * 32 * warps);
+    const int warps = (d.K + 15) / 16, blocks_at_128 = c->regs_per_sm / (128 * 32 * warps);
     return d.K != 64 && blocks_at_128 >= bps ? 4 : 6;
 }
 
@@ -364,7 +365,7 @@ m2rnn_status launch_fwd_t1(const Ctx *c, const RecDims &d, const RecIn<__nv_bflo
                            __nv_bfloat16 *ht, float *ckpt, int C, int nck, void *words, int64_t longest)
 {
     const int64_t lanes = (int64_t)d.B * d.N;
-    const int bps = blocks_per_sm(c, lanes), MT = (d.K + 15) / 16, minb = t1_minb(d, bps);
+    const int bps = blocks_per_sm(c, lanes), MT = (d.K + 15) / 16, minb = t1_minb(c, d, bps);
     const size_t budget = smem_budget(c, bps);
     const bool made = words && t1_words_wanted(d, Y);
     /* TS: the largest multiple of 8 up to 64 (and the block's threads, which load a chunk's f)
@@ -729,7 +730,7 @@ m2rnn_status backward_t(Ctx *c, const m2rnn_recurrence_backward_args *a, const m
                 using K0 = std::integral_constant<int, 0>;
                 using K64 = std::integral_constant<int, 64>; /* the compile-time K (t1_k) */
                 const bool k64 = d.K == 64;
-                const int minb = t1_minb(d, t1p.bps);
+                const int minb = t1_minb(c, d, t1p.bps);
                 using IP = std::integral_constant<int, k_t1_pair_minb>;
                 auto kern = t1p.HP == 2 ? pick(IP(), K64(), I2()) /* pairs of heads: K = 64 (t1_heads) */
                             : minb == 6 ? (k64 ? pick(I6(), K64(), I1()) : pick(I6(), K0(), I1()))
@@ -974,6 +975,7 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
     c->sms = prop.multiProcessorCount;
     c->smem_optin = prop.sharedMemPerBlockOptin;
     c->smem_per_sm = prop.sharedMemPerMultiprocessor;
+    c->regs_per_sm = prop.regsPerMultiprocessor;
 
     /* Defaults: measured fastest of those that pass check_cuda and the vectors (NOTES.md, v4, v5). */
     g_fwd_variant = env_index("M2RNN_CUDA_FWD", k_fwd_t1, k_nfwd);
