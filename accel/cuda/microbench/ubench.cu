@@ -12,10 +12,11 @@
  * Cycles per step are clock64 means over the blocks, except in `ubench wall`, which times three of
  * the step kernels by the wall clock too (wall_check: the means understate a launch by 1.4-1.56x,
  * NOTES.md v20), and `ubench lockstep`, which times the step with its loads as one block per SM
- * against several, with and without barriers (step_lock, NOTES.md v21).
+ * against several, with and without barriers (step_lock, NOTES.md v21), and `ubench balance`, which
+ * times tanh's rate by the wall clock and the step with tiles of 16 and 8 rows mixed (v23).
  *
  * Build: nvcc -O3 -std=c++17 -arch=sm_90 -o ubench ubench.cu
- * Run: ./ubench, ./ubench wall or ./ubench lockstep
+ * Run: ./ubench, ./ubench wall, ./ubench lockstep or ./ubench balance
  */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -317,11 +318,13 @@ __global__ void step_var(float *out, long long *cyc)
 }
 
 /* The barrier of step_loads_body's SYNC: the whole block's, or (NAMED) that of the thread's group of
- * 4 warps alone (named barrier 1 + group, as a kernel holding several lanes per block has per lane). */
-template <bool NAMED>
+ * 4 / TPW warps alone (named barrier 1 + group, as a kernel holding several lanes per block has per
+ * lane: a lane's four 16-row tiles). */
+template <bool NAMED, int TPW = 1>
 __device__ __forceinline__ void step_barrier()
 {
-    if (NAMED) asm volatile("bar.sync %0, 128;" ::"r"(1 + (threadIdx.x >> 7)) : "memory");
+    constexpr int GROUP = 128 / TPW;
+    if (NAMED) asm volatile("bar.sync %0, %1;" ::"r"(1 + (int)(threadIdx.x / GROUP)), "n"(GROUP) : "memory");
     else __syncthreads();
 }
 
@@ -334,11 +337,18 @@ __device__ __forceinline__ void step_barrier()
  * identity as A and the packed state as B (D = I Hᵀ, exact: every sum has one nonzero product), the
  * fp32 result packed again for today's bf16 readout MMA; 2: the same transposing MMAs, then the
  * readout as two tf32 m16n8k8 straight from the fp32 result (q as fp32, one more 16-byte load).
- * SYNC: a step_barrier<NAMED> every SYNC steps (0: none; the lockstep study below). */
-template <bool KVMMA, int RO = 0, int SYNC = 0, bool NAMED = false>
+ * SYNC: a step_barrier<NAMED> every SYNC steps (0: none; the lockstep study below).
+ * HALF: a tile of 8 rows (the balance study below): rows g + 8 of the MMAs are padding, so the warp
+ * takes the tanh and update of rows g only (4 of 8 per thread) and packs zeros for the others.
+ * TPW: 16-row tiles per warp (KVMMA, RO 0 only), each with its own load, product, tanh and readout
+ * (the readouts summed in one accumulator) and the step's f shared: the balance study's ILP form.
+ * NPOLY: the last NPOLY of a thread's 8 elements take tanh_fma (the FMA pipe) instead of MUFU.
+ * STAGGER: group j (a lane's warps, one per scheduler) waits j STAGGER cycles before its first step. */
+__shared__ float4 kvbuf[64][32]; /* one array for every instance, so that a kernel holding two has 32 KiB */
+template <bool KVMMA, int RO = 0, int SYNC = 0, bool NAMED = false, bool HALF = false, int TPW = 1, int NPOLY = 0, int STAGGER = 0>
 __device__ __forceinline__ void step_loads_body(float *out, long long *cyc)
 {
-    __shared__ float4 kvbuf[64][32];
+    static_assert(TPW == 1 || (KVMMA && RO == 0 && !HALF), "tiles per warp: the fwd_t1 step only");
     const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
     for (int i = l; i < 64 * 32; i += 32) {
         const float x = 0.001f * i;
@@ -347,64 +357,72 @@ __device__ __forceinline__ void step_loads_body(float *out, long long *cyc)
     }
     __syncwarp();
     uint32_t bw[2][2];
-    float h[1][8];
-    uint32_t hb[1][4];
-    step_init<1>(l, bw, h, hb);
+    float h[TPW][8];
+    uint32_t hb[TPW][4];
+    step_init<TPW>(l, bw, h, hb);
     float f = 0.9f;
     const uint32_t qw0 = pack(0.01f * l, 0.02f * l), qw1 = pack(0.03f, 0.01f * l);
     float ya[4] = {0, 0, 0, 0};
-    step_barrier<NAMED>();
+    step_barrier<NAMED, TPW>();
     long long t0 = clock64();
+    if (STAGGER > 0)
+        while (clock64() - t0 < (long long)(threadIdx.x / (128 / TPW)) * STAGGER) {
+        }
     for (int it = 0; it < ITERS; it++) {
         f += 1e-9f;
         const float g1 = 1.0f - f;
-        const float4 x = kvbuf[it & 63][l];
-        float fh[8];
 #pragma unroll
-        for (int e = 0; e < 8; e++) fh[e] = f * h[0][e];
-        float acc[2][4];
-        if (KVMMA) {
-            for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) acc[n][e] = 0.0f;
-            asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
-                         : "+f"(acc[0][0]), "+f"(acc[0][1]), "+f"(acc[0][2]), "+f"(acc[0][3])
-                         : "r"(__float_as_uint(x.x)), "r"(__float_as_uint(x.y)), "r"(__float_as_uint(x.z)));
-            asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
-                         : "+f"(acc[1][0]), "+f"(acc[1][1]), "+f"(acc[1][2]), "+f"(acc[1][3])
-                         : "r"(__float_as_uint(x.x)), "r"(__float_as_uint(x.y)), "r"(__float_as_uint(x.w)));
-        } else {
-            const float4 v = kvbuf[(it + 7) & 63][l ^ 5];
-            const float kk[2] = {x.x, x.y}, vv[4] = {v.x, v.y, v.z, v.w};
-            for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) acc[n][e] = kk[e >> 1] * vv[2 * n + (e & 1)];
-        }
-        mma(acc[0], hb[0], bw[0][0], bw[0][1]);
-        mma(acc[1], hb[0], bw[1][0], bw[1][1]);
+        for (int tt = 0; tt < TPW; tt++) {
+            const float4 x = kvbuf[(it + 11 * tt) & 63][l];
+            float fh[8];
 #pragma unroll
-        for (int e = 0; e < 8; e++) h[0][e] = fmaf(g1, tanh_f32(acc[e >> 2][e & 3]), fh[e]);
-        if (RO == 0) {
-            const uint32_t at[4] = {movm(hb[0][0]), movm(hb[0][2]), movm(hb[0][1]), movm(hb[0][3])};
-            mma(ya, at, qw0, qw1);
-        } else {
-            const uint32_t id0 = (g == 2 * t ? 0x3f80u : 0u) | (g == 2 * t + 1 ? 0x3f800000u : 0u);
-            const uint32_t ia[4] = {id0, 0u, 0u, id0};
-            float d0[4] = {0, 0, 0, 0}, d1[4] = {0, 0, 0, 0};
-            mma(d0, ia, hb[0][0], hb[0][2]);
-            mma(d1, ia, hb[0][1], hb[0][3]);
-            if (RO == 1) {
-                const uint32_t at[4] = {pack(d0[0], d0[1]), pack(d0[2], d0[3]), pack(d1[0], d1[1]), pack(d1[2], d1[3])};
+            for (int e = 0; e < 8; e++) fh[e] = (HALF && (e & 2)) ? 0.0f : f * h[tt][e];
+            float acc[2][4];
+            if (KVMMA) {
+                for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) acc[n][e] = 0.0f;
+                asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
+                             : "+f"(acc[0][0]), "+f"(acc[0][1]), "+f"(acc[0][2]), "+f"(acc[0][3])
+                             : "r"(__float_as_uint(x.x)), "r"(__float_as_uint(x.y)), "r"(__float_as_uint(x.z)));
+                asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
+                             : "+f"(acc[1][0]), "+f"(acc[1][1]), "+f"(acc[1][2]), "+f"(acc[1][3])
+                             : "r"(__float_as_uint(x.x)), "r"(__float_as_uint(x.y)), "r"(__float_as_uint(x.w)));
+            } else {
+                const float4 v = kvbuf[(it + 7) & 63][l ^ 5];
+                const float kk[2] = {x.x, x.y}, vv[4] = {v.x, v.y, v.z, v.w};
+                for (int n = 0; n < 2; n++) for (int e = 0; e < 4; e++) acc[n][e] = kk[e >> 1] * vv[2 * n + (e & 1)];
+            }
+            mma(acc[0], hb[tt], bw[0][0], bw[0][1]);
+            mma(acc[1], hb[tt], bw[1][0], bw[1][1]);
+#pragma unroll
+            for (int e = 0; e < 8; e++)
+                if (!HALF || !(e & 2))
+                    h[tt][e] = fmaf(g1, e >= 8 - NPOLY ? tanh_fma(acc[e >> 2][e & 3]) : tanh_f32(acc[e >> 2][e & 3]), fh[e]);
+            if (RO == 0) {
+                const uint32_t at[4] = {movm(hb[tt][0]), movm(hb[tt][2]), movm(hb[tt][1]), movm(hb[tt][3])};
                 mma(ya, at, qw0, qw1);
             } else {
-                const float4 qf = kvbuf[(it + 13) & 63][l ^ 3];
-                mma_tf32(ya, d0[0], d0[2], d0[1], d0[3], qf.x, qf.y);
-                mma_tf32(ya, d1[0], d1[2], d1[1], d1[3], qf.z, qf.w);
+                const uint32_t id0 = (g == 2 * t ? 0x3f80u : 0u) | (g == 2 * t + 1 ? 0x3f800000u : 0u);
+                const uint32_t ia[4] = {id0, 0u, 0u, id0};
+                float d0[4] = {0, 0, 0, 0}, d1[4] = {0, 0, 0, 0};
+                mma(d0, ia, hb[tt][0], hb[tt][2]);
+                mma(d1, ia, hb[tt][1], hb[tt][3]);
+                if (RO == 1) {
+                    const uint32_t at[4] = {pack(d0[0], d0[1]), pack(d0[2], d0[3]), pack(d1[0], d1[1]), pack(d1[2], d1[3])};
+                    mma(ya, at, qw0, qw1);
+                } else {
+                    const float4 qf = kvbuf[(it + 13) & 63][l ^ 3];
+                    mma_tf32(ya, d0[0], d0[2], d0[1], d0[3], qf.x, qf.y);
+                    mma_tf32(ya, d1[0], d1[2], d1[1], d1[3], qf.z, qf.w);
+                }
             }
-        }
 #pragma unroll
-        for (int e = 0; e < 4; e++) hb[0][e] = pack(h[0][2 * e], h[0][2 * e + 1]);
-        if constexpr (SYNC > 0) if (it % SYNC == SYNC - 1) step_barrier<NAMED>();
+            for (int e = 0; e < 4; e++) hb[tt][e] = (HALF && (e & 1)) ? 0u : pack(h[tt][2 * e], h[tt][2 * e + 1]);
+        }
+        if constexpr (SYNC > 0) if (it % SYNC == SYNC - 1) step_barrier<NAMED, TPW>();
     }
-    step_barrier<NAMED>();
+    step_barrier<NAMED, TPW>();
     h[0][0] += ya[0] + ya[1] + ya[2] + ya[3];
-    step_finish<1>(h, t0, out, cyc);
+    step_finish<TPW>(h, t0, out, cyc);
 }
 template <bool KVMMA, int RO = 0>
 __global__ void step_loads(float *out, long long *cyc) { step_loads_body<KVMMA, RO>(out, cyc); }
@@ -426,6 +444,18 @@ __global__ void __launch_bounds__(768, 1) step_lock_672(float *out, long long *c
 {
     if (blockIdx.x >= 12 && threadIdx.x >= 640) return;
     step_loads_body<true, 0, SYNC, true>(out, cyc);
+}
+
+/* The balance study (NOTES.md v23): the 410M layer's 672 lanes of four 16-row tiles put six tiles on
+ * some schedulers (528 of them hold 2640), and the step's time follows the fullest. With tiles of 8
+ * rows for the lanes past 660 the fullest would hold five tiles and one half. One block per SM of
+ * FULL groups of 4 warps with 16-row tiles and HALF groups with 8-row tiles (one warp of each group
+ * per scheduler), per-group barriers every SYNC steps, as fwd_t1's lane groups. */
+template <int FULL, int HALF, int SYNC>
+__global__ void __launch_bounds__(128 * (FULL + HALF), 1) step_mixed(float *out, long long *cyc)
+{
+    if (FULL == 0 || threadIdx.x >= 128 * FULL) step_loads_body<true, 0, SYNC, true, true>(out, cyc);
+    else step_loads_body<true, 0, SYNC, true, false>(out, cyc);
 }
 
 /* cvt.rn.bf16x2.f32 (F2FP) throughput: 8 independent chains per thread. */
@@ -487,6 +517,51 @@ static void wall_check(const char *name, Kern kernel, int blocks, int thr, float
            name, blocks, fit, mean / ITERS, mx / ITERS, ms, ms * 1.98e6 / ITERS);
 }
 
+/* The same with TPW 16-row tiles per warp: one block per SM of WARPS warps, a lane's 4 / TPW warps
+ * sharing a named barrier every SYNC steps (ILP in place of warps: 12 warps of 2 tiles hold the
+ * tiles of 24 warps of one). */
+template <int WARPS, int TPW, int SYNC>
+__global__ void __launch_bounds__(32 * WARPS, 1) step_tiles(float *out, long long *cyc)
+{
+    step_loads_body<true, 0, SYNC, true, false, TPW>(out, cyc);
+}
+
+/* The same, one tile per warp, with NPOLY of a thread's 8 tanh on the FMA pipe (v15 measured it
+ * slower by clock64 means over separate blocks, which v20 found biased; here by the wall clock). */
+template <int WARPS, int NPOLY, int SYNC>
+__global__ void __launch_bounds__(32 * WARPS, 1) step_poly(float *out, long long *cyc)
+{
+    step_loads_body<true, 0, SYNC, true, false, 1, NPOLY>(out, cyc);
+}
+
+/* The same, one tile per warp, each lane's group of warps starting STAGGER cycles after the previous
+ * one: whether the warps sharing a scheduler stay out of phase, so that one's tanh fills another's
+ * wait, or fall back into step. */
+template <int WARPS, int STAGGER, int SYNC>
+__global__ void __launch_bounds__(32 * WARPS, 1) step_stagger(float *out, long long *cyc)
+{
+    step_loads_body<true, 0, SYNC, true, false, 1, 0, STAGGER>(out, cyc);
+}
+
+/* tanh.approx.f32's rate by the wall clock: warps per SM as blocks of 4 warps, 8 chains per thread. */
+static void sfu_wall(int sms, int warps_per_sm, float *out, long long *cyc)
+{
+    const int blocks = sms * warps_per_sm / 4;
+    cudaEvent_t a, b;
+    cudaEventCreate(&a);
+    cudaEventCreate(&b);
+    sfu<0><<<blocks, 128>>>(out, cyc);
+    cudaEventRecord(a);
+    sfu<0><<<blocks, 128>>>(out, cyc);
+    cudaEventRecord(b);
+    cudaEventSynchronize(b);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a, b);
+    const double per_sm = (double)warps_per_sm * 8 * ITERS; /* MUFU warp-instructions per SM */
+    printf("tanh.approx.f32, %2d warps/SM, wall %.3f ms: %.3f warp-instr/clk/SM at 1.98 GHz (clock64 mean: %.3f)\n", warps_per_sm,
+           ms, per_sm / (ms * 1.98e6), per_sm / mean_cycles(cyc, blocks));
+}
+
 int main(int argc, char **argv)
 {
     int sms;
@@ -505,6 +580,42 @@ int main(int argc, char **argv)
             wall_check(name, step_loads<true>, bps * sms, 128, out, cyc);
         }
         return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "balance")) { /* the tanh unit's rate; 16-row and 8-row tiles mixed */
+        for (int rep = 0; rep < 2; rep++) {
+            for (int wps : {16, 24, 32}) sfu_wall(sms, wps, out, cyc);
+            wall_check("step_loads, 4 x 16-row per scheduler (16 warps/SM)", step_mixed<4, 0, 16>, sms, 512, out, cyc);
+            wall_check("step_loads, 5 x 16-row per scheduler (20 warps/SM)", step_mixed<5, 0, 16>, sms, 640, out, cyc);
+            wall_check("step_loads, 5 x 16-row + 1 x 8-row per scheduler", step_mixed<5, 1, 16>, sms, 768, out, cyc);
+            wall_check("step_loads, 6 x 16-row per scheduler (24 warps/SM)", step_mixed<6, 0, 16>, sms, 768, out, cyc);
+            wall_check("step_loads, 4 x 16-row + 2 x 8-row per scheduler", step_mixed<4, 2, 16>, sms, 768, out, cyc);
+            wall_check("step_loads, 6 x 8-row per scheduler", step_mixed<0, 6, 16>, sms, 768, out, cyc);
+            wall_check("step_loads, 8 x 8-row per scheduler", step_mixed<0, 8, 16>, sms, 1024, out, cyc);
+            wall_check("step_loads, 2 warps of 2 x 16-row per scheduler", step_tiles<8, 2, 16>, sms, 256, out, cyc);
+            wall_check("step_loads, 3 warps of 2 x 16-row per scheduler", step_tiles<12, 2, 16>, sms, 384, out, cyc);
+            wall_check("step_loads, 1 warp of 4 x 16-row per scheduler", step_tiles<4, 4, 16>, sms, 128, out, cyc);
+            wall_check("step_loads, 6 x 1 tile as step_tiles (= 6 x 16-row)", step_tiles<24, 1, 16>, sms, 768, out, cyc);
+            wall_check("step_loads, 6 x 16-row, all tanh on MUFU (step_poly)", step_poly<24, 0, 16>, sms, 768, out, cyc);
+            wall_check("step_loads, 6 x 16-row, groups staggered by 32 cycles", step_stagger<24, 32, 16>, sms, 768, out, cyc);
+            wall_check("step_loads, 6 x 16-row, groups staggered by 64 cycles", step_stagger<24, 64, 16>, sms, 768, out, cyc);
+            wall_check("step_loads, 6 x 16-row, groups staggered by 85 cycles", step_stagger<24, 85, 16>, sms, 768, out, cyc);
+            wall_check("step_loads, 6 x 16-row, groups staggered by 64, no barrier", step_stagger<24, 64, 0>, sms, 768, out, cyc);
+            wall_check("step_loads, 6 x 16-row, no barrier", step_stagger<24, 0, 0>, sms, 768, out, cyc);
+            wall_check("bare step, 6 warps of 1 tile per scheduler", step<1, 0>, sms, 768, out, cyc);
+            wall_check("bare step, 3 warps of 2 tiles per scheduler", step<2, 0>, sms, 384, out, cyc);
+            wall_check("bare step, 3 warps of 2 tiles half a step apart", step_staggered, sms, 384, out, cyc);
+            wall_check("bare step, 4 warps of 1 tile per scheduler", step<1, 0>, sms, 512, out, cyc);
+            wall_check("bare step, 2 warps of 2 tiles half a step apart", step_staggered, sms, 256, out, cyc);
+            wall_check("step_loads, 6 x 16-row, 1 of 8 tanh on the FMA pipe", step_poly<24, 1, 16>, sms, 768, out, cyc);
+            wall_check("step_loads, 6 x 16-row, 2 of 8 tanh on the FMA pipe", step_poly<24, 2, 16>, sms, 768, out, cyc);
+            wall_check("step_loads, 6 x 16-row, 3 of 8 tanh on the FMA pipe", step_poly<24, 3, 16>, sms, 768, out, cyc);
+            wall_check("step_loads, 4 x 16-row, all tanh on MUFU (step_poly)", step_poly<16, 0, 16>, sms, 512, out, cyc);
+            wall_check("step_loads, 4 x 16-row, 1 of 8 tanh on the FMA pipe", step_poly<16, 1, 16>, sms, 512, out, cyc);
+            wall_check("step_loads, 4 x 16-row, 2 of 8 tanh on the FMA pipe", step_poly<16, 2, 16>, sms, 512, out, cyc);
+        }
+        cudaError_t e = cudaGetLastError();
+        printf("cuda: %s\n", cudaGetErrorString(e));
+        return e != cudaSuccess;
     }
     if (argc > 1 && !strcmp(argv[1], "lockstep")) { /* one block per SM, barriers every SYNC steps */
         for (int rep = 0; rep < 2; rep++) {
