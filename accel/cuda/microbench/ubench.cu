@@ -446,16 +446,25 @@ __global__ void __launch_bounds__(768, 1) step_lock_672(float *out, long long *c
     step_loads_body<true, 0, SYNC, true>(out, cyc);
 }
 
-/* The balance study (NOTES.md v23): the 410M layer's 672 lanes of four 16-row tiles put six tiles on
- * some schedulers (528 of them hold 2640), and the step's time follows the fullest. With tiles of 8
- * rows for the lanes past 660 the fullest would hold five tiles and one half. One block per SM of
- * FULL groups of 4 warps with 16-row tiles and HALF groups with 8-row tiles (one warp of each group
- * per scheduler), per-group barriers every SYNC steps, as fwd_t1's lane groups. */
+/* The balance study (NOTES.md v23). fwd_t1 puts the 410M layer's 672 lanes of four 16-row tiles six
+ * to an SM (24 warps: six on each scheduler of 112 SMs); even spread over all 528 schedulers, 2688
+ * tiles would still leave six on some. Tiles of 8 rows for the lanes past 660 (5 × 132) would leave
+ * at most five and a half: five 16-row tiles and one of 8 rows, the case measured here (it needs
+ * those lanes split across SMs and their y summed across SMs, which fwd_t1 does not do). One block
+ * per SM of FULL groups of 4 warps with 16-row tiles and HALF groups with 8-row tiles (one warp of
+ * each group per scheduler), per-group barriers every SYNC steps, as fwd_t1's lane groups. Each kind
+ * of warp runs one non-inlined function, the same code in every configuration (inlined, the dead
+ * 8-row path changed the 16-row path's code: 512 against 501 cycles per step, v23). */
+template <int SYNC, bool HALF>
+__device__ __noinline__ void step_mixed_warp(float *out, long long *cyc)
+{
+    step_loads_body<true, 0, SYNC, true, HALF>(out, cyc);
+}
 template <int FULL, int HALF, int SYNC>
 __global__ void __launch_bounds__(128 * (FULL + HALF), 1) step_mixed(float *out, long long *cyc)
 {
-    if (FULL == 0 || threadIdx.x >= 128 * FULL) step_loads_body<true, 0, SYNC, true, true>(out, cyc);
-    else step_loads_body<true, 0, SYNC, true, false>(out, cyc);
+    if ((int)threadIdx.x >= 128 * FULL) step_mixed_warp<SYNC, true>(out, cyc);
+    else step_mixed_warp<SYNC, false>(out, cyc);
 }
 
 /* cvt.rn.bf16x2.f32 (F2FP) throughput: 8 independent chains per thread. */
