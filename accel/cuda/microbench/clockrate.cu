@@ -1,8 +1,9 @@
 /*
  * What clock64() counts on this GPU: its ticks per %globaltimer nanosecond, with the SMs idle
  * (a spin on the counter) and under a tanh load, on one block and on 4 blocks of every SM
- * (NOTES.md v16: 1.980 in all four, the SM clock nvidia-smi reports, so ubench's cycles are SM
- * cycles at 1.98 GHz).
+ * (NOTES.md v16: 1.980 in all four, the SM clock nvidia-smi reports). Under the recurrence step's
+ * tensor-core and tanh load the SMs run slower: clock64 ticks about 1.80 per nanosecond there
+ * (`ubench balance`'s clock_check, v23), so clock64 counts SM cycles at whatever the clock is.
  *
  * Build: nvcc -O3 -arch=sm_90 -o clockrate clockrate.cu     Run: ./clockrate
  */

@@ -13,7 +13,9 @@
  * the step kernels by the wall clock too (wall_check: the means understate a launch by 1.4-1.56x,
  * NOTES.md v20), and `ubench lockstep`, which times the step with its loads as one block per SM
  * against several, with and without barriers (step_lock, NOTES.md v21), and `ubench balance`, which
- * times tanh's rate by the wall clock and the step with tiles of 16 and 8 rows mixed (v23).
+ * measures the SM clock under the step (clock64 against %globaltimer: 1.8 GHz, not 1.98) and times
+ * tanh's rate, tiles of 16 and 8 rows mixed, tiles per warp, tanh on the FMA pipe and lanes out of
+ * phase, one block per SM (v23).
  *
  * Build: nvcc -O3 -std=c++17 -arch=sm_90 -o ubench ubench.cu
  * Run: ./ubench, ./ubench wall, ./ubench lockstep or ./ubench balance
@@ -58,7 +60,8 @@ __device__ __forceinline__ uint32_t pack(float lo, float hi)
     return *reinterpret_cast<uint32_t *>(&p);
 }
 
-/* 8 independent chains of one op per thread; cyc[block] = cycles of the loop. */
+/* 8 independent chains of one op per thread; cyc[block] = cycles of the loop, cyc[grid + block]
+ * its %globaltimer nanoseconds (what clock64 ticks at: sfu_wall). */
 template <int OP>
 __global__ void sfu(float *out, long long *cyc)
 {
@@ -66,6 +69,8 @@ __global__ void sfu(float *out, long long *cyc)
     uint32_t u[8];
     for (int i = 0; i < 8; i++) { x[i] = 0.001f * (threadIdx.x + i); u[i] = 0x3c003c00u + threadIdx.x + i; }
     __syncthreads();
+    unsigned long long g0, g1;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g0));
     long long t0 = clock64();
     for (int it = 0; it < ITERS; it++) {
 #pragma unroll
@@ -78,10 +83,14 @@ __global__ void sfu(float *out, long long *cyc)
     }
     __syncthreads();
     long long t1 = clock64();
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g1));
     float s = 0;
     for (int i = 0; i < 8; i++) s += x[i] + __uint_as_float(u[i]);
     if (s == 12345.f) out[0] = s;
-    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+    if (threadIdx.x == 0) {
+        cyc[blockIdx.x] = t1 - t0;
+        cyc[gridDim.x + blockIdx.x] = (long long)(g1 - g0);
+    }
 }
 
 /* CH independent accumulator chains of mma per warp. */
@@ -524,6 +533,7 @@ static void wall_check(const char *name, Kern kernel, int blocks, int thr, float
     const double mean = mean_cycles(cyc, blocks, &mx);
     printf("%-58s %4d blocks (%d/SM fit): clock64 mean %4.0f, max %4.0f cycles/step; wall %.3f ms = %4.0f cycles/step at 1.98 GHz\n",
            name, blocks, fit, mean / ITERS, mx / ITERS, ms, ms * 1.98e6 / ITERS);
+    /* (v23: under these step kernels the SM clock, and clock64, run at 1.79 GHz, not 1.98: clock_check) */
 }
 
 /* The same with TPW 16-row tiles per warp: one block per SM of WARPS warps, a lane's 4 / TPW warps
@@ -552,6 +562,34 @@ __global__ void __launch_bounds__(32 * WARPS, 1) step_stagger(float *out, long l
     step_loads_body<true, 0, SYNC, true, false, 1, 0, STAGGER>(out, cyc);
 }
 
+/* What clock64 counts while the step runs: each block's clock64 cycles (cyc[block], from
+ * step_finish) and its %globaltimer nanoseconds around the whole body (cyc[grid + block]). */
+template <int WARPS>
+__global__ void __launch_bounds__(32 * WARPS, 1) step_clock(float *out, long long *cyc)
+{
+    unsigned long long g0, g1;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g0));
+    step_loads_body<true, 0, 16, true>(out, cyc);
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g1));
+    if (threadIdx.x == 0) cyc[gridDim.x + blockIdx.x] = (long long)(g1 - g0);
+}
+template <int WARPS>
+static void clock_check(int sms, float *out, long long *cyc)
+{
+    step_clock<WARPS><<<sms, 32 * WARPS>>>(out, cyc);
+    step_clock<WARPS><<<sms, 32 * WARPS>>>(out, cyc);
+    cudaDeviceSynchronize();
+    static long long h[2 * 1024];
+    cudaMemcpy(h, cyc, 2 * sms * sizeof(long long), cudaMemcpyDeviceToHost);
+    double lo = 1e30, hi = 0;
+    for (int i = 0; i < sms; i++) {
+        const double r = (double)h[i] / (double)h[sms + i];
+        lo = r < lo ? r : lo;
+        hi = r > hi ? r : hi;
+    }
+    printf("step_loads, %d warps/SM as one block: clock64 cycles per globaltimer ns %.3f to %.3f over the blocks\n", WARPS, lo, hi);
+}
+
 /* tanh.approx.f32's rate by the wall clock: warps per SM as blocks of 4 warps, 8 chains per thread. */
 static void sfu_wall(int sms, int warps_per_sm, float *out, long long *cyc)
 {
@@ -567,8 +605,12 @@ static void sfu_wall(int sms, int warps_per_sm, float *out, long long *cyc)
     float ms = 0;
     cudaEventElapsedTime(&ms, a, b);
     const double per_sm = (double)warps_per_sm * 8 * ITERS; /* MUFU warp-instructions per SM */
-    printf("tanh.approx.f32, %2d warps/SM, wall %.3f ms: %.3f warp-instr/clk/SM at 1.98 GHz (clock64 mean: %.3f)\n", warps_per_sm,
-           ms, per_sm / (ms * 1.98e6), per_sm / mean_cycles(cyc, blocks));
+    static long long h[2 * 4096];
+    cudaMemcpy(h, cyc, 2 * blocks * sizeof(long long), cudaMemcpyDeviceToHost);
+    double ghz = 0; /* clock64 ticks per ns, averaged over the blocks: the SM clock */
+    for (int i = 0; i < blocks; i++) ghz += (double)h[i] / (double)h[blocks + i] / blocks;
+    printf("tanh.approx.f32, %2d warps/SM, wall %.3f ms, clock64 at %.3f GHz: %.3f warp-instr per SM cycle (clock64 mean over blocks: %.3f)\n",
+           warps_per_sm, ms, ghz, per_sm / (ms * 1e6 * ghz), per_sm / mean_cycles(cyc, blocks));
 }
 
 int main(int argc, char **argv)
@@ -593,6 +635,8 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "balance")) { /* the tanh unit's rate; 16-row and 8-row tiles mixed */
         for (int rep = 0; rep < 2; rep++) {
             for (int wps : {16, 24, 32}) sfu_wall(sms, wps, out, cyc);
+            clock_check<16>(sms, out, cyc);
+            clock_check<24>(sms, out, cyc);
             wall_check("step_loads, 4 x 16-row per scheduler (16 warps/SM)", step_mixed<4, 0, 16>, sms, 512, out, cyc);
             wall_check("step_loads, 5 x 16-row per scheduler (20 warps/SM)", step_mixed<5, 0, 16>, sms, 640, out, cyc);
             wall_check("step_loads, 5 x 16-row + 1 x 8-row per scheduler", step_mixed<5, 1, 16>, sms, 768, out, cyc);
