@@ -93,13 +93,16 @@ __global__ void sfu(float *out, long long *cyc)
     }
 }
 
-/* CH independent accumulator chains of mma per warp. */
+/* CH independent accumulator chains of mma per warp; cyc[block] = cycles of the loop, cyc[grid +
+ * block] its %globaltimer nanoseconds. */
 template <int CH>
 __global__ void mmabench(float *out, long long *cyc)
 {
     uint32_t a[4] = {0x3f803f80u + threadIdx.x, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u};
     float d[CH][4] = {};
     __syncthreads();
+    unsigned long long g0, g1;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g0));
     long long t0 = clock64();
     for (int it = 0; it < ITERS; it++) {
 #pragma unroll
@@ -107,10 +110,14 @@ __global__ void mmabench(float *out, long long *cyc)
     }
     __syncthreads();
     long long t1 = clock64();
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g1));
     float s = 0;
     for (int c = 0; c < CH; c++) s += d[c][0] + d[c][1] + d[c][2] + d[c][3];
     if (s == 12345.f) out[0] = s;
-    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+    if (threadIdx.x == 0) {
+        cyc[blockIdx.x] = t1 - t0;
+        cyc[gridDim.x + blockIdx.x] = (long long)(g1 - g0);
+    }
 }
 
 /* The bare steps' starting values: W's fragments, TPW tiles of state and their packed forms. */
@@ -590,6 +597,19 @@ static void clock_check(int sms, float *out, long long *cyc)
     printf("step_loads, %d warps/SM as one block: clock64 cycles per globaltimer ns %.3f to %.3f over the blocks\n", WARPS, lo, hi);
 }
 
+/* The same for the tensor cores alone: mmabench<4> at 16 warps per SM as one block. */
+static void mma_clock(int sms, float *out, long long *cyc)
+{
+    for (int i = 0; i < 20; i++) mmabench<4><<<sms, 512>>>(out, cyc); /* about 20 ms: long enough for any clock change */
+    cudaDeviceSynchronize();
+    static long long h[2 * 1024];
+    cudaMemcpy(h, cyc, 2 * sms * sizeof(long long), cudaMemcpyDeviceToHost);
+    double ghz = 0;
+    for (int i = 0; i < sms; i++) ghz += (double)h[i] / (double)h[sms + i] / sms;
+    printf("mma m16n8k16 bf16 alone, 16 warps/SM as one block: clock64 cycles per globaltimer ns %.3f, %.3f mma/cycle/SM\n", ghz,
+           16.0 * 4 * ITERS / (double)h[0]);
+}
+
 /* tanh.approx.f32's rate by the wall clock: warps per SM as blocks of 4 warps, 8 chains per thread. */
 static void sfu_wall(int sms, int warps_per_sm, float *out, long long *cyc)
 {
@@ -637,6 +657,7 @@ int main(int argc, char **argv)
             for (int wps : {16, 24, 32}) sfu_wall(sms, wps, out, cyc);
             clock_check<16>(sms, out, cyc);
             clock_check<24>(sms, out, cyc);
+            mma_clock(sms, out, cyc);
             wall_check("step_loads, 4 x 16-row per scheduler (16 warps/SM)", step_mixed<4, 0, 16>, sms, 512, out, cyc);
             wall_check("step_loads, 5 x 16-row per scheduler (20 warps/SM)", step_mixed<5, 0, 16>, sms, 640, out, cyc);
             wall_check("step_loads, 5 x 16-row + 1 x 8-row per scheduler", step_mixed<5, 1, 16>, sms, 768, out, cyc);
