@@ -13,7 +13,8 @@
  * the step kernels by the wall clock too (wall_check: the means understate a launch by 1.4-1.56x,
  * NOTES.md v20), and `ubench lockstep`, which times the step with its loads as one block per SM
  * against several, with and without barriers (step_lock, NOTES.md v21), and `ubench balance`, which
- * measures the SM clock under the step (clock64 against %globaltimer: 1.8 GHz, not 1.98) and times
+ * measures the SM clock under the step and under tensor-core products of any density (clock64
+ * against %globaltimer: 1.8 GHz, not 1.98) and times
  * tanh's rate, tiles of 16 and 8 rows mixed, tiles per warp, tanh on the FMA pipe and lanes out of
  * phase, one block per SM (v23).
  *
@@ -597,6 +598,47 @@ static void clock_check(int sms, float *out, long long *cyc)
     printf("step_loads, %d warps/SM as one block: clock64 cycles per globaltimer ns %.3f to %.3f over the blocks\n", WARPS, lo, hi);
 }
 
+/* One mma per NF fp32 FMAs (8 independent chains), 16 warps per SM as one block; cyc as mmabench.
+ * NF = -1: FMAs only. Whether the clock the SMs keep depends on how densely the tensor cores work. */
+template <int NF>
+__global__ void __launch_bounds__(512, 1) mma_density(float *out, long long *cyc)
+{
+    uint32_t a[4] = {0x3f803f80u + threadIdx.x, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u};
+    float d[4] = {}, x[8];
+    for (int i = 0; i < 8; i++) x[i] = 0.001f * (threadIdx.x + i);
+    __syncthreads();
+    unsigned long long g0, g1;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g0));
+    long long t0 = clock64();
+    for (int it = 0; it < ITERS; it++) {
+        if (NF >= 0) mma(d, a, 0x3f803f80u, 0x3f803f80u);
+#pragma unroll
+        for (int i = 0; i < (NF > 0 ? NF : NF < 0 ? 64 : 0); i++) x[i & 7] = fmaf(x[i & 7], 0.999f, 0.001f);
+    }
+    __syncthreads();
+    long long t1 = clock64();
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g1));
+    float s = d[0] + d[1] + d[2] + d[3];
+    for (int i = 0; i < 8; i++) s += x[i];
+    if (s == 12345.f) out[0] = s;
+    if (threadIdx.x == 0) {
+        cyc[blockIdx.x] = t1 - t0;
+        cyc[gridDim.x + blockIdx.x] = (long long)(g1 - g0);
+    }
+}
+template <int NF>
+static void density_clock(int sms, float *out, long long *cyc)
+{
+    for (int i = 0; i < 20; i++) mma_density<NF><<<sms, 512>>>(out, cyc);
+    cudaDeviceSynchronize();
+    static long long h[2 * 1024];
+    cudaMemcpy(h, cyc, 2 * sms * sizeof(long long), cudaMemcpyDeviceToHost);
+    double ghz = 0;
+    for (int i = 0; i < sms; i++) ghz += (double)h[i] / (double)h[sms + i] / sms;
+    printf("one mma per %3d FFMA (-1: FFMA only), 16 warps/SM: clock64 cycles per globaltimer ns %.3f, %.1f cycles per iteration\n", NF,
+           ghz, (double)h[0] / ITERS);
+}
+
 /* The same for the tensor cores alone: mmabench<4> at 16 warps per SM as one block. */
 static void mma_clock(int sms, float *out, long long *cyc)
 {
@@ -658,6 +700,11 @@ int main(int argc, char **argv)
             clock_check<16>(sms, out, cyc);
             clock_check<24>(sms, out, cyc);
             mma_clock(sms, out, cyc);
+            density_clock<0>(sms, out, cyc);
+            density_clock<8>(sms, out, cyc);
+            density_clock<32>(sms, out, cyc);
+            density_clock<128>(sms, out, cyc);
+            density_clock<-1>(sms, out, cyc);
             wall_check("step_loads, 4 x 16-row per scheduler (16 warps/SM)", step_mixed<4, 0, 16>, sms, 512, out, cyc);
             wall_check("step_loads, 5 x 16-row per scheduler (20 warps/SM)", step_mixed<5, 0, 16>, sms, 640, out, cyc);
             wall_check("step_loads, 5 x 16-row + 1 x 8-row per scheduler", step_mixed<5, 1, 16>, sms, 768, out, cyc);
