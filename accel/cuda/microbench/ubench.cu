@@ -14,9 +14,8 @@
  * NOTES.md v20), and `ubench lockstep`, which times the step with its loads as one block per SM
  * against several, with and without barriers (step_lock, NOTES.md v21), and `ubench balance`, which
  * measures the SM clock under the step and under tensor-core products of any density (clock64
- * against %globaltimer: 1.8 GHz, not 1.98) and times
- * tanh's rate, tiles of 16 and 8 rows mixed, tiles per warp, tanh on the FMA pipe and lanes out of
- * phase, one block per SM (v23).
+ * against %globaltimer: 1.8 GHz, not 1.98) and times tanh's rate, tiles of 16 and 8 rows mixed,
+ * tiles per warp, tanh on the FMA pipe and lanes out of phase, one block per SM (v23).
  *
  * Build: nvcc -O3 -std=c++17 -arch=sm_90 -o ubench ubench.cu
  * Run: ./ubench, ./ubench wall, ./ubench lockstep or ./ubench balance
