@@ -555,6 +555,49 @@ START_TEST(test_declines_unsupported_dtypes)
 }
 END_TEST
 
+/* The plug-in's settings (M2RNN_CUDA_FWD, ..._T1_MINB) are whole numbers in a range; anything else
+ * must stop the plug-in from opening, with a message naming the setting, rather than run other
+ * kernels. Each value is tried in a fresh process (this program run again with --open-only), as
+ * this one may have opened the backend already, and the plug-in reads its settings once. */
+static int open_with_setting(const char *name, const char *value, char *out, size_t n)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 1);
+        setenv(name, value, 1);
+        execl("/proc/self/exe", "check_cuda", "--open-only", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < n && (r = read(fds[0], out + got, n - 1 - got)) > 0) got += (size_t)r;
+    out[got] = '\0';
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(test_rejects_bad_settings)
+{
+    static const char *const bad[][2] = {{"M2RNN_CUDA_FWD", "abc"},  {"M2RNN_CUDA_FWD", "12"},     {"M2RNN_CUDA_BWD", "-1"},
+                                         {"M2RNN_CUDA_CKPT_C", "33"}, {"M2RNN_CUDA_T1_MINB", "4x"}, {"M2RNN_CUDA_T1_LANES", " 2"},
+                                         {"M2RNN_CUDA_T1_WORDS", "2"}};
+    char out[512];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const int rc = open_with_setting(bad[i][0], bad[i][1], out, sizeof out);
+        ck_assert_msg(rc == 3 && strstr(out, bad[i][0]), "%s=%s: exit %d, \"%s\"", bad[i][0], bad[i][1], rc, out);
+    }
+    /* and a good one opens */
+    const int rc = open_with_setting("M2RNN_CUDA_T1_MINB", "6", out, sizeof out);
+    ck_assert_msg(rc == 0, "M2RNN_CUDA_T1_MINB=6: exit %d, \"%s\"", rc, out);
+}
+END_TEST
+
 /* Probe for a device in a child, so that this process never initialises CUDA. */
 static int cuda_available(char *why, size_t n)
 {
@@ -581,8 +624,14 @@ static int cuda_available(char *why, size_t n)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 2 && !strcmp(argv[1], "--open-only")) { /* test_rejects_bad_settings' child */
+        const m2rnn_backend *be;
+        if (m2rnn_backend_open("cuda", &be) == M2RNN_OK) return 0;
+        printf("%s\n", m2rnn_last_error());
+        return 3;
+    }
     uint64_t nr = (uint64_t)random_cases;
     if (!env_decimal("M2RNN_CUDA_RANDOM_CASES", 1000000, &nr) || !env_decimal("M2RNN_CUDA_RANDOM_SEED", UINT64_MAX / 2, &random_seed0))
         return 1;
@@ -608,6 +657,7 @@ int main(void)
         first = i + 1;
     }
     tcase_add_test(tc, test_declines_unsupported_dtypes);
+    tcase_add_test(tc, test_rejects_bad_settings);
     suite_add_tcase(s, tc);
     /* random cases: M2RNN_CUDA_RANDOM_CASES of them (default 24), from M2RNN_CUDA_RANDOM_SEED */
     TCase *tr = tcase_create("random_shapes");

@@ -21,6 +21,8 @@
  */
 #include <cuda_runtime.h>
 
+#include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -261,12 +263,23 @@ int g_t1_words = 1;  /* M2RNN_CUDA_T1_WORDS: 0 = fwd_t1's blocks convert k and q
 int g_t1_lanes = 0;  /* M2RNN_CUDA_T1_LANES: at most this many lanes per fwd_t1 / bwd_t1 block (0: as t1_lanes_per_block picks) */
 int g_t1_minb = 0;   /* M2RNN_CUDA_T1_MINB: 4 or 6 forces the v6 kernels' register budget where K <= 64 (0: as t1_minb picks; timing) */
 
-int env_index(const char *name, int def, int n)
+/* One of the plug-in's settings (NOTES.md, "Settings"): unset or empty gives def, else a whole
+ * number from 0 to n - 1, in decimal. Anything else is an error (the plug-in does not open), so that
+ * a mistyped setting cannot silently run other kernels. */
+bool env_index(const char *name, int def, int n, int *out, char *msg, size_t msg_size)
 {
     const char *e = getenv(name);
-    if (!e || !*e) return def;
-    int v = atoi(e);
-    return v >= 0 && v < n ? v : def;
+    *out = def;
+    if (!e || !*e) return true;
+    char *end = nullptr;
+    errno = 0;
+    const long v = strtol(e, &end, 10);
+    if (!isdigit((unsigned char)e[0]) || *end || errno || v >= n) {
+        snprintf(msg, msg_size, "%s=%s: expected a whole number from 0 to %d (or unset for the default, %d)", name, e, n - 1, def);
+        return false;
+    }
+    *out = (int)v;
+    return true;
 }
 
 template <typename T, bool F32MODE, int TPW, int TM, bool MMAY, bool KVMMA>
@@ -959,6 +972,23 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
     };
     if (g_table.name) return &g_table;
 
+    /* The settings first, before any CUDA call: a bad one is reported as itself, GPU or not.
+     * Defaults: the v6 kernels (fwd_t1, bwd_t1), measured fastest of those that pass check_cuda and
+     * the vectors (NOTES.md v6 on); 0 for the others lets the launch code choose, and T1_WORDS = 1
+     * keeps v17's k and q words made once per source head. */
+    const struct {
+        const char *name;
+        int def, n, *value;
+    } settings[] = {
+        {"M2RNN_CUDA_FWD", k_fwd_t1, k_nfwd, &g_fwd_variant},   {"M2RNN_CUDA_BWD", k_bwd_t1, k_nbwd, &g_bwd_variant},
+        {"M2RNN_CUDA_CKPT_C", 0, 33, &g_ckpt_cap},              {"M2RNN_CUDA_BWD_HEADS", 0, 3, &g_bwd_heads},
+        {"M2RNN_CUDA_T1_WORDS", 1, 2, &g_t1_words},             {"M2RNN_CUDA_T1_LANES", 0, 7, &g_t1_lanes},
+        {"M2RNN_CUDA_T1_MINB", 0, 7, &g_t1_minb},
+    };
+    char bad[256];
+    for (const auto &st : settings)
+        if (!env_index(st.name, st.def, st.n, st.value, bad, sizeof bad)) return fail("%s", bad);
+
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) return fail("no CUDA device (%s)", cudaGetErrorString(e));
@@ -977,14 +1007,6 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
     c->smem_per_sm = prop.sharedMemPerMultiprocessor;
     c->regs_per_sm = prop.regsPerMultiprocessor;
 
-    /* Defaults: measured fastest of those that pass check_cuda and the vectors (NOTES.md, v4, v5). */
-    g_fwd_variant = env_index("M2RNN_CUDA_FWD", k_fwd_t1, k_nfwd);
-    g_bwd_variant = env_index("M2RNN_CUDA_BWD", k_bwd_t1, k_nbwd);
-    g_ckpt_cap = env_index("M2RNN_CUDA_CKPT_C", 0, 33);
-    g_bwd_heads = env_index("M2RNN_CUDA_BWD_HEADS", 0, 3);
-    g_t1_words = env_index("M2RNN_CUDA_T1_WORDS", 1, 2);
-    g_t1_lanes = env_index("M2RNN_CUDA_T1_LANES", 0, 7);
-    g_t1_minb = env_index("M2RNN_CUDA_T1_MINB", 0, 7);
     snprintf(g_description, sizeof g_description,
              "CUDA on %s (sm_%d%d, %d SMs): fp32 state, bf16 tensor cores; bf16 fwd %d (%s), bwd %s", prop.name,
              prop.major, prop.minor, prop.multiProcessorCount, g_fwd_variant, k_fwd_variants[g_fwd_variant].name,

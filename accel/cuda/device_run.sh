@@ -1,13 +1,19 @@
 #!/bin/bash
-# One call on the device machine: correctness (check_cuda), compute-sanitizer on small cases, and
+# Device-machine steps: correctness (check_cuda), compute-sanitizer on small cases, and
 # the benchmarks at the paper's layer sizes; `random` (not run by default) adds 400 of check_cuda's
-# random shapes under the default and the settings the check step tries. Binaries come prebuilt in .carry/ (built on the dev
-# machine: `make`, then the copy step in NOTES.md); logs go to $OUT.
+# random shapes under the default and the settings the check step tries. Binaries come prebuilt in
+# .carry/ (built on the dev machine: `configure --with-cuda`, `make`, then the copy step in NOTES.md,
+# "Running on the device"); logs go to $OUT. `sanitize` alone takes about 7 minutes (racecheck):
+# run it in a call of its own.
 # Usage (from the repository root): bash accel/cuda/device_run.sh [check] [sanitize] [bench] [random]
+# (default: check bench)
 . "$(dirname "$0")/device_env.sh"
 # "N of M": the output lines (errors, bit hash) of check_cuda log $2 that differ from log $1's
 differing() { echo "$(diff <(grep rel_l2 "$1") <(grep rel_l2 "$2") | grep -c '^[<>]') of $(grep -c rel_l2 "$1")"; }
-steps=${*:-check sanitize bench}
+steps=${*:-check bench}
+for s in $steps; do # every step known before any runs: a typo costs no device time
+  case $s in check | sanitize | bench | random) ;; *) echo "device_run.sh: unknown step '$s' (check, sanitize, bench, random)" >&2; exit 2;; esac
+done
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.used --format=csv 2>&1 | tee "$OUT/gpu.txt"
 for s in $steps; do
   case $s in
