@@ -569,6 +569,25 @@ __global__ void __launch_bounds__(32 * WARPS, 1) step_stagger(float *out, long l
     step_loads_body<true, 0, SYNC, true, false, 1, 0, STAGGER>(out, cyc);
 }
 
+/* clock64 ticks per %globaltimer nanosecond in the last launch of `blocks` blocks that left each
+ * block's cycles at cyc[block] and its nanoseconds at cyc[blocks + block]: the mean over the blocks
+ * (the SM clock in GHz), and with lo / hi the lowest and highest. */
+static double clock_ghz(const long long *cyc, int blocks, double *lo = nullptr, double *hi = nullptr)
+{
+    static long long h[2 * 4096];
+    cudaMemcpy(h, cyc, 2 * blocks * sizeof(long long), cudaMemcpyDeviceToHost);
+    double mean = 0, mn = 1e30, mx = 0;
+    for (int i = 0; i < blocks; i++) {
+        const double r = (double)h[i] / (double)h[blocks + i];
+        mean += r / blocks;
+        mn = r < mn ? r : mn;
+        mx = r > mx ? r : mx;
+    }
+    if (lo) *lo = mn;
+    if (hi) *hi = mx;
+    return mean;
+}
+
 /* What clock64 counts while the step runs: each block's clock64 cycles (cyc[block], from
  * step_finish) and its %globaltimer nanoseconds around the whole body (cyc[grid + block]). */
 template <int WARPS>
@@ -586,14 +605,8 @@ static void clock_check(int sms, float *out, long long *cyc)
     step_clock<WARPS><<<sms, 32 * WARPS>>>(out, cyc);
     step_clock<WARPS><<<sms, 32 * WARPS>>>(out, cyc);
     cudaDeviceSynchronize();
-    static long long h[2 * 1024];
-    cudaMemcpy(h, cyc, 2 * sms * sizeof(long long), cudaMemcpyDeviceToHost);
-    double lo = 1e30, hi = 0;
-    for (int i = 0; i < sms; i++) {
-        const double r = (double)h[i] / (double)h[sms + i];
-        lo = r < lo ? r : lo;
-        hi = r > hi ? r : hi;
-    }
+    double lo, hi;
+    clock_ghz(cyc, sms, &lo, &hi);
     printf("step_loads, %d warps/SM as one block: clock64 cycles per globaltimer ns %.3f to %.3f over the blocks\n", WARPS, lo, hi);
 }
 
@@ -630,12 +643,10 @@ static void density_clock(int sms, float *out, long long *cyc)
 {
     for (int i = 0; i < 20; i++) mma_density<NF><<<sms, 512>>>(out, cyc);
     cudaDeviceSynchronize();
-    static long long h[2 * 1024];
-    cudaMemcpy(h, cyc, 2 * sms * sizeof(long long), cudaMemcpyDeviceToHost);
-    double ghz = 0;
-    for (int i = 0; i < sms; i++) ghz += (double)h[i] / (double)h[sms + i] / sms;
+    long long c0;
+    cudaMemcpy(&c0, cyc, sizeof c0, cudaMemcpyDeviceToHost);
     printf("one mma per %3d FFMA (-1: FFMA only), 16 warps/SM: clock64 cycles per globaltimer ns %.3f, %.1f cycles per iteration\n", NF,
-           ghz, (double)h[0] / ITERS);
+           clock_ghz(cyc, sms), (double)c0 / ITERS);
 }
 
 /* The same for the tensor cores alone: mmabench<4> at 16 warps per SM as one block. */
@@ -643,12 +654,10 @@ static void mma_clock(int sms, float *out, long long *cyc)
 {
     for (int i = 0; i < 20; i++) mmabench<4><<<sms, 512>>>(out, cyc); /* about 20 ms: long enough for any clock change */
     cudaDeviceSynchronize();
-    static long long h[2 * 1024];
-    cudaMemcpy(h, cyc, 2 * sms * sizeof(long long), cudaMemcpyDeviceToHost);
-    double ghz = 0;
-    for (int i = 0; i < sms; i++) ghz += (double)h[i] / (double)h[sms + i] / sms;
-    printf("mma m16n8k16 bf16 alone, 16 warps/SM as one block: clock64 cycles per globaltimer ns %.3f, %.3f mma/cycle/SM\n", ghz,
-           16.0 * 4 * ITERS / (double)h[0]);
+    long long c0;
+    cudaMemcpy(&c0, cyc, sizeof c0, cudaMemcpyDeviceToHost);
+    printf("mma m16n8k16 bf16 alone, 16 warps/SM as one block: clock64 cycles per globaltimer ns %.3f, %.3f mma/cycle/SM\n",
+           clock_ghz(cyc, sms), 16.0 * 4 * ITERS / (double)c0);
 }
 
 /* tanh.approx.f32's rate by the wall clock: warps per SM as blocks of 4 warps, 8 chains per thread. */
@@ -666,10 +675,7 @@ static void sfu_wall(int sms, int warps_per_sm, float *out, long long *cyc)
     float ms = 0;
     cudaEventElapsedTime(&ms, a, b);
     const double per_sm = (double)warps_per_sm * 8 * ITERS; /* MUFU warp-instructions per SM */
-    static long long h[2 * 4096];
-    cudaMemcpy(h, cyc, 2 * blocks * sizeof(long long), cudaMemcpyDeviceToHost);
-    double ghz = 0; /* clock64 ticks per ns, averaged over the blocks: the SM clock */
-    for (int i = 0; i < blocks; i++) ghz += (double)h[i] / (double)h[blocks + i] / blocks;
+    const double ghz = clock_ghz(cyc, blocks);
     printf("tanh.approx.f32, %2d warps/SM, wall %.3f ms, clock64 at %.3f GHz: %.3f warp-instr per SM cycle (clock64 mean over blocks: %.3f)\n",
            warps_per_sm, ms, ghz, per_sm / (ms * 1e6 * ghz), per_sm / mean_cycles(cyc, blocks));
 }
