@@ -555,19 +555,22 @@ START_TEST(test_declines_unsupported_dtypes)
 }
 END_TEST
 
-/* The plug-in's settings (M2RNN_CUDA_FWD, ..._T1_MINB) are whole numbers in a range; anything else
- * must stop the plug-in from opening, with a message naming the setting, rather than run other
- * kernels. Each value is tried in a fresh process (this program run again with --open-only), as
- * this one may have opened the backend already, and the plug-in reads its settings once. */
-static int open_with_setting(const char *name, const char *value, char *out, size_t n)
+/* Opens the backend in a fresh process (this program again, with --open-only), with `name` set to
+ * `value` in its environment if name is not NULL; out gets the message of a failed open (n bytes at
+ * most, without its newline). Returns the child's exit status: 0 opened, 3 failed, else -1 or 127
+ * (could not run it). A fresh process because CUDA is not fork-safe once initialised and Check forks
+ * once per test, so the probe below keeps this process off CUDA; and because the plug-in reads its
+ * settings once, when a process first opens it. */
+static int open_in_child(const char *name, const char *value, char *out, size_t n)
 {
     int fds[2];
+    out[0] = '\0';
     if (pipe(fds) != 0) return -1;
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
         dup2(fds[1], 1);
-        setenv(name, value, 1);
+        if (name) setenv(name, value, 1);
         execl("/proc/self/exe", "check_cuda", "--open-only", (char *)NULL);
         _exit(127);
     }
@@ -575,6 +578,7 @@ static int open_with_setting(const char *name, const char *value, char *out, siz
     size_t got = 0;
     ssize_t r;
     while (got + 1 < n && (r = read(fds[0], out + got, n - 1 - got)) > 0) got += (size_t)r;
+    while (got > 0 && out[got - 1] == '\n') got--;
     out[got] = '\0';
     close(fds[0]);
     int status = 0;
@@ -582,6 +586,9 @@ static int open_with_setting(const char *name, const char *value, char *out, siz
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* The plug-in's settings (M2RNN_CUDA_FWD, ..._T1_MINB) are whole numbers in a range; anything else
+ * must stop the plug-in from opening, with a message naming the setting, rather than run other
+ * kernels. */
 START_TEST(test_rejects_bad_settings)
 {
     static const char *const bad[][2] = {{"M2RNN_CUDA_FWD", "abc"},  {"M2RNN_CUDA_FWD", "12"},     {"M2RNN_CUDA_BWD", "-1"},
@@ -589,44 +596,18 @@ START_TEST(test_rejects_bad_settings)
                                          {"M2RNN_CUDA_T1_WORDS", "2"}};
     char out[512];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const int rc = open_with_setting(bad[i][0], bad[i][1], out, sizeof out);
+        const int rc = open_in_child(bad[i][0], bad[i][1], out, sizeof out);
         ck_assert_msg(rc == 3 && strstr(out, bad[i][0]), "%s=%s: exit %d, \"%s\"", bad[i][0], bad[i][1], rc, out);
     }
     /* and a good one opens */
-    const int rc = open_with_setting("M2RNN_CUDA_T1_MINB", "6", out, sizeof out);
+    const int rc = open_in_child("M2RNN_CUDA_T1_MINB", "6", out, sizeof out);
     ck_assert_msg(rc == 0, "M2RNN_CUDA_T1_MINB=6: exit %d, \"%s\"", rc, out);
 }
 END_TEST
 
-/* Probe for a device in a child, so that this process never initialises CUDA. */
-static int cuda_available(char *why, size_t n)
-{
-    int fds[2];
-    if (pipe(fds) != 0) return 0;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        const m2rnn_backend *be;
-        int ok = m2rnn_backend_open("cuda", &be) == M2RNN_OK;
-        if (!ok) {
-            const char *msg = m2rnn_last_error();
-            ssize_t w = write(fds[1], msg, strlen(msg));
-            (void)w;
-        }
-        _exit(ok ? 0 : 1);
-    }
-    close(fds[1]);
-    ssize_t r = read(fds[0], why, n - 1);
-    why[r > 0 ? r : 0] = '\0';
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
 int main(int argc, char **argv)
 {
-    if (argc == 2 && !strcmp(argv[1], "--open-only")) { /* test_rejects_bad_settings' child */
+    if (argc == 2 && !strcmp(argv[1], "--open-only")) { /* open_in_child's child */
         const m2rnn_backend *be;
         if (m2rnn_backend_open("cuda", &be) == M2RNN_OK) return 0;
         printf("%s\n", m2rnn_last_error());
@@ -636,12 +617,18 @@ int main(int argc, char **argv)
     if (!env_decimal("M2RNN_CUDA_RANDOM_CASES", 1000000, &nr) || !env_decimal("M2RNN_CUDA_RANDOM_SEED", UINT64_MAX / 2, &random_seed0))
         return 1;
     random_cases = (int)nr;
+    /* the device probe, in a child (open_in_child) so that this process never initialises CUDA */
     char why[1024];
-    if (!cuda_available(why, sizeof why)) {
+    const int probe = open_in_child(NULL, NULL, why, sizeof why);
+    if (probe == 3) {
         /* Under the TAP harness (which sets CK_TAP_LOG_FILE_NAME) a skipped plan with exit 0 is
          * a SKIP, while a non-zero exit would be an ERROR; elsewhere the automake convention 77. */
         printf("1..0 # SKIP CUDA backend unavailable: %s\n", why);
         return getenv("CK_TAP_LOG_FILE_NAME") ? 0 : 77;
+    }
+    if (probe != 0) { /* the probe itself did not run: an error, not a skip */
+        fprintf(stderr, "check_cuda: the device probe (this program with --open-only) exited %d\n", probe);
+        return 1;
     }
     Suite *s = suite_create("cuda");
     TCase *tc = tcase_create("against_reference");
