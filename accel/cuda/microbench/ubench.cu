@@ -18,7 +18,7 @@
  * tiles per warp, tanh on the FMA pipe and lanes out of phase, one block per SM (v23).
  *
  * Build: nvcc -O3 -std=c++17 -arch=sm_90 -o ubench ubench.cu
- * Run: ./ubench, ./ubench wall, ./ubench lockstep or ./ubench balance
+ * Run: ./ubench, ./ubench wall, ./ubench lockstep, ./ubench balance or ./ubench clock
  */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -660,6 +660,68 @@ static void mma_clock(int sms, float *out, long long *cyc)
            clock_ghz(cyc, sms), 16.0 * 4 * ITERS / (double)c0);
 }
 
+/* One tensor-core instruction kind, 4 independent chains per warp, 16 warps per SM as one block:
+ * KIND 0 bf16 m16n8k16 (f32 accumulate; what the kernels use), 1 f16 m16n8k16 (f32 accumulate),
+ * 2 f16 m16n8k16 (f16 accumulate), 3 tf32 m16n8k8, 4 s8 m16n8k32 (s32 accumulate), 5 bf16 m16n8k8.
+ * Whether the SMs drop to 1.8 GHz under every kind of tensor-core work or only some (v24). */
+template <int KIND>
+__global__ void __launch_bounds__(512, 1) mma_kind(float *out, long long *cyc)
+{
+    const uint32_t a0 = KIND == 4 ? 0x01020304u + threadIdx.x : KIND == 3 ? 0x3f800000u + threadIdx.x
+                      : (KIND == 1 || KIND == 2) ? 0x3c003c00u + threadIdx.x : 0x3f803f80u + threadIdx.x;
+    const uint32_t b = a0 ^ 1u;
+    float d[4][4] = {};
+    uint32_t dh[4][2] = {};
+    int di[4][4] = {};
+    __syncthreads();
+    unsigned long long g0, g1;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g0));
+    long long t0 = clock64();
+    for (int it = 0; it < ITERS; it++) {
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            if (KIND == 0)
+                asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%4,%4,%4}, {%5,%5}, {%0,%1,%2,%3};"
+                             : "+f"(d[c][0]), "+f"(d[c][1]), "+f"(d[c][2]), "+f"(d[c][3]) : "r"(a0), "r"(b));
+            if (KIND == 1)
+                asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%4,%4,%4}, {%5,%5}, {%0,%1,%2,%3};"
+                             : "+f"(d[c][0]), "+f"(d[c][1]), "+f"(d[c][2]), "+f"(d[c][3]) : "r"(a0), "r"(b));
+            if (KIND == 2)
+                asm volatile("mma.sync.aligned.m16n8k16.row.col.f16.f16.f16.f16 {%0,%1}, {%2,%2,%2,%2}, {%3,%3}, {%0,%1};"
+                             : "+r"(dh[c][0]), "+r"(dh[c][1]) : "r"(a0), "r"(b));
+            if (KIND == 3)
+                asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%4,%4,%4}, {%5,%5}, {%0,%1,%2,%3};"
+                             : "+f"(d[c][0]), "+f"(d[c][1]), "+f"(d[c][2]), "+f"(d[c][3]) : "r"(a0), "r"(b));
+            if (KIND == 4)
+                asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%4,%4,%4}, {%5,%5}, {%0,%1,%2,%3};"
+                             : "+r"(di[c][0]), "+r"(di[c][1]), "+r"(di[c][2]), "+r"(di[c][3]) : "r"(a0), "r"(b));
+            if (KIND == 5)
+                asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%4}, {%5}, {%0,%1,%2,%3};"
+                             : "+f"(d[c][0]), "+f"(d[c][1]), "+f"(d[c][2]), "+f"(d[c][3]) : "r"(a0), "r"(b));
+        }
+    }
+    __syncthreads();
+    long long t1 = clock64();
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g1));
+    float s = 0;
+    for (int c = 0; c < 4; c++) s += d[c][0] + d[c][1] + d[c][2] + d[c][3] + __uint_as_float(dh[c][0] ^ dh[c][1]) + (float)(di[c][0] + di[c][3]);
+    if (s == 12345.f) out[0] = s;
+    if (threadIdx.x == 0) {
+        cyc[blockIdx.x] = t1 - t0;
+        cyc[gridDim.x + blockIdx.x] = (long long)(g1 - g0);
+    }
+}
+template <int KIND>
+static void kind_clock(const char *name, int sms, float *out, long long *cyc)
+{
+    for (int i = 0; i < 20; i++) mma_kind<KIND><<<sms, 512>>>(out, cyc);
+    cudaDeviceSynchronize();
+    long long c0;
+    cudaMemcpy(&c0, cyc, sizeof c0, cudaMemcpyDeviceToHost);
+    printf("%-40s 16 warps/SM: clock64 cycles per globaltimer ns %.3f, %.3f mma/cycle/SM\n", name,
+           clock_ghz(cyc, sms), 16.0 * 4 * ITERS / (double)c0);
+}
+
 /* tanh.approx.f32's rate by the wall clock: warps per SM as blocks of 4 warps, 8 chains per thread. */
 static void sfu_wall(int sms, int warps_per_sm, float *out, long long *cyc)
 {
@@ -696,6 +758,18 @@ int main(int argc, char **argv)
             wall_check(name, step_var<2>, bps * sms, 128, out, cyc);
             snprintf(name, sizeof name, "step with loads and readout (step_loads), %d warps/SM", 4 * bps);
             wall_check(name, step_loads<true>, bps * sms, 128, out, cyc);
+        }
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "clock")) { /* the SM clock under each kind of tensor-core product */
+        for (int rep = 0; rep < 2; rep++) {
+            kind_clock<0>("mma m16n8k16 bf16, f32 accumulate", sms, out, cyc);
+            kind_clock<1>("mma m16n8k16 f16, f32 accumulate", sms, out, cyc);
+            kind_clock<2>("mma m16n8k16 f16, f16 accumulate", sms, out, cyc);
+            kind_clock<3>("mma m16n8k8 tf32", sms, out, cyc);
+            kind_clock<4>("mma m16n8k32 s8, s32 accumulate", sms, out, cyc);
+            kind_clock<5>("mma m16n8k8 bf16, f32 accumulate", sms, out, cyc);
+            density_clock<-1>(sms, out, cyc);
         }
         return 0;
     }
