@@ -586,14 +586,14 @@ static int open_in_child(const char *name, const char *value, char *out, size_t 
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* The plug-in's settings (M2RNN_CUDA_FWD, ..._T1_MINB) are whole numbers in a range; anything else
- * must stop the plug-in from opening, with a message naming the setting, rather than run other
- * kernels. */
+/* The plug-in's settings (M2RNN_CUDA_FWD, ..._T1_MINB) are whole numbers in a range (T1_MINB: 0, 4
+ * or 6, the values that act); anything else must stop the plug-in from opening, with a message
+ * naming the setting, rather than run other kernels. */
 START_TEST(test_rejects_bad_settings)
 {
     static const char *const bad[][2] = {{"M2RNN_CUDA_FWD", "abc"},  {"M2RNN_CUDA_FWD", "12"},     {"M2RNN_CUDA_BWD", "-1"},
                                          {"M2RNN_CUDA_CKPT_C", "33"}, {"M2RNN_CUDA_T1_MINB", "4x"}, {"M2RNN_CUDA_T1_LANES", " 2"},
-                                         {"M2RNN_CUDA_T1_WORDS", "2"}};
+                                         {"M2RNN_CUDA_T1_WORDS", "2"}, {"M2RNN_CUDA_T1_MINB", "5"}};
     char out[512];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const int rc = open_in_child(bad[i][0], bad[i][1], out, sizeof out);

@@ -222,9 +222,9 @@ RecIn<T> make_in(const m2rnn_recurrence_inputs &in, const int64_t *cu_dev)
  * rows itself (v16) instead of copying the words t1_words_prep made (t1_words_wanted), for the
  * check that both give the same results and for timing. M2RNN_CUDA_T1_LANES=<n> caps the lanes (bwd_t1:
  * units of its heads) per block of fwd_t1 and bwd_t1 (t1_group; 1: one per block, v20's launches),
- * for the checks and for timing. M2RNN_CUDA_T1_MINB=4 or 6 (other values are ignored) forces the v6
- * kernels' register budget where K <= 64 (t1_minb; default: its choice; bwd_t1's pairs of heads keep
- * theirs), for the checks and for timing. */
+ * for the checks and for timing. M2RNN_CUDA_T1_MINB=4 or 6 forces the v6 kernels' register budget
+ * where K <= 64 (t1_minb; 0, the default: its choice; bwd_t1's pairs of heads keep theirs), for the
+ * checks and for timing. */
 struct FwdVariant {
     int tpw, tm;
     bool mmay, kvmma;
@@ -264,9 +264,10 @@ int g_t1_lanes = 0;  /* M2RNN_CUDA_T1_LANES: at most this many lanes per fwd_t1 
 int g_t1_minb = 0;   /* M2RNN_CUDA_T1_MINB: 4 or 6 forces the v6 kernels' register budget where K <= 64 (0: as t1_minb picks; timing) */
 
 /* One of the plug-in's settings (NOTES.md, "Settings"): unset or empty gives def, else a whole
- * number from 0 to n - 1, in decimal. Anything else is an error (the plug-in does not open), so that
- * a mistyped setting cannot silently run other kernels. */
-bool env_index(const char *name, int def, int n, int *out, char *msg, size_t msg_size)
+ * number from 0 to n - 1, in decimal, and where `only` is not 0 one of the values whose bits it has
+ * set (T1_MINB: 0, 4 or 6, the only ones that act). Anything else is an error (the plug-in does not
+ * open), so that a mistyped setting cannot silently run other kernels. */
+bool env_index(const char *name, int def, int n, unsigned only, int *out, char *msg, size_t msg_size)
 {
     const char *e = getenv(name);
     *out = def;
@@ -274,8 +275,19 @@ bool env_index(const char *name, int def, int n, int *out, char *msg, size_t msg
     char *end = nullptr;
     errno = 0;
     const long v = strtol(e, &end, 10);
-    if (!isdigit((unsigned char)e[0]) || *end || errno || v >= n) {
-        snprintf(msg, msg_size, "%s=%s: expected a whole number from 0 to %d (or unset for the default, %d)", name, e, n - 1, def);
+    if (!isdigit((unsigned char)e[0]) || *end || errno || v >= n || (only && !(only >> v & 1u))) {
+        char want[96] = "";
+        if (only) { /* "0, 4 or 6" */
+            size_t len = 0;
+            for (int i = 0, left = __builtin_popcount(only & ((1u << n) - 1)); i < n && len < sizeof want; i++)
+                if (only >> i & 1u) {
+                    --left;
+                    len += snprintf(want + len, sizeof want - len, "%s%d", len == 0 ? "one of " : left ? ", " : " or ", i);
+                }
+        } else {
+            snprintf(want, sizeof want, "a whole number from 0 to %d", n - 1);
+        }
+        snprintf(msg, msg_size, "%s=%s: expected %s (or unset for the default, %d)", name, e, want, def);
         return false;
     }
     *out = (int)v;
@@ -316,7 +328,7 @@ m2rnn_status launch_fwd_v16_pf(const RecDims &d, const RecIn<__nv_bfloat16> &in,
 int t1_minb(const Ctx *c, const RecDims &d, int bps)
 {
     if (d.K > 64) return 2;
-    if (g_t1_minb == 4 || g_t1_minb == 6) return g_t1_minb;
+    if (g_t1_minb) return g_t1_minb; /* 4 or 6 (env_index allows no other) */
     if (bps <= 4) return 4;
     const int warps = (d.K + 15) / 16, blocks_at_128 = c->regs_per_sm / (128 * 32 * warps);
     return d.K != 64 && blocks_at_128 >= bps ? 4 : 6;
@@ -978,16 +990,18 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
      * keeps v17's k and q words made once per source head. */
     const struct {
         const char *name;
-        int def, n, *value;
+        int def, n;
+        unsigned only; /* the values allowed, as bits; 0: all from 0 to n - 1 */
+        int *value;
     } settings[] = {
-        {"M2RNN_CUDA_FWD", k_fwd_t1, k_nfwd, &g_fwd_variant},   {"M2RNN_CUDA_BWD", k_bwd_t1, k_nbwd, &g_bwd_variant},
-        {"M2RNN_CUDA_CKPT_C", 0, 33, &g_ckpt_cap},              {"M2RNN_CUDA_BWD_HEADS", 0, 3, &g_bwd_heads},
-        {"M2RNN_CUDA_T1_WORDS", 1, 2, &g_t1_words},             {"M2RNN_CUDA_T1_LANES", 0, 7, &g_t1_lanes},
-        {"M2RNN_CUDA_T1_MINB", 0, 7, &g_t1_minb},
+        {"M2RNN_CUDA_FWD", k_fwd_t1, k_nfwd, 0, &g_fwd_variant}, {"M2RNN_CUDA_BWD", k_bwd_t1, k_nbwd, 0, &g_bwd_variant},
+        {"M2RNN_CUDA_CKPT_C", 0, 33, 0, &g_ckpt_cap},            {"M2RNN_CUDA_BWD_HEADS", 0, 3, 0, &g_bwd_heads},
+        {"M2RNN_CUDA_T1_WORDS", 1, 2, 0, &g_t1_words},           {"M2RNN_CUDA_T1_LANES", 0, 7, 0, &g_t1_lanes},
+        {"M2RNN_CUDA_T1_MINB", 0, 7, 1u << 0 | 1u << 4 | 1u << 6, &g_t1_minb},
     };
     char bad[256];
     for (const auto &st : settings)
-        if (!env_index(st.name, st.def, st.n, st.value, bad, sizeof bad)) return fail("%s", bad);
+        if (!env_index(st.name, st.def, st.n, st.only, st.value, bad, sizeof bad)) return fail("%s", bad);
 
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
