@@ -324,7 +324,9 @@ m2rnn_status launch_fwd_v16_pf(const RecDims &d, const RecIn<__nv_bfloat16> &in,
  * the problem needs more than 4 blocks per SM, else 4 (K <= 64); K > 64 takes 8 warps and MINB 2.
  * The generic-K instances (KC = 0) spill at 80 registers (ptxas: bwd_t1 about 250 bytes, the
  * forward_save 46); where their blocks have so few warps that 128 registers a thread still let bps of
- * them share an SM (K <= 32 up to 8 blocks per SM, K <= 48 up to 5), they take MINB 4 (NOTES.md v22). */
+ * them share an SM (K <= 32 up to 8 blocks per SM, K <= 48 up to 5), they take MINB 4 (NOTES.md v22).
+ * Elsewhere spilling beats MINB 4's second wave of blocks (K = 56 at 5 and 6 blocks per SM: 5-14 %
+ * faster, v24). */
 int t1_minb(const Ctx *c, const RecDims &d, int bps)
 {
     if (d.K > 64) return 2;
