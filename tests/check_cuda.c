@@ -31,6 +31,7 @@
 #include <check.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -538,7 +539,7 @@ START_TEST(test_declines_unsupported_dtypes)
 {
     m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
     ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
-    static float buf[64 * 16 * 4];
+    static _Alignas(16) float buf[64 * 16 * 4]; /* the plug-in wants 16-byte aligned data */
     m2rnn_recurrence_forward_args a = {
         .in = {.q = m2rnn_tensor_of(buf, M2RNN_F32, 4, 1, 2, 1, 4), .k = m2rnn_tensor_of(buf, M2RNN_F32, 4, 1, 2, 1, 4),
                .v = m2rnn_tensor_of(buf, M2RNN_F32, 4, 1, 2, 1, 16), .W = m2rnn_tensor_of(buf, M2RNN_F32, 3, 1, 16, 16),
@@ -552,6 +553,201 @@ START_TEST(test_declines_unsupported_dtypes)
     ck_assert(!m2rnn_backend_supports(cuda, M2RNN_OP_RECURRENCE_FORWARD, &a));
     ck_assert_str_eq(m2rnn_backend_precision_class(cuda, M2RNN_BF16), "bf16");
     ck_assert_str_eq(m2rnn_backend_precision_class(cuda, M2RNN_F32), "tf32");
+}
+END_TEST
+
+/* ---- the plug-in's limits, and its state from one call to the next ---------------------------- */
+
+/* A dense problem on the device (the host side only stages the random inputs): q and k with nqk
+ * heads, v, f and W with nvfw, every output (ht and dh0 only with `state`), forward and backward
+ * arguments. */
+typedef struct {
+    pair q, k, v, f, W, y, ht, dy, dq, dk, dv, dW, df, dh0;
+    m2rnn_recurrence_forward_args fwd;
+    m2rnn_recurrence_backward_args bwd;
+} problem;
+
+static void problem_make(problem *p, m2rnn_dtype dt, int64_t B, int64_t S, int64_t N, int64_t nqk, int64_t nvfw,
+                         int64_t K, int64_t V, bool state)
+{
+    memset(p, 0, sizeof *p);
+    p->q = make_pair(dt, 4, (int64_t[]){B, S, nqk, K});
+    p->k = make_pair(dt, 4, (int64_t[]){B, S, nqk, K});
+    p->v = make_pair(dt, 4, (int64_t[]){B, S, nvfw, V});
+    p->f = make_pair(dt, 3, (int64_t[]){B, S, nvfw});
+    p->W = make_pair(dt, 3, (int64_t[]){nvfw, V, V});
+    p->y = make_pair(dt, 4, (int64_t[]){B, S, N, V});
+    if (state) p->ht = make_pair(dt, 4, (int64_t[]){B, N, K, V});
+    p->dy = make_pair(dt, 4, (int64_t[]){B, S, N, V});
+    p->dq = make_pair(dt, 4, (int64_t[]){B, S, nqk, K});
+    p->dk = make_pair(dt, 4, (int64_t[]){B, S, nqk, K});
+    p->dv = make_pair(dt, 4, (int64_t[]){B, S, nvfw, V});
+    p->df = make_pair(dt, 3, (int64_t[]){B, S, nvfw});
+    p->dW = make_pair(dt, 3, (int64_t[]){nvfw, V, V});
+    if (state) p->dh0 = make_pair(dt, 4, (int64_t[]){B, N, K, V});
+    fill_uniform(&p->q, -1, 1);
+    fill_uniform(&p->k, -1, 1);
+    fill_uniform(&p->v, -1, 1);
+    fill_uniform(&p->f, 0.05, 0.99);
+    fill_uniform(&p->W, -0.5, 0.5);
+    fill_uniform(&p->dy, -1, 1);
+    p->fwd = (m2rnn_recurrence_forward_args){
+        .in = {.q = p->q.dev, .k = p->k.dev, .v = p->v.dev, .W = p->W.dev, .f = p->f.dev}, .y = p->y.dev, .ht = p->ht.dev};
+    p->bwd = (m2rnn_recurrence_backward_args){.in = p->fwd.in, .dy = p->dy.dev, .dq = p->dq.dev, .dk = p->dk.dev,
+                                              .dv = p->dv.dev, .dW = p->dW.dev, .df = p->df.dev, .dh0 = p->dh0.dev};
+}
+
+static void problem_free(problem *p)
+{
+    pair *all[] = {&p->q, &p->k, &p->v, &p->f, &p->W, &p->y, &p->ht, &p->dy, &p->dq, &p->dk, &p->dv, &p->dW, &p->df, &p->dh0};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free_pair(all[i]);
+}
+
+/* The problem's forward and backward; *hash gets one FNV-1a hash over every output's bits.
+ * Returns the first failing status (no ck_assert: threads call it). */
+#define PROBLEM_OUTS 8
+static m2rnn_status problem_run(problem *p, uint64_t *hash)
+{
+    m2rnn_status st = m2rnn_recurrence_forward(cuda, &p->fwd);
+    if (!st) st = m2rnn_recurrence_backward(cuda, &p->bwd);
+    if (!st) st = cuda->synchronize(cuda->ctx);
+    const pair *outs[PROBLEM_OUTS] = {&p->y, &p->ht, &p->dq, &p->dk, &p->dv, &p->dW, &p->df, &p->dh0};
+    uint64_t h = 0;
+    for (int i = 0; i < PROBLEM_OUTS && !st; i++) {
+        if (!outs[i]->dev.data) continue;
+        const size_t nb = m2rnn_tensor_nbytes(&outs[i]->host);
+        void *buf = malloc(nb ? nb : 1);
+        if (!buf) return M2RNN_ERR_NOMEM;
+        st = cuda->download(cuda->ctx, buf, outs[i]->dev.data, nb);
+        h = h * 31 + fnv1a(buf, nb);
+        free(buf);
+    }
+    *hash = h;
+    return st;
+}
+
+/* Arguments past the plug-in's limits are refused (supports() false, the op UNSUPPORTED with the
+ * limit named), before any size is narrowed or any kernel reads them: a head count above 2^31 - 1
+ * (which divided by zero in the plug-in), a sequence of 2^31 tokens (which ran as an empty one and
+ * returned OK) and tensors off 16-byte alignment (which the kernels' copies fault on). */
+START_TEST(test_refuses_beyond_limits)
+{
+    m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
+    ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
+    void *buf = cuda->alloc(cuda->ctx, 1 << 20);
+    ck_assert_ptr_nonnull(buf);
+    char *b = buf;
+    const int64_t big = (int64_t)1 << 32;
+    struct {
+        const char *what, *limit;
+        m2rnn_recurrence_forward_args a;
+    } tries[] = {
+        {"Nq = 2^32 (S = 0)", "head count",
+         {.in = {.q = m2rnn_tensor_of(b, M2RNN_BF16, 4, 1, 0, big, 2), .k = m2rnn_tensor_of(b, M2RNN_BF16, 4, 1, 0, 1, 2),
+                 .v = m2rnn_tensor_of(b, M2RNN_BF16, 4, 1, 0, 1, 16), .W = m2rnn_tensor_of(b, M2RNN_BF16, 3, 1, 16, 16),
+                 .f = m2rnn_tensor_of(b, M2RNN_BF16, 3, 1, 0, 1)},
+          .y = m2rnn_tensor_of(b, M2RNN_BF16, 4, 1, 0, big, 16)}},
+        {"S = 2^31", "tokens",
+         {.in = {.q = m2rnn_tensor_of(b, M2RNN_BF16, 4, 1, big / 2, 1, 2), .k = m2rnn_tensor_of(b, M2RNN_BF16, 4, 1, big / 2, 1, 2),
+                 .v = m2rnn_tensor_of(b, M2RNN_BF16, 4, 1, big / 2, 1, 16), .W = m2rnn_tensor_of(b, M2RNN_BF16, 3, 1, 16, 16),
+                 .f = m2rnn_tensor_of(b, M2RNN_BF16, 3, 1, big / 2, 1)},
+          .y = m2rnn_tensor_of(b, M2RNN_BF16, 4, 1, big / 2, 1, 16)}},
+        {"BF16 q 2 bytes off alignment", "aligned",
+         {.in = {.q = m2rnn_tensor_of(b + 4096 + 2, M2RNN_BF16, 4, 1, 8, 2, 64), .k = m2rnn_tensor_of(b, M2RNN_BF16, 4, 1, 8, 2, 64),
+                 .v = m2rnn_tensor_of(b, M2RNN_BF16, 4, 1, 8, 2, 16), .W = m2rnn_tensor_of(b, M2RNN_BF16, 3, 2, 16, 16),
+                 .f = m2rnn_tensor_of(b, M2RNN_BF16, 3, 1, 8, 2)},
+          .y = m2rnn_tensor_of(b + 8192, M2RNN_BF16, 4, 1, 8, 2, 16)}},
+        {"F32 y 4 bytes off alignment", "aligned",
+         {.in = {.q = m2rnn_tensor_of(b, M2RNN_F32, 4, 1, 8, 2, 64), .k = m2rnn_tensor_of(b, M2RNN_F32, 4, 1, 8, 2, 64),
+                 .v = m2rnn_tensor_of(b, M2RNN_F32, 4, 1, 8, 2, 16), .W = m2rnn_tensor_of(b, M2RNN_F32, 3, 2, 16, 16),
+                 .f = m2rnn_tensor_of(b, M2RNN_F32, 3, 1, 8, 2)},
+          .y = m2rnn_tensor_of(b + 8192 + 4, M2RNN_F32, 4, 1, 8, 2, 16)}},
+    };
+    for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
+        m2rnn_recurrence_dims dims;
+        ck_assert_msg(m2rnn_recurrence_check_forward(&tries[i].a, &dims) == M2RNN_OK, "%s: the argument check: %s",
+                      tries[i].what, m2rnn_last_error());
+        ck_assert_msg(!m2rnn_backend_supports(cuda, M2RNN_OP_RECURRENCE_FORWARD, &tries[i].a), "%s: supported", tries[i].what);
+        ck_assert_int_eq(m2rnn_recurrence_forward(cuda, &tries[i].a), M2RNN_ERR_UNSUPPORTED);
+        /* the table's entry itself says which limit */
+        ck_assert_int_eq(cuda->recurrence_forward(cuda->ctx, &tries[i].a), M2RNN_ERR_UNSUPPORTED);
+        ck_assert_msg(strstr(m2rnn_last_error(), tries[i].limit), "%s: \"%s\" does not name the limit", tries[i].what,
+                      m2rnn_last_error());
+        ck_assert_int_eq(cuda->synchronize(cuda->ctx), M2RNN_OK);
+    }
+    cuda->free(cuda->ctx, buf);
+}
+END_TEST
+
+/* An op that fails for want of device memory leaves the plug-in usable: the next op runs and gives
+ * the bits it gave before the failure. (A failed cudaMalloc stays recorded as CUDA's last error,
+ * which the next op's launch check used to report as its own.) The failing op: a general-path
+ * backward of 2^19 lanes with K = V = 128, whose workspace needs over 1 TB. */
+START_TEST(test_recovers_after_failure)
+{
+    m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
+    ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
+    rng_state = 42;
+    problem small;
+    problem_make(&small, M2RNN_BF16, 2, 40, 4, 1, 4, 64, 16, true);
+    uint64_t before = 0, after = 0;
+    ck_assert_msg(problem_run(&small, &before) == M2RNN_OK, "first run: %s", m2rnn_last_error());
+
+    problem huge;
+    problem_make(&huge, M2RNN_F32, 1, 1, (int64_t)1 << 19, 1, 1, 128, 128, false);
+    ck_assert_msg(m2rnn_backend_supports(cuda, M2RNN_OP_RECURRENCE_BACKWARD, &huge.bwd), "the huge backward is not supported");
+    st = m2rnn_recurrence_backward(cuda, &huge.bwd);
+    ck_assert_msg(st == M2RNN_ERR_NOMEM, "the huge backward: status %d, \"%s\"", (int)st, m2rnn_last_error());
+    problem_free(&huge);
+
+    ck_assert_msg(problem_run(&small, &after) == M2RNN_OK, "the run after the failure: %s", m2rnn_last_error());
+    ck_assert_msg(before == after, "the run after the failure gave other bits");
+    problem_free(&small);
+}
+END_TEST
+
+/* Two host threads running ops at once get the bits each gets alone: the ops share the plug-in's
+ * workspace (cached between calls) and its checkpoints, so they must not overlap. */
+typedef struct {
+    problem *p;
+    uint64_t want;
+    int runs, mismatches;
+    m2rnn_status st;
+} thread_job;
+
+static void *thread_runs(void *arg)
+{
+    thread_job *j = arg;
+    for (int r = 0; r < j->runs && !j->st; r++) {
+        uint64_t h = 0;
+        j->st = problem_run(j->p, &h);
+        if (!j->st && h != j->want) j->mismatches++;
+    }
+    return NULL;
+}
+
+START_TEST(test_threads_share_the_plugin)
+{
+    m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
+    ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
+    rng_state = 7;
+    problem p[2];
+    problem_make(&p[0], M2RNN_BF16, 2, 300, 8, 1, 8, 64, 16, true); /* v6's kernels */
+    problem_make(&p[1], M2RNN_F32, 3, 200, 4, 4, 4, 40, 16, true);  /* F32's */
+    thread_job jobs[2];
+    for (int i = 0; i < 2; i++) {
+        jobs[i] = (thread_job){.p = &p[i], .runs = 6};
+        ck_assert_msg(problem_run(&p[i], &jobs[i].want) == M2RNN_OK, "problem %d alone: %s", i, m2rnn_last_error());
+    }
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) ck_assert_int_eq(pthread_create(&th[i], NULL, thread_runs, &jobs[i]), 0);
+    for (int i = 0; i < 2; i++) ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(jobs[i].st == M2RNN_OK, "problem %d in a thread: status %d", i, (int)jobs[i].st);
+        ck_assert_msg(jobs[i].mismatches == 0, "problem %d: %d of %d runs beside the other thread gave other bits", i,
+                      jobs[i].mismatches, jobs[i].runs);
+        problem_free(&p[i]);
+    }
 }
 END_TEST
 
@@ -645,6 +841,9 @@ int main(int argc, char **argv)
     }
     tcase_add_test(tc, test_declines_unsupported_dtypes);
     tcase_add_test(tc, test_rejects_bad_settings);
+    tcase_add_test(tc, test_refuses_beyond_limits);
+    tcase_add_test(tc, test_recovers_after_failure);
+    tcase_add_test(tc, test_threads_share_the_plugin);
     suite_add_tcase(s, tc);
     /* random cases: M2RNN_CUDA_RANDOM_CASES of them (default 24), from M2RNN_CUDA_RANDOM_SEED */
     TCase *tr = tcase_create("random_shapes");

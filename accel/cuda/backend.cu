@@ -17,7 +17,8 @@
  * (every path: ckpt_plan).
  *
  * Device memory for workspaces is cached between calls (grown when needed, freed with the process);
- * peak_workspace_bytes reports the most any one call needed.
+ * peak_workspace_bytes reports the most any one call needed. One op runs at a time (g_op_lock): the
+ * ops of several host threads share that workspace, and the default stream orders their kernels.
  */
 #include <cuda_runtime.h>
 
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mutex>
 #include <type_traits>
 #include <vector>
 
@@ -55,14 +57,33 @@ struct Ctx {
 };
 
 Ctx g_ctx;
+std::mutex g_op_lock; /* held by each op from its workspace to its last launch, and by the entry */
 
 #define CUDA_TRY(call)                                                                                     \
     do {                                                                                                   \
         cudaError_t e_ = (call);                                                                           \
-        if (e_ != cudaSuccess)                                                                             \
+        if (e_ != cudaSuccess) {                                                                           \
+            (void)cudaGetLastError(); /* so that the next op's launch check does not report it again */     \
             return m2rnn_set_error(M2RNN_ERR_BACKEND, "cuda: %s (%s:%d: %s)", cudaGetErrorString(e_),      \
                                    __FILE__, __LINE__, #call);                                             \
+        }                                                                                                  \
     } while (0)
+
+/* The plug-in's device made current for one entry, and the caller's restored after it. */
+struct DeviceScope {
+    int saved = -1;
+    explicit DeviceScope(int device)
+    {
+        if (cudaGetDevice(&saved) != cudaSuccess) saved = -1;
+        if (saved != device) cudaSetDevice(device);
+        (void)cudaGetLastError();
+    }
+    ~DeviceScope()
+    {
+        if (saved >= 0) cudaSetDevice(saved);
+        (void)cudaGetLastError();
+    }
+};
 
 /* ---- workspace ---------------------------------------------------------------------------- */
 
@@ -89,6 +110,7 @@ m2rnn_status workspace_acquire(Ctx *c, size_t bytes, char **base)
         }
         cudaError_t e = cudaMalloc(&c->ws, bytes);
         if (e != cudaSuccess) {
+            (void)cudaGetLastError(); /* not sticky: the next op may run */
             c->ws = nullptr;
             return m2rnn_set_error(M2RNN_ERR_NOMEM, "cuda: cannot allocate a %.1f MiB workspace: %s",
                                    bytes / 1048576.0, cudaGetErrorString(e));
@@ -357,10 +379,10 @@ size_t smem_budget(const Ctx *c, int bps)
 /* Whether fwd_t1 takes its k (and, with the readout Y, q) words made once per source head by
  * t1_words_prep (T1Words, v17): for K = 64 where every k and q head is shared by at least 8 state
  * heads. Fewer sharers would make the words' bytes (twice k's) approach what each block reads.
- * (t1_words_prep's grid has one row per sequence: at most 65535.) */
+ * (t1_words_prep's grid has one row per sequence and one layer per source head: at most 65535 each.) */
 bool t1_words_wanted(const RecDims &d, bool Y)
 {
-    return g_t1_words && d.K == 64 && d.gk >= 8 && (!Y || d.gq >= 8) && d.B <= 65535;
+    return g_t1_words && d.K == 64 && d.gk >= 8 && (!Y || d.gq >= 8) && d.B <= 65535 && d.Nk + (Y ? d.Nq : 0) <= 65535;
 }
 
 /* The workspace those words take (0 where they are not wanted). */
@@ -829,9 +851,10 @@ const char *cuda_precision_class(void *ctx, m2rnn_dtype storage)
     }
 }
 
+/* Memory and copies on the plug-in's device, whichever device the calling thread has current. */
 void *cuda_alloc(void *ctx, size_t bytes)
 {
-    (void)ctx;
+    DeviceScope on(static_cast<Ctx *>(ctx)->device);
     void *p = nullptr;
     if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
         cudaGetLastError();
@@ -842,76 +865,129 @@ void *cuda_alloc(void *ctx, size_t bytes)
 
 void cuda_free(void *ctx, void *ptr)
 {
-    (void)ctx;
+    DeviceScope on(static_cast<Ctx *>(ctx)->device);
     if (ptr) cudaFree(ptr);
 }
 
 m2rnn_status cuda_upload(void *ctx, void *dst, const void *src, size_t bytes)
 {
-    (void)ctx;
+    DeviceScope on(static_cast<Ctx *>(ctx)->device);
     CUDA_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
     return M2RNN_OK;
 }
 
 m2rnn_status cuda_download(void *ctx, void *dst, const void *src, size_t bytes)
 {
-    (void)ctx;
+    DeviceScope on(static_cast<Ctx *>(ctx)->device);
     CUDA_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
     return M2RNN_OK;
 }
 
 m2rnn_status cuda_synchronize(void *ctx)
 {
-    (void)ctx;
+    DeviceScope on(static_cast<Ctx *>(ctx)->device);
     CUDA_TRY(cudaDeviceSynchronize());
     return M2RNN_OK;
 }
 
 size_t cuda_peak_workspace(void *ctx, bool reset)
 {
+    std::lock_guard<std::mutex> lock(g_op_lock);
     Ctx *c = static_cast<Ctx *>(ctx);
     size_t p = c->peak;
     if (reset) c->peak = 0;
     return p;
 }
 
-bool cuda_supports(void *ctx, m2rnn_op op, const void *args)
+/* The limits of the plug-in beyond the argument check's.
+ *   - int sizes: RecDims holds B, S, N and the head counts as int, and every sequence's length is
+ *     an int in the kernels: anything above 2^31 - 1 would wrap (make_dims), so it is refused
+ *     before make_dims runs;
+ *   - B·N lanes at most 2^31 - 1 (a grid dimension), K and V at most 65536;
+ *   - BF16 with V = 16 (v6's kernels): at most 2^21 state heads, as their y and dv / df offsets
+ *     within a chunk, u·N·16 with u < 64, are 32-bit;
+ *   - every tensor's data 16-byte aligned: the staging copies 16 or 4 bytes at a time and some
+ *     stores take 8, and the checks ran only on aligned tensors;
+ *   - the general path's shared memory (W and a few vectors).
+ * Returns why these arguments cannot run, or NULL if they can. */
+const int64_t k_i32 = INT32_MAX, k_t1_max_heads = 1 << 21;
+
+int64_t longest_sequence(const m2rnn_tensor *cu, const m2rnn_recurrence_dims &dims)
 {
-    Ctx *c = static_cast<Ctx *>(ctx);
-    m2rnn_recurrence_dims dims;
+    if (!m2rnn_tensor_present(cu)) return dims.seqlen;
+    int64_t longest = 0;
+    for (int64_t b = 0; b < dims.batch; b++) {
+        const int64_t len = cu->dtype == M2RNN_I32 ? (int64_t)((const int32_t *)cu->data)[b + 1] - ((const int32_t *)cu->data)[b]
+                                                   : ((const int64_t *)cu->data)[b + 1] - ((const int64_t *)cu->data)[b];
+        if (len > longest) longest = len;
+    }
+    return longest;
+}
+
+const char *unsupported_reason(const Ctx *c, const m2rnn_recurrence_dims &dims, const m2rnn_recurrence_inputs &in,
+                               const m2rnn_tensor *const *ts, int nts)
+{
+    const int64_t counts[] = {dims.batch, dims.heads, dims.q_heads, dims.k_heads, dims.v_heads, dims.f_heads, dims.w_heads};
+    for (int64_t x : counts)
+        if (x > k_i32) return "B, N and every head count at most 2^31 - 1";
+    if (longest_sequence(&in.cu_seqlens, dims) > k_i32) return "sequences of at most 2^31 - 1 tokens";
+    if (dims.batch * dims.heads > k_i32) return "B*N at most 2^31 - 1";
+    if (dims.key_dim > 1 << 16 || dims.value_dim > 1 << 16) return "K and V at most 65536";
+    for (int i = 0; i < nts; i++)
+        if (m2rnn_tensor_present(ts[i]) && (uintptr_t)ts[i]->data % 16 != 0) return "every tensor's data 16-byte aligned";
+    const RecDims d = make_dims(dims);
+    if (in.q.dtype == M2RNN_BF16 && use_v16(d, M2RNN_BF16) && d.N > k_t1_max_heads) return "N at most 2^21 with BF16 storage and V = 16";
+    if (!general_fits(c, d) && !use_v16(d, in.q.dtype)) return "V*V + 2K + 2V floats to fit in a block's shared memory";
+    return nullptr;
+}
+
+/* The argument check (false where it fails: the dispatcher reports it), the storage dtypes and
+ * unsupported_reason, for the op's arguments; *why gets the reason it is not supported. */
+bool supported(const Ctx *c, m2rnn_op op, const void *args, m2rnn_recurrence_dims *dims, const char **why)
+{
+    *why = nullptr;
     if (op == M2RNN_OP_RECURRENCE_FORWARD) {
         const m2rnn_recurrence_forward_args *a = static_cast<const m2rnn_recurrence_forward_args *>(args);
-        if (!forward_dtypes_ok(a)) return false;
-        if (m2rnn_recurrence_check_forward(a, &dims) != M2RNN_OK) {
-            m2rnn_clear_error();
-            return true; /* invalid arguments: let the dispatcher report them */
+        if (!forward_dtypes_ok(a)) *why = "F32 or BF16 storage, one dtype for every float tensor";
+        else if (m2rnn_recurrence_check_forward(a, dims) != M2RNN_OK) return false;
+        else {
+            const m2rnn_tensor *ts[] = {&a->in.q, &a->in.k, &a->in.v, &a->in.W, &a->in.f, &a->in.h0, &a->y, &a->ht};
+            *why = unsupported_reason(c, *dims, a->in, ts, 8);
         }
     } else if (op == M2RNN_OP_RECURRENCE_BACKWARD) {
         const m2rnn_recurrence_backward_args *a = static_cast<const m2rnn_recurrence_backward_args *>(args);
-        if (!backward_dtypes_ok(a)) return false;
-        if (m2rnn_recurrence_check_backward(a, &dims) != M2RNN_OK) {
-            m2rnn_clear_error();
-            return true;
+        if (!backward_dtypes_ok(a)) *why = "F32 or BF16 storage, one dtype for every float tensor";
+        else if (m2rnn_recurrence_check_backward(a, dims) != M2RNN_OK) return false;
+        else {
+            const m2rnn_tensor *ts[] = {&a->in.q, &a->in.k, &a->in.v, &a->in.W, &a->in.f, &a->in.h0, &a->dy,
+                                        &a->dht,  &a->dq,   &a->dk,   &a->dv,   &a->dW,   &a->df,   &a->dh0};
+            *why = unsupported_reason(c, *dims, a->in, ts, 14);
         }
     } else {
-        return false;
+        *why = "only the recurrence's forward and backward";
     }
-    RecDims d = make_dims(dims);
-    if (dims.batch * dims.heads > INT32_MAX || dims.key_dim > 1 << 16 || dims.value_dim > 1 << 16) return false;
-    return general_fits(c, d) || use_v16(d, M2RNN_BF16) || use_v16(d, M2RNN_F32);
+    return *why == nullptr;
 }
 
-/* The entries' common start: the argument check, the backend's own limits, the device. */
+bool cuda_supports(void *ctx, m2rnn_op op, const void *args)
+{
+    m2rnn_recurrence_dims dims;
+    const char *why;
+    if (supported(static_cast<Ctx *>(ctx), op, args, &dims, &why)) return true;
+    if (!why) m2rnn_clear_error(); /* invalid arguments: let the dispatcher report them */
+    return !why;
+}
+
+/* The entries' common start: the argument check, the backend's own limits. */
 m2rnn_status enter(void *ctx, m2rnn_op op, const void *args, m2rnn_recurrence_dims *dims)
 {
     m2rnn_status st = op == M2RNN_OP_RECURRENCE_FORWARD
                           ? m2rnn_recurrence_check_forward(static_cast<const m2rnn_recurrence_forward_args *>(args), dims)
                           : m2rnn_recurrence_check_backward(static_cast<const m2rnn_recurrence_backward_args *>(args), dims);
     if (st) return st;
-    if (!cuda_supports(ctx, op, args))
-        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: %s supports F32 or BF16 storage, one dtype for every float tensor, and V*V + 2K + 2V floats of shared memory",
-                               m2rnn_op_name(op));
-    CUDA_TRY(cudaSetDevice(static_cast<Ctx *>(ctx)->device));
+    const char *why;
+    if (!supported(static_cast<Ctx *>(ctx), op, args, dims, &why))
+        return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: %s needs %s", m2rnn_op_name(op), why);
     return M2RNN_OK;
 }
 
@@ -930,10 +1006,12 @@ size_t saved_bytes_for(const Ctx *c, const m2rnn_recurrence_dims &dims, const m2
 size_t cuda_saved_bytes(void *ctx, const m2rnn_recurrence_forward_args *a)
 {
     m2rnn_recurrence_dims dims;
-    if (m2rnn_recurrence_check_forward(a, &dims) != M2RNN_OK) {
-        m2rnn_clear_error();
+    const char *why;
+    if (!supported(static_cast<Ctx *>(ctx), M2RNN_OP_RECURRENCE_FORWARD, a, &dims, &why)) {
+        if (!why) m2rnn_clear_error();
         return 0;
     }
+    DeviceScope on(static_cast<Ctx *>(ctx)->device); /* ckpt_plan may ask the device about a kernel */
     return saved_bytes_for(static_cast<Ctx *>(ctx), dims, a->in);
 }
 
@@ -944,6 +1022,8 @@ m2rnn_status forward_entry(void *ctx, const m2rnn_recurrence_forward_args *a, vo
     m2rnn_recurrence_dims dims;
     m2rnn_status st = enter(ctx, M2RNN_OP_RECURRENCE_FORWARD, a, &dims);
     if (st) return st;
+    std::lock_guard<std::mutex> lock(g_op_lock);
+    DeviceScope on(c->device);
     if (save && !saved && saved_bytes_for(c, dims, a->in) > 0)
         return m2rnn_set_error(M2RNN_ERR_NULL, "cuda: recurrence_forward_save: NULL saved buffer");
     if (a->in.q.dtype == M2RNN_F32) return forward_t<float>(c, a, dims, save ? saved : nullptr);
@@ -956,6 +1036,8 @@ m2rnn_status backward_entry(void *ctx, const m2rnn_recurrence_backward_args *a, 
     m2rnn_recurrence_dims dims;
     m2rnn_status st = enter(ctx, M2RNN_OP_RECURRENCE_BACKWARD, a, &dims);
     if (st) return st;
+    std::lock_guard<std::mutex> lock(g_op_lock);
+    DeviceScope on(c->device);
     if (save && !saved && saved_bytes_for(c, dims, a->in) > 0)
         return m2rnn_set_error(M2RNN_ERR_NULL, "cuda: recurrence_backward_saved: NULL saved buffer");
     if (a->in.q.dtype == M2RNN_F32) return backward_t<float>(c, a, dims, save ? saved : nullptr);
@@ -984,6 +1066,7 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
         if (why && why_size) snprintf(why, why_size, fmt, detail);
         return nullptr;
     };
+    std::lock_guard<std::mutex> lock(g_op_lock); /* two threads opening it at once */
     if (g_table.name) return &g_table;
 
     /* The settings first, before any CUDA call: a bad one is reported as itself, GPU or not.
