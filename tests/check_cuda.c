@@ -682,7 +682,8 @@ END_TEST
 /* An op that fails for want of device memory leaves the plug-in usable: the next op runs and gives
  * the bits it gave before the failure. (A failed cudaMalloc stays recorded as CUDA's last error,
  * which the next op's launch check used to report as its own.) The failing op: a general-path
- * backward of 2^19 lanes with K = V = 128, whose workspace needs over 1 TB. */
+ * backward of 2^19 lanes with K = V = 128 (q and k with a head each, v, f and W one shared head),
+ * whose workspace needs over 1 TB. */
 START_TEST(test_recovers_after_failure)
 {
     m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
@@ -694,7 +695,7 @@ START_TEST(test_recovers_after_failure)
     ck_assert_msg(problem_run(&small, &before) == M2RNN_OK, "first run: %s", m2rnn_last_error());
 
     problem huge;
-    problem_make(&huge, M2RNN_F32, 1, 1, (int64_t)1 << 19, 1, 1, 128, 128, false);
+    problem_make(&huge, M2RNN_F32, 1, 1, (int64_t)1 << 19, (int64_t)1 << 19, 1, 128, 128, false); /* N from q and k */
     ck_assert_msg(m2rnn_backend_supports(cuda, M2RNN_OP_RECURRENCE_BACKWARD, &huge.bwd), "the huge backward is not supported");
     st = m2rnn_recurrence_backward(cuda, &huge.bwd);
     ck_assert_msg(st == M2RNN_ERR_NOMEM, "the huge backward: status %d, \"%s\"", (int)st, m2rnn_last_error());
