@@ -63,7 +63,7 @@ std::mutex g_op_lock; /* held by each op from its workspace to its last launch, 
     do {                                                                                                   \
         cudaError_t e_ = (call);                                                                           \
         if (e_ != cudaSuccess) {                                                                           \
-            (void)cudaGetLastError(); /* so that the next op's launch check does not report it again */     \
+            (void)cudaGetLastError(); /* in case the runtime keeps it for the next op's launch check */    \
             return m2rnn_set_error(M2RNN_ERR_BACKEND, "cuda: %s (%s:%d: %s)", cudaGetErrorString(e_),      \
                                    __FILE__, __LINE__, #call);                                             \
         }                                                                                                  \
@@ -110,7 +110,7 @@ m2rnn_status workspace_acquire(Ctx *c, size_t bytes, char **base)
         }
         cudaError_t e = cudaMalloc(&c->ws, bytes);
         if (e != cudaSuccess) {
-            (void)cudaGetLastError(); /* not sticky: the next op may run */
+            (void)cudaGetLastError(); /* not sticky: the next op may run (and must not see it) */
             c->ws = nullptr;
             return m2rnn_set_error(M2RNN_ERR_NOMEM, "cuda: cannot allocate a %.1f MiB workspace: %s",
                                    bytes / 1048576.0, cudaGetErrorString(e));
