@@ -10,7 +10,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$out" | tail -20; }
 tiny="--runs 1 --warmup 0 -B 1 -S 8 -N 2 -K 4 -V 3"
 
-echo "1..6"
+echo "1..11"
 
 "$bin" bench --help >"$out" 2>&1 && grep -q -- '--op' "$out" && grep -q 'training pair' "$out" && ok "bench --help" || notok "bench --help"
 
@@ -36,5 +36,39 @@ json_case backward "d['forward_s'] is None and d['backward_s'] > 0" '"forward_s"
 # A bad option: exit 2 and a message.
 "$bin" bench --op sideways >"$out" 2>&1
 if [ $? -eq 2 ] && grep -q -- '--op must be' "$out"; then ok "bad --op exits 2"; else notok "bad --op exits 2"; fi
+
+# --runs and --warmup are whole integers in range (4294967297 was 1 through atoi), and the message
+# names the option.
+st=0
+"$bin" bench $tiny --runs 1x >"$out" 2>&1; [ $? -eq 2 ] && grep -q -- "--runs must be an integer from 1 to 1000000, not '1x'" "$out" || st=1
+"$bin" bench $tiny --warmup abc >"$out" 2>&1; [ $? -eq 2 ] && grep -q -- "--warmup must be an integer from 0 to 1000000, not 'abc'" "$out" || st=1
+"$bin" bench $tiny --runs 4294967297 >"$out" 2>&1; [ $? -eq 2 ] && grep -q -- "--runs must be an integer" "$out" || st=1
+if [ $st -eq 0 ]; then ok "bad --runs/--warmup exit 2"; else notok "bad --runs/--warmup exit 2"; fi
+
+# A size past 64 bits is refused as the option's value, not clamped.
+"$bin" bench $tiny -B 99999999999999999999 >"$out" 2>&1
+if [ $? -eq 2 ] && grep -q -- "-B must be a non-negative integer below 2^63, not '99999999999999999999'" "$out"; then
+    ok "-B out of range exits 2"; else notok "-B out of range exits 2"; fi
+
+# A tensor whose byte count overflows size_t is an error naming it (it was a write past a 1-byte buffer).
+"$bin" bench --runs 1 --warmup 0 --dtype f64 -B 1 -S 1 -N 1 -K 2305843009213693952 -V 1 >"$out" 2>&1
+if [ $? -eq 1 ] && grep -q 'cannot allocate the tensors: q: its size overflows' "$out"; then
+    ok "a tensor too large to address"; else notok "a tensor too large to address"; fi
+
+# A tensor that cannot be allocated (409.6 GB, under a 4 GiB address-space limit) is named, with its size.
+(ulimit -v 4194304 2>/dev/null || exit 3
+ OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 exec "$bin" bench --runs 1 --warmup 0 -B 1 -S 100000000 -N 16 -K 64 -V 16) >"$out" 2>&1
+st=$?
+if [ $st -eq 3 ]; then n=$((n + 1)); echo "ok $n - out of memory names the tensor # SKIP ulimit -v unsupported"
+elif [ $st -eq 1 ] && grep -q 'cannot allocate the tensors: q: out of memory for 409600000000 bytes' "$out"; then
+    ok "out of memory names the tensor"; else notok "out of memory names the tensor"; fi
+
+# Output that cannot be written is an error, not a silent exit 0.
+if [ -w /dev/full ]; then
+    "$bin" bench $tiny --json >/dev/full 2>"$out"
+    if [ $? -eq 1 ] && grep -q 'm2rnn bench: cannot write the output' "$out"; then ok "a full stdout exits 1"; else notok "a full stdout exits 1"; fi
+else
+    n=$((n + 1)); echo "ok $n - a full stdout exits 1 # SKIP no writable /dev/full here"
+fi
 
 rm -f "$out"

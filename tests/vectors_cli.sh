@@ -10,7 +10,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$out" | tail -20; }
 summary_ok() { tail -1 "$out" | grep -Eq '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$'; }
 
-echo "1..9"
+echo "1..16"
 
 "$bin" check --help >"$out" 2>&1 && grep -q -- '--backend' "$out" && ok "check --help" || notok "check --help"
 "$bin" gen --help >"$out" 2>&1 && grep -q -- '--out' "$out" && ok "gen --help" || notok "gen --help"
@@ -49,5 +49,64 @@ rm -rf "$tmp"
 if M2RNN_PLUGIN_PATH="$(dirname "$plugin")" "$bin" check --filter k80v16 >"$out" 2>&1 && grep -q '^PASS ref ' "$out" \
    && grep -q '^PASS example ' "$out" && summary_ok; then ok "default: every backend found"; else notok "default: every backend found"; fi
 
+# A manifest of one's own, from a case list ($2, JSON) with the shipped schema, in directory $1.
+manifest() {
+    mkdir -p "$1"
+    version=$(sed -n 's/^[[:space:]]*"version":[[:space:]]*\([0-9][0-9]*\)$/\1/p' "$M2RNN_VECTORS/MANIFEST.json" | head -1)
+    printf '{"schema": {"name": "m2rnn-golden-vectors", "version": %s}, "cases": %s}\n' "$version" "$2" >"$1/MANIFEST.json"
+}
+tmp=$(mktemp -d)
+
+# A case whose tolerances are not an object is a format error naming the case (it was a crash),
+# for checking and for --list alike.
+manifest "$tmp/bad" '[{"id": "decay_gate.mine", "op": "decay_gate", "file": "x.safetensors", "sha256": "00", "tolerances": [1]}]'
+"$bin" check --vectors "$tmp/bad" >"$out" 2>&1; st1=$?
+"$bin" check --vectors "$tmp/bad" --list >>"$out" 2>&1; st2=$?
+if [ $st1 -eq 2 ] && [ $st2 -eq 2 ] && [ "$(grep -c 'case decay_gate.mine: tolerances is not an object' "$out")" -eq 2 ]; then
+    ok "tolerances not an object: a clean error"; else notok "tolerances not an object: a clean error"; fi
+
+# Nothing selected is not a pass: an unknown --op is a usage error (2); a --filter that matches
+# nothing, or a manifest without cases, exits 1 and says so.
+"$bin" check --backend ref --op nosuch >"$out" 2>&1; st1=$?
+grep -q "unknown op 'nosuch'" "$out"; g1=$?
+"$bin" check --backend ref --filter typo >"$out" 2>&1; st2=$?
+if [ $st1 -eq 2 ] && [ $g1 -eq 0 ] && [ $st2 -eq 1 ] && grep -q "no case matched --filter 'typo'" "$out" && ! summary_ok; then
+    ok "unknown --op exits 2, --filter matching nothing exits 1"; else notok "unknown --op exits 2, --filter matching nothing exits 1"; fi
+manifest "$tmp/empty" '[]'
+"$bin" check --backend ref --vectors "$tmp/empty" >"$out" 2>&1
+if [ $? -eq 1 ] && grep -q 'lists no case' "$out"; then ok "a manifest without cases exits 1"; else notok "a manifest without cases exits 1"; fi
+
+# gen with a filter that matches nothing writes nothing (not an empty manifest over the real one).
+"$bin" gen --out "$tmp/gen-none" --filter nosuch >"$out" 2>&1
+if [ $? -eq 1 ] && grep -q "no case matched --filter 'nosuch'" "$out" && [ ! -e "$tmp/gen-none" ]; then
+    ok "gen --filter matching nothing writes nothing"; else notok "gen --filter matching nothing writes nothing"; fi
+
+# A missing option argument, and a 33rd backend, are usage errors that say so.
+st=0
+"$bin" check --backend >"$out" 2>&1; [ $? -eq 2 ] && grep -q -- '--backend needs an argument' "$out" || st=1
+"$bin" check --vectors >"$out" 2>&1; [ $? -eq 2 ] && grep -q -- '--vectors needs an argument' "$out" || st=1
+"$bin" gen --out >"$out" 2>&1; [ $? -eq 2 ] && grep -q -- '--out needs an argument' "$out" || st=1
+"$bin" check $(i=0; while [ $i -lt 33 ]; do printf -- '--backend ref '; i=$((i + 1)); done) >"$out" 2>&1
+[ $? -eq 2 ] && grep -q 'at most 32 backends' "$out" || st=1
+if [ $st -eq 0 ]; then ok "missing option arguments, too many backends"; else notok "missing option arguments, too many backends"; fi
+
+# gen's progress lines count 1..N of one total N (the cases selected): a recurrence-and-layers filter.
+if "$bin" gen --out "$tmp/gen-varlen" --filter varlen >"$out" 2>&1 \
+   && sed -n 's/^\[\([0-9]*\)\/\([0-9]*\)\] .*/\1 \2/p' "$out" >"$tmp/progress" && [ -s "$tmp/progress" ] \
+   && awk -v n="$(wc -l <"$tmp/progress")" '$1 != NR || $2 != n { bad = 1 } END { exit bad }' "$tmp/progress" \
+   && grep -q '\] recurrence\.' "$out" && grep -q '\] conv1d\.' "$out"; then
+    ok "gen progress: one total"; else notok "gen progress: one total"; fi
+
+# Output that cannot be written is an error, not a silent exit 0.
+if [ -w /dev/full ]; then
+    st=0
+    "$bin" check --backend ref --filter B3xS1. --json >/dev/full 2>"$out"; [ $? -eq 1 ] && grep -q 'm2rnn check: cannot write the output' "$out" || st=1
+    "$bin" gen --list >/dev/full 2>>"$out"; [ $? -eq 1 ] && grep -q 'm2rnn gen: cannot write the output' "$out" || st=1
+    if [ $st -eq 0 ]; then ok "a full stdout exits 1"; else notok "a full stdout exits 1"; fi
+else
+    n=$((n + 1)); echo "ok $n - a full stdout exits 1 # SKIP no writable /dev/full here"
+fi
+
+rm -rf "$tmp"
 rm -f "$out"
 [ "$fails" -eq 0 ]

@@ -154,6 +154,12 @@ m2rnn_status vec_manifest_load(const char *dir, vec_manifest *m)
         const cJSON *nc = cJSON_GetObjectItemCaseSensitive(jc, "not_checked");
         for (int k = 0; k < VEC_N_CLASSES; k++) c->not_checked[k] = dup_string(cJSON_GetObjectItemCaseSensitive(nc, vec_class_names[k]));
         const cJSON *tols = cJSON_GetObjectItemCaseSensitive(jc, "tolerances");
+        /* Its members are named by output: an array's have no names (and nothing to check). */
+        if (!cJSON_IsObject(tols)) {
+            st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: case %s: %s", path, c->id,
+                                 tols ? "tolerances is not an object" : "no tolerances");
+            goto done;
+        }
         c->op = dup_string(cJSON_GetObjectItemCaseSensitive(jc, "op"));
         if (!c->op) c->op = strdup("recurrence");
         if (strcmp(c->op, "recurrence") != 0) {
@@ -162,7 +168,7 @@ m2rnn_status vec_manifest_load(const char *dir, vec_manifest *m)
                 st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: case %s has op '%s', which this checker does not know", path, c->id, c->op);
                 goto done;
             }
-            for (const cJSON *to = tols ? tols->child : NULL; to; to = to->next) {
+            for (const cJSON *to = tols->child; to; to = to->next) {
                 if (c->n_named == VEC_MAX_TENSORS) {
                     st = m2rnn_set_error(M2RNN_ERR_FORMAT, "%s: case %s has too many outputs", path, c->id);
                     goto done;

@@ -18,6 +18,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -53,8 +54,8 @@ static void bench_usage(FILE *out)
             "  --h0             pass an initial state (and time ht / dh0 too)\n"
             "  --op forward|backward|both  what to time (default both: forward, backward, forward+backward,\n"
             "                   and the training pair forward_save + backward_saved where the backend has one)\n"
-            "  --runs R         timed runs, median reported (default 5)\n"
-            "  --warmup W       untimed runs first (default 1)\n"
+            "  --runs R         timed runs, median reported (default 5, at most 1000000)\n"
+            "  --warmup W       untimed runs first (default 1, at most 1000000)\n"
             "  --json           one JSON object on stdout instead of the table\n\n"
             "Work and bytes: see the comment at the top of tools/cmd_bench.c. Progress goes to stderr.\n");
 }
@@ -113,13 +114,23 @@ typedef struct {
 
 static const m2rnn_backend *be;
 
-static int buffer_make(buffer *b, m2rnn_dtype dtype, int rank, const int64_t *shape, double lo, double hi, bool identity_v)
+/* Make tensor `name`; returns -1 after setting the error (naming it) when it cannot be made. */
+static int buffer_make(buffer *b, const char *name, m2rnn_dtype dtype, int rank, const int64_t *shape, double lo, double hi,
+                       bool identity_v)
 {
     b->host = m2rnn_tensor_make(NULL, dtype, rank, shape);
-    size_t bytes = m2rnn_tensor_nbytes(&b->host);
-    b->host.data = malloc(bytes ? bytes : 1);
-    if (!b->host.data) return -1;
     int64_t n = m2rnn_tensor_numel(&b->host);
+    size_t bytes = m2rnn_tensor_nbytes(&b->host);
+    /* nbytes is 0 on overflow too: the fill below would then write past a 1-byte buffer */
+    if (n < 0 || (n > 0 && bytes == 0)) {
+        m2rnn_set_error(M2RNN_ERR_OVERFLOW, "%s: its size overflows", name);
+        return -1;
+    }
+    b->host.data = malloc(bytes ? bytes : 1);
+    if (!b->host.data) {
+        m2rnn_set_error(M2RNN_ERR_NOMEM, "%s: out of memory for %zu bytes", name, bytes);
+        return -1;
+    }
     for (int64_t i = 0; i < n; i++) {
         double x = uniform(lo, hi);
         if (identity_v) { /* W ≈ I: the model's initialisation plus a small perturbation */
@@ -131,7 +142,11 @@ static int buffer_make(buffer *b, m2rnn_dtype dtype, int rank, const int64_t *sh
     b->dev = b->host;
     if (be->alloc) {
         b->dev.data = be->alloc(be->ctx, bytes ? bytes : 1);
-        if (!b->dev.data || be->upload(be->ctx, b->dev.data, b->host.data, bytes) != M2RNN_OK) return -1;
+        if (!b->dev.data) {
+            m2rnn_set_error(M2RNN_ERR_NOMEM, "%s: backend %s cannot allocate %zu bytes", name, be->name, bytes);
+            return -1;
+        }
+        if (be->upload(be->ctx, b->dev.data, b->host.data, bytes) != M2RNN_OK) return -1;
     }
     return 0;
 }
@@ -183,12 +198,32 @@ typedef struct {
     double forward_save, backward_saved, step; /* the training pair's, NAN without one */
 } timings;
 
+/* A size option's value: all of s a non-negative integer that fits (strtoll clamps to LLONG_MAX
+ * with ERANGE, which would then surface as an overflow of some tensor, not of the option). */
 static int parse_size(const char *s, int64_t *out)
 {
     char *end;
+    errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < 0) return -1;
+    if (*s == '\0' || *end != '\0' || v < 0 || errno == ERANGE) return -1;
     *out = v;
+    return 0;
+}
+
+#define MAX_RUNS 1000000
+
+/* --runs or --warmup: all of s an integer from lo to MAX_RUNS (more runs than that is a typo, and
+ * would only make the timing arrays huge). Says what is wrong and returns -1 otherwise. */
+static int parse_runs(const char *option, const char *s, int lo, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno == ERANGE || v < lo || v > MAX_RUNS) {
+        fprintf(stderr, "m2rnn bench: %s must be an integer from %d to %d, not '%s'\n", option, lo, MAX_RUNS, s);
+        return -1;
+    }
+    *out = (int)v;
     return 0;
 }
 
@@ -212,6 +247,7 @@ int cmd_bench(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "hB:S:N:K:V:", longopts, NULL)) != -1) {
         int64_t *size = NULL;
+        const char *size_option = NULL; /* as the user spelt it, for the error message */
         switch (c) {
         case 'h': bench_usage(stdout); return 0;
         case OPT_BACKEND: o.backend = optarg; break;
@@ -222,30 +258,29 @@ int cmd_bench(int argc, char **argv)
             o.dtype = m2rnn_dtype_from_name(optarg);
             if (!m2rnn_dtype_is_float(o.dtype)) { fprintf(stderr, "m2rnn bench: --dtype '%s' is not f64, f32, bf16 or f16\n", optarg); return 2; }
             break;
-        case OPT_RUNS: o.runs = atoi(optarg); break;
-        case OPT_WARMUP: o.warmup = atoi(optarg); break;
+        case OPT_RUNS: if (parse_runs("--runs", optarg, 1, &o.runs)) return 2; break;
+        case OPT_WARMUP: if (parse_runs("--warmup", optarg, 0, &o.warmup)) return 2; break;
         case OPT_JSON: o.json = true; break;
         case OPT_H0: o.with_h0 = true; break;
         case OPT_OP: o.op = optarg; break;
-        case 'B': size = &o.B; break;
-        case 'S': size = &o.S; break;
-        case 'N': size = &o.N; break;
-        case 'K': size = &o.K; break;
-        case 'V': size = &o.V; break;
-        case OPT_NQ: size = &o.nq; break;
-        case OPT_NK: size = &o.nk; break;
-        case OPT_NV: size = &o.nv; break;
-        case OPT_NF: size = &o.nf; break;
-        case OPT_NW: size = &o.nw; break;
+        case 'B': size = &o.B; size_option = "-B"; break;
+        case 'S': size = &o.S; size_option = "-S"; break;
+        case 'N': size = &o.N; size_option = "-N"; break;
+        case 'K': size = &o.K; size_option = "-K"; break;
+        case 'V': size = &o.V; size_option = "-V"; break;
+        case OPT_NQ: size = &o.nq; size_option = "--q-heads"; break;
+        case OPT_NK: size = &o.nk; size_option = "--k-heads"; break;
+        case OPT_NV: size = &o.nv; size_option = "--v-heads"; break;
+        case OPT_NF: size = &o.nf; size_option = "--f-heads"; break;
+        case OPT_NW: size = &o.nw; size_option = "--w-heads"; break;
         default: fprintf(stderr, "m2rnn bench: try --help\n"); return 2;
         }
         if (size && parse_size(optarg, size) != 0) {
-            fprintf(stderr, "m2rnn bench: '%s' is not a non-negative integer\n", optarg);
+            fprintf(stderr, "m2rnn bench: %s must be a non-negative integer below 2^63, not '%s'\n", size_option, optarg);
             return 2;
         }
     }
     if (optind < argc) { fprintf(stderr, "m2rnn bench: unexpected argument '%s' (try --help)\n", argv[optind]); return 2; }
-    if (o.runs < 1 || o.warmup < 0) { fprintf(stderr, "m2rnn bench: --runs must be >= 1 and --warmup >= 0\n"); return 2; }
     bool do_fwd = strcmp(o.op, "forward") == 0 || strcmp(o.op, "both") == 0;
     bool do_bwd = strcmp(o.op, "backward") == 0 || strcmp(o.op, "both") == 0;
     if (!do_fwd && !do_bwd) { fprintf(stderr, "m2rnn bench: --op must be forward, backward or both\n"); return 2; }
@@ -264,27 +299,27 @@ int cmd_bench(int argc, char **argv)
     int64_t sq[] = {o.B, o.S, o.nq, o.K}, sk[] = {o.B, o.S, o.nk, o.K}, sv[] = {o.B, o.S, o.nv, o.V};
     int64_t sf[] = {o.B, o.S, o.nf}, sw[] = {o.nw, o.V, o.V}, sy[] = {o.B, o.S, o.N, o.V};
     int64_t ss[] = {o.B, o.N, o.K, o.V};
-    int err = 0;
-    err |= buffer_make(&q, dt, 4, sq, -0.3, 1.0, false);
-    err |= buffer_make(&k, dt, 4, sk, -0.3, 1.0, false);
-    err |= buffer_make(&v, dt, 4, sv, -0.3, 1.0, false);
-    err |= buffer_make(&W, dt, 3, sw, -0.1, 0.1, true);
-    err |= buffer_make(&f, dt, 3, sf, 0.05, 0.99, false);
-    err |= buffer_make(&y, dt, 4, sy, 0, 0, false);
+    int err = 0; /* the first failure stops the rest: its message is the one printed */
+    err = err || buffer_make(&q, "q", dt, 4, sq, -0.3, 1.0, false);
+    err = err || buffer_make(&k, "k", dt, 4, sk, -0.3, 1.0, false);
+    err = err || buffer_make(&v, "v", dt, 4, sv, -0.3, 1.0, false);
+    err = err || buffer_make(&W, "W", dt, 3, sw, -0.1, 0.1, true);
+    err = err || buffer_make(&f, "f", dt, 3, sf, 0.05, 0.99, false);
+    err = err || buffer_make(&y, "y", dt, 4, sy, 0, 0, false);
     if (do_bwd) {
-        err |= buffer_make(&dy, dt, 4, sy, -1.0, 1.0, false);
-        err |= buffer_make(&dq, dt, 4, sq, 0, 0, false);
-        err |= buffer_make(&dk, dt, 4, sk, 0, 0, false);
-        err |= buffer_make(&dv, dt, 4, sv, 0, 0, false);
-        err |= buffer_make(&dW, dt, 3, sw, 0, 0, false);
-        err |= buffer_make(&df, dt, 3, sf, 0, 0, false);
+        err = err || buffer_make(&dy, "dy", dt, 4, sy, -1.0, 1.0, false);
+        err = err || buffer_make(&dq, "dq", dt, 4, sq, 0, 0, false);
+        err = err || buffer_make(&dk, "dk", dt, 4, sk, 0, 0, false);
+        err = err || buffer_make(&dv, "dv", dt, 4, sv, 0, 0, false);
+        err = err || buffer_make(&dW, "dW", dt, 3, sw, 0, 0, false);
+        err = err || buffer_make(&df, "df", dt, 3, sf, 0, 0, false);
     }
     if (o.with_h0) {
-        err |= buffer_make(&h0, dt, 4, ss, -0.5, 0.5, false);
-        err |= buffer_make(&ht, dt, 4, ss, 0, 0, false);
+        err = err || buffer_make(&h0, "h0", dt, 4, ss, -0.5, 0.5, false);
+        err = err || buffer_make(&ht, "ht", dt, 4, ss, 0, 0, false);
         if (do_bwd) {
-            err |= buffer_make(&dht, dt, 4, ss, -0.5, 0.5, false);
-            err |= buffer_make(&dh0, dt, 4, ss, 0, 0, false);
+            err = err || buffer_make(&dht, "dht", dt, 4, ss, -0.5, 0.5, false);
+            err = err || buffer_make(&dh0, "dh0", dt, 4, ss, 0, 0, false);
         }
     }
     if (err) { fprintf(stderr, "m2rnn bench: cannot allocate the tensors: %s\n", m2rnn_last_error()); return 1; }
@@ -296,6 +331,7 @@ int cmd_bench(int argc, char **argv)
 
     double *tf = calloc((size_t)o.runs, sizeof(double)), *tb = calloc((size_t)o.runs, sizeof(double));
     double *tfb = calloc((size_t)o.runs, sizeof(double));
+    if (!tf || !tb || !tfb) { fprintf(stderr, "m2rnn bench: cannot allocate the times of %d runs\n", o.runs); return 1; }
     timings med = {NAN, NAN, NAN, NAN, NAN, NAN};
     size_t peak = 0;
     bool has_peak = M2RNN_BACKEND_HAS(be, peak_workspace_bytes);

@@ -21,17 +21,17 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: m2rnn check [--backend ref|NAME|PATH.so]... [--class f64|f32|tf32|bf16] [--filter SUBSTR]\n"
-            "                   [--vectors DIR] [--json]\n"
+            "                   [--op OP] [--list] [--vectors DIR] [--json]\n"
             "\n"
             "Runs each backend's ops (the recurrence and every layer op) forward and backward on every golden vector and compares each\n"
             "output with the reference's, within the tolerance of the backend's precision class. Outputs\n"
             "start as NaN inside guard zones, every op runs twice on the same buffers, inputs must stay\n"
             "untouched. One line per case and op; the last line is 'N passed, N failed, N skipped'; the exit\n"
-            "status is 1 if anything failed.\n"
+            "status is 1 if anything failed, or if no case matched --filter and --op (nothing was checked).\n"
             "\n"
             "  --backend B    'ref', a plug-in name (libm2rnn-B.so in $M2RNN_PLUGIN_PATH or the install's\n"
-            "                 plug-in directory) or a path to a plug-in .so; repeatable. Default: the reference\n"
-            "                 and every plug-in found.\n"
+            "                 plug-in directory) or a path to a plug-in .so; repeatable, up to 32 times. Default:\n"
+            "                 the reference and every plug-in found.\n"
             "  --class C      check in class C instead of the class the backend declares for each storage dtype\n"
             "  --filter S     only cases whose id contains S, or whose op is S\n"
             "  --op OP        only the cases of op OP (recurrence, decay_gate, conv1d, linear, rmsnorm, silu, mlp,\n"
@@ -236,6 +236,35 @@ static void check_recurrence_case(const m2rnn_backend *be, const char *dir, cons
     if (!st) vec_case_free(&c);
 }
 
+/* The argument of the option at argv[*i] (advancing *i past it), or NULL after saying it is missing. */
+static const char *option_arg(int argc, char **argv, int *i)
+{
+    if (*i + 1 < argc) return argv[++*i];
+    fprintf(stderr, "m2rnn check: %s needs an argument (try --help)\n", argv[*i]);
+    return NULL;
+}
+
+/* Whether op is one this checker has vectors for: the recurrence or a layer op. */
+static bool known_op(const char *op)
+{
+    return strcmp(op, "recurrence") == 0 || vec_opdesc_find(op) != NULL;
+}
+
+static void print_known_ops(FILE *out)
+{
+    size_t n;
+    const vec_opdesc *d = vec_opdescs(&n);
+    fprintf(out, "recurrence");
+    for (size_t i = 0; i < n; i++) fprintf(out, ", %s", d[i].name);
+}
+
+/* Whether manifest case mc is selected by --filter and --op. */
+static bool selected(const vec_manifest_case *mc, const char *filter, const char *op_opt)
+{
+    if (filter && !strstr(mc->id, filter) && strcmp(mc->op, filter) != 0) return false;
+    return !op_opt || strcmp(mc->op, op_opt) == 0;
+}
+
 int cmd_check(int argc, char **argv)
 {
     const char *backends[32], *cls_opt = NULL, *filter = NULL, *dir = NULL, *op_opt = NULL;
@@ -243,18 +272,29 @@ int cmd_check(int argc, char **argv)
     int n_backends = 0;
     bool json = false;
     for (int i = 1; i < argc; i++) {
+        const char **arg = NULL; /* where an option's argument goes */
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(stdout); return 0; }
-        else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc && n_backends < 32) backends[n_backends++] = argv[++i];
-        else if (strcmp(argv[i], "--class") == 0 && i + 1 < argc) cls_opt = argv[++i];
-        else if (strcmp(argv[i], "--filter") == 0 && i + 1 < argc) filter = argv[++i];
-        else if (strcmp(argv[i], "--vectors") == 0 && i + 1 < argc) dir = argv[++i];
+        else if (strcmp(argv[i], "--backend") == 0) {
+            if (n_backends == 32) { fprintf(stderr, "m2rnn check: at most 32 backends (--backend)\n"); return 2; }
+            arg = &backends[n_backends++];
+        }
+        else if (strcmp(argv[i], "--class") == 0) arg = &cls_opt;
+        else if (strcmp(argv[i], "--filter") == 0) arg = &filter;
+        else if (strcmp(argv[i], "--vectors") == 0) arg = &dir;
         else if (strcmp(argv[i], "--json") == 0) json = true;
-        else if (strcmp(argv[i], "--op") == 0 && i + 1 < argc) op_opt = argv[++i];
+        else if (strcmp(argv[i], "--op") == 0) arg = &op_opt;
         else if (strcmp(argv[i], "--list") == 0) list = true;
         else { fprintf(stderr, "m2rnn check: unknown option '%s'\n", argv[i]); usage(stderr); return 2; }
+        if (arg && !(*arg = option_arg(argc, argv, &i))) return 2;
     }
     if (cls_opt && vec_class_index(cls_opt) < 0) {
         fprintf(stderr, "m2rnn check: unknown class '%s' (f64, f32, tf32, bf16)\n", cls_opt);
+        return 2;
+    }
+    if (op_opt && !known_op(op_opt)) {
+        fprintf(stderr, "m2rnn check: unknown op '%s' (", op_opt);
+        print_known_ops(stderr);
+        fprintf(stderr, ")\n");
         return 2;
     }
     if (!dir) dir = default_vectors();
@@ -272,6 +312,23 @@ int cmd_check(int argc, char **argv)
     if (vec_manifest_load(dir, &m)) {
         fprintf(stderr, "m2rnn check: %s\n", m2rnn_last_error());
         return 2;
+    }
+    /* Nothing to check is not a pass: an empty set, or a typo in --filter, would otherwise print
+     * "0 passed, 0 failed, 0 skipped" and exit 0. */
+    if (m.n_cases == 0) {
+        fprintf(stderr, "m2rnn check: %s/MANIFEST.json lists no case\n", dir);
+        vec_manifest_free(&m);
+        return 1;
+    }
+    size_t n_selected = 0;
+    for (size_t ci = 0; ci < m.n_cases; ci++) n_selected += selected(&m.cases[ci], filter, op_opt);
+    if (!list && n_selected == 0) {
+        fprintf(stderr, "m2rnn check: no case matched");
+        if (filter) fprintf(stderr, " --filter '%s'", filter);
+        if (op_opt) fprintf(stderr, " --op '%s'", op_opt);
+        fprintf(stderr, " (of the %zu in %s/MANIFEST.json; --list shows them): nothing checked\n", m.n_cases, dir);
+        vec_manifest_free(&m);
+        return 1;
     }
     if (list) {
         /* Every op with vectors, its case count, and its ids. */
@@ -307,8 +364,7 @@ int cmd_check(int argc, char **argv)
         }
         for (size_t ci = 0; ci < m.n_cases; ci++) {
             const vec_manifest_case *mc = &m.cases[ci];
-            if (filter && !strstr(mc->id, filter) && strcmp(mc->op, filter) != 0) continue;
-            if (op_opt && strcmp(mc->op, op_opt) != 0) continue;
+            if (!selected(mc, filter, op_opt)) continue;
             if (strcmp(mc->op, "recurrence") == 0) check_recurrence_case(be, dir, mc, cls_opt, json, jres, &t);
             else check_layer_case(be, dir, mc, cls_opt, json, jres, &t);
         }

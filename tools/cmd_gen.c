@@ -325,9 +325,27 @@ static void usage(FILE *out)
             "output's tolerance per precision class, calibrated by running emulated kernels of each class.\n"
             "\n"
             "  --out DIR          where to write (default: vectors)\n"
-            "  --filter SUBSTR    only cases whose id contains SUBSTR (the manifest then lists only those)\n"
+            "  --filter SUBSTR    only cases whose id contains SUBSTR (the manifest then lists only those;\n"
+            "                     if none does, nothing is written and the exit status is 1)\n"
             "  --list             print the catalogue's ids and flags, write nothing\n"
             "  --verbose          print every emulated variant's errors\n");
+}
+
+/* How many cases of the two catalogues (recurrence, layer ops) have an id containing filter. */
+static size_t count_selected(const vec_spec *cat, size_t n, const vec_op_spec *ocat, size_t nops, const char *filter)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        char id[256];
+        vec_case_id(&cat[i], id, sizeof id);
+        count += !filter || strstr(id, filter);
+    }
+    for (size_t i = 0; i < nops; i++) {
+        char id[256];
+        vec_op_case_id(&ocat[i], id, sizeof id);
+        count += !filter || strstr(id, filter);
+    }
+    return count;
 }
 
 int cmd_gen(int argc, char **argv)
@@ -335,15 +353,21 @@ int cmd_gen(int argc, char **argv)
     const char *dir = "vectors", *filter = NULL;
     bool list = false, verbose = false;
     for (int i = 1; i < argc; i++) {
+        const char **arg = NULL; /* where an option's argument goes */
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(stdout); return 0; }
-        else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) dir = argv[++i];
-        else if (strcmp(argv[i], "--filter") == 0 && i + 1 < argc) filter = argv[++i];
+        else if (strcmp(argv[i], "--out") == 0) arg = &dir;
+        else if (strcmp(argv[i], "--filter") == 0) arg = &filter;
         else if (strcmp(argv[i], "--list") == 0) list = true;
         else if (strcmp(argv[i], "--verbose") == 0) verbose = true;
         else { fprintf(stderr, "m2rnn gen: unknown option '%s'\n", argv[i]); usage(stderr); return 2; }
+        if (arg) {
+            if (i + 1 == argc) { fprintf(stderr, "m2rnn gen: %s needs an argument (try --help)\n", argv[i]); return 2; }
+            *arg = argv[++i];
+        }
     }
-    size_t n;
+    size_t n, nops;
     const vec_spec *cat = vec_catalogue(&n);
+    const vec_op_spec *ocat = vec_op_catalogue(&nops);
     if (list) {
         for (size_t i = 0; i < n; i++) {
             char id[256], flags[512];
@@ -351,8 +375,6 @@ int cmd_gen(int argc, char **argv)
             vec_case_flags(&cat[i], flags, sizeof flags);
             printf("%s\n    %s\n", id, flags);
         }
-        size_t nops;
-        const vec_op_spec *ocat = vec_op_catalogue(&nops);
         for (size_t i = 0; i < nops; i++) {
             char id[256], flags[512];
             vec_op_case_id(&ocat[i], id, sizeof id);
@@ -360,6 +382,13 @@ int cmd_gen(int argc, char **argv)
             printf("%s\n    %s\n", id, flags);
         }
         return 0;
+    }
+    /* A filter that matches nothing would write a manifest listing no case, over the real one
+     * with the default --out: refuse before writing anything. */
+    const size_t total = count_selected(cat, n, ocat, nops, filter);
+    if (total == 0) {
+        fprintf(stderr, "m2rnn gen: no case matched --filter '%s' (--list shows the ids): nothing written\n", filter ? filter : "");
+        return 1;
     }
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "m2rnn gen: cannot create %s: %s\n", dir, strerror(errno));
@@ -429,12 +458,12 @@ int cmd_gen(int argc, char **argv)
     cJSON *jcases = cJSON_AddArrayToObject(root, "cases");
 
     int failures = 0, written = 0;
-    size_t total_bytes = 0;
+    size_t total_bytes = 0, done = 0; /* done: cases started, for the progress lines */
     for (size_t i = 0; i < n; i++) {
         char id[256];
         vec_case_id(&cat[i], id, sizeof id);
         if (filter && !strstr(id, filter)) continue;
-        fprintf(stderr, "[%zu/%zu] %s\n", i + 1, n, id);
+        fprintf(stderr, "[%zu/%zu] %s\n", ++done, total, id);
         vec_case c;
         m2rnn_status st = vec_case_generate(&cat[i], &c);
         unsigned char *bytes = NULL;
@@ -472,13 +501,11 @@ int cmd_gen(int argc, char **argv)
     }
 
     /* The layer ops. */
-    size_t nops;
-    const vec_op_spec *ocat = vec_op_catalogue(&nops);
     for (size_t i = 0; i < nops; i++) {
         char id[256];
         vec_op_case_id(&ocat[i], id, sizeof id);
         if (filter && !strstr(id, filter)) continue;
-        fprintf(stderr, "[%zu/%zu] %s\n", n + i + 1, n + nops, id);
+        fprintf(stderr, "[%zu/%zu] %s\n", ++done, total, id);
         vec_opcase c;
         m2rnn_status st = vec_opcase_generate(&ocat[i], &c);
         unsigned char *bytes = NULL;

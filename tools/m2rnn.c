@@ -1,4 +1,5 @@
 /* m2rnn: one program, several subcommands. `m2rnn --help` lists them. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,18 @@ static void usage(FILE *out)
     fprintf(out, "\nm2rnn %s — reference implementation of the M²RNN recurrence (arXiv:2603.14360)\n", m2rnn_version());
 }
 
+/* Exit status `status`, or 1 if what went to stdout could not all be written (a full disk, say:
+ * `m2rnn check --json >results.json` must not exit 0 with a truncated file). */
+static int finish(const char *who, int status)
+{
+    int err = fflush(stdout) != 0 ? errno : 0;
+    if (err || ferror(stdout)) {
+        fprintf(stderr, "%s: cannot write the output: %s\n", who, err ? strerror(err) : "write error");
+        return status ? status : 1;
+    }
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -32,14 +45,18 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(stdout);
-        return 0;
+        return finish("m2rnn", 0);
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("m2rnn %s\n", m2rnn_version());
-        return 0;
+        return finish("m2rnn", 0);
     }
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0) continue;
+        char who[64];
+        snprintf(who, sizeof who, "m2rnn %s", commands[i].name);
+        return finish(who, commands[i].run(argc - 1, argv + 1));
+    }
     fprintf(stderr, "m2rnn: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
