@@ -638,26 +638,33 @@ __global__ void __launch_bounds__(512, 1) mma_density(float *out, long long *cyc
         cyc[gridDim.x + blockIdx.x] = (long long)(g1 - g0);
     }
 }
+/* kern launched 20 times as one 512-thread block per SM (about 20 ms: long enough for any clock
+ * change); returns the SM clock in GHz (clock_ghz) and, in *c0, block 0's cycles of its loop. */
+template <typename Kern>
+static double clock_under(Kern kern, int sms, float *out, long long *cyc, long long *c0)
+{
+    for (int i = 0; i < 20; i++) kern<<<sms, 512>>>(out, cyc);
+    cudaDeviceSynchronize();
+    cudaMemcpy(c0, cyc, sizeof *c0, cudaMemcpyDeviceToHost);
+    return clock_ghz(cyc, sms);
+}
+
 template <int NF>
 static void density_clock(int sms, float *out, long long *cyc)
 {
-    for (int i = 0; i < 20; i++) mma_density<NF><<<sms, 512>>>(out, cyc);
-    cudaDeviceSynchronize();
     long long c0;
-    cudaMemcpy(&c0, cyc, sizeof c0, cudaMemcpyDeviceToHost);
+    const double ghz = clock_under(mma_density<NF>, sms, out, cyc, &c0);
     printf("one mma per %3d FFMA (-1: FFMA only), 16 warps/SM: clock64 cycles per globaltimer ns %.3f, %.1f cycles per iteration\n", NF,
-           clock_ghz(cyc, sms), (double)c0 / ITERS);
+           ghz, (double)c0 / ITERS);
 }
 
 /* The same for the tensor cores alone: mmabench<4> at 16 warps per SM as one block. */
 static void mma_clock(int sms, float *out, long long *cyc)
 {
-    for (int i = 0; i < 20; i++) mmabench<4><<<sms, 512>>>(out, cyc); /* about 20 ms: long enough for any clock change */
-    cudaDeviceSynchronize();
     long long c0;
-    cudaMemcpy(&c0, cyc, sizeof c0, cudaMemcpyDeviceToHost);
-    printf("mma m16n8k16 bf16 alone, 16 warps/SM as one block: clock64 cycles per globaltimer ns %.3f, %.3f mma/cycle/SM\n",
-           clock_ghz(cyc, sms), 16.0 * 4 * ITERS / (double)c0);
+    const double ghz = clock_under(mmabench<4>, sms, out, cyc, &c0);
+    printf("mma m16n8k16 bf16 alone, 16 warps/SM as one block: clock64 cycles per globaltimer ns %.3f, %.3f mma/cycle/SM\n", ghz,
+           16.0 * 4 * ITERS / (double)c0);
 }
 
 /* One tensor-core instruction kind, 4 independent chains per warp, 16 warps per SM as one block:
@@ -714,12 +721,9 @@ __global__ void __launch_bounds__(512, 1) mma_kind(float *out, long long *cyc)
 template <int KIND>
 static void kind_clock(const char *name, int sms, float *out, long long *cyc)
 {
-    for (int i = 0; i < 20; i++) mma_kind<KIND><<<sms, 512>>>(out, cyc);
-    cudaDeviceSynchronize();
     long long c0;
-    cudaMemcpy(&c0, cyc, sizeof c0, cudaMemcpyDeviceToHost);
-    printf("%-40s 16 warps/SM: clock64 cycles per globaltimer ns %.3f, %.3f mma/cycle/SM\n", name,
-           clock_ghz(cyc, sms), 16.0 * 4 * ITERS / (double)c0);
+    const double ghz = clock_under(mma_kind<KIND>, sms, out, cyc, &c0);
+    printf("%-40s 16 warps/SM: clock64 cycles per globaltimer ns %.3f, %.3f mma/cycle/SM\n", name, ghz, 16.0 * 4 * ITERS / (double)c0);
 }
 
 /* tanh.approx.f32's rate by the wall clock: warps per SM as blocks of 4 warps, 8 chains per thread. */
