@@ -1,16 +1,18 @@
 #!/bin/sh
 # `m2rnn bench` from the command line (TAP): --help, the table, --json as one valid JSON document
 # whose unmeasured times are null (never nan), and a bad option's exit status.
-# Needs M2RNN_BIN (the m2rnn program; set by make check); validates the JSON with $PYTHON_NUMPY's
-# python3 when configure found one, else by pattern.
+# Needs M2RNN_BIN (the m2rnn program) and M2RNN_EXAMPLE_PLUGIN (a plug-in with a forward and no
+# backward; both set by make check); validates the JSON with $PYTHON_NUMPY's python3 when configure
+# found one, else by pattern.
 bin=${M2RNN_BIN:-./m2rnn}
+plugin=${M2RNN_EXAMPLE_PLUGIN:-tests/.libs/libm2rnn-example.so}
 out=$(mktemp)
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$out" | tail -20; }
 tiny="--runs 1 --warmup 0 -B 1 -S 8 -N 2 -K 4 -V 3"
 
-echo "1..11"
+echo "1..14"
 
 "$bin" bench --help >"$out" 2>&1 && grep -q -- '--op' "$out" && grep -q 'training pair' "$out" && ok "bench --help" || notok "bench --help"
 
@@ -27,11 +29,30 @@ json_case() {
             ok "--json --op $1 (parsed)"; else notok "--json --op $1 (parsed)"; fi
     elif grep -Eq "$3" "$out"; then ok "--json --op $1 (pattern)"; else notok "--json --op $1 (pattern)"; fi
 }
-json_case both "d['forward_s'] > 0 and d['backward_s'] > 0 and d['forward_backward_s'] > 0 and d['training_step_s'] is None and d['saved_bytes'] == 0" \
-    '"forward_s":[0-9].*"backward_s":[0-9].*"training_step_s":null,"saved_bytes":0}'
+json_case both "d['forward_s'] > 0 and d['backward_s'] > 0 and d['forward_backward_s'] > 0 and d['training_step_s'] is None and d['saved_bytes'] == 0 and d['not_supported'] == []" \
+    '"not_supported":\[\],"forward_s":[0-9].*"backward_s":[0-9].*"training_step_s":null,"saved_bytes":0}'
 json_case forward "d['forward_s'] > 0 and d['backward_s'] is None and d['forward_backward_s'] is None" \
     '"forward_s":[0-9][^,]*,"backward_s":null,"forward_backward_s":null'
 json_case backward "d['forward_s'] is None and d['backward_s'] > 0" '"forward_s":null,"backward_s":[0-9]'
+
+# A backend with a forward and no backward (the example plug-in): --op both times the forward, shows
+# the backward and forward+backward as not supported, and exits 0 (it was exit 1 and no timings).
+if "$bin" bench $tiny --backend "$plugin" >"$out" 2>&1 && grep -Eq '^  forward +[0-9]' "$out" \
+   && grep -Eq '^  backward +not supported$' "$out" && grep -Eq '^  forward\+backward +not supported$' "$out" \
+   && grep -q 'm2rnn bench: backend example does not support recurrence_backward (it has none): not timed' "$out"; then
+    ok "forward-only backend: table"; else notok "forward-only backend: table"; fi
+# Its JSON: the backward's times null (as the training pair's are without one), not_supported names it.
+if ! "$bin" bench $tiny --json --backend "$plugin" >"$out" 2>/dev/null; then notok "forward-only backend: --json exit status"
+elif grep -qi 'nan' "$out"; then notok "forward-only backend: --json has nan"
+elif [ -n "$PYTHON_NUMPY" ]; then
+    if "$PYTHON_NUMPY" -c "import json, sys; d = json.load(open(sys.argv[1])); assert d['forward_s'] > 0 and d['backward_s'] is None and d['forward_backward_s'] is None and d['not_supported'] == ['backward'] and d['training_step_s'] is None, d" "$out" >>"$out" 2>&1; then
+        ok "forward-only backend: --json (parsed)"; else notok "forward-only backend: --json (parsed)"; fi
+elif grep -Eq '"not_supported":\["backward"\],"forward_s":[0-9][^,]*,"backward_s":null,"forward_backward_s":null' "$out"; then
+    ok "forward-only backend: --json (pattern)"; else notok "forward-only backend: --json (pattern)"; fi
+# Asked for alone, the missing backward is an error that says so.
+"$bin" bench $tiny --backend "$plugin" --op backward >"$out" 2>&1
+if [ $? -eq 1 ] && grep -q 'does not support recurrence_backward (it has none): nothing to time for --op backward' "$out" \
+   && ! grep -q 'time (ms)' "$out"; then ok "forward-only backend: --op backward exits 1"; else notok "forward-only backend: --op backward exits 1"; fi
 
 # A bad option: exit 2 and a message.
 "$bin" bench --op sideways >"$out" 2>&1

@@ -15,6 +15,11 @@
  * in a buffer the bench allocates) and backward_saved (the backward from that buffer); their sum is
  * the "training step", what a framework's forward + backward costs. The plain backward's row keeps
  * the recomputation in.
+ *
+ * With --op both, an op the backend does not have (a forward-only plug-in's backward), or whose
+ * supports() refuses these sizes, is reported as not supported and the other is still timed: a
+ * kernel's author gets the forward's figures before writing the backward. Asked for alone (--op
+ * forward or backward), a missing op is an error, as there is then nothing to time.
  */
 #include "config.h"
 
@@ -53,7 +58,9 @@ static void bench_usage(FILE *out)
             "  --dtype f32|bf16|f64|f16   storage dtype of inputs and outputs (default f32)\n"
             "  --h0             pass an initial state (and time ht / dh0 too)\n"
             "  --op forward|backward|both  what to time (default both: forward, backward, forward+backward,\n"
-            "                   and the training pair forward_save + backward_saved where the backend has one)\n"
+            "                   and the training pair forward_save + backward_saved where the backend has one;\n"
+            "                   an op the backend does not support is shown as such and the other timed;\n"
+            "                   --op forward or backward on a backend without that op is an error)\n"
             "  --runs R         timed runs, median reported (default 5, at most 1000000)\n"
             "  --warmup W       untimed runs first (default 1, at most 1000000)\n"
             "  --json           one JSON object on stdout instead of the table\n\n"
@@ -160,6 +167,20 @@ static void buffer_free(buffer *b)
 static int sync_backend(void)
 {
     return be->synchronize ? (int)be->synchronize(be->ctx) : 0;
+}
+
+/* Why the backend cannot run recurrence op (forward or backward) on these arguments, or NULL when
+ * it can. Arguments the op's own check refuses count as runnable: the call then says what is wrong
+ * with them, as it would without this look. The check comes first because a backend's supports()
+ * may assume checked arguments (the dispatcher only ever asks it about those). */
+static const char *cannot_run(m2rnn_op op, const void *args)
+{
+    bool fwd = op == M2RNN_OP_RECURRENCE_FORWARD;
+    if (fwd ? !M2RNN_BACKEND_HAS(be, recurrence_forward) : !M2RNN_BACKEND_HAS(be, recurrence_backward)) return "it has none";
+    m2rnn_recurrence_dims dims;
+    if ((fwd ? m2rnn_recurrence_check_forward(args, &dims) : m2rnn_recurrence_check_backward(args, &dims)) != M2RNN_OK)
+        return NULL;
+    return m2rnn_backend_supports(be, op, args) ? NULL : "not with these arguments";
 }
 
 /* The timed runs (after `warmup` untimed ones) of the forward and/or the backward; with `saved`, of
@@ -281,9 +302,10 @@ int cmd_bench(int argc, char **argv)
         }
     }
     if (optind < argc) { fprintf(stderr, "m2rnn bench: unexpected argument '%s' (try --help)\n", argv[optind]); return 2; }
-    bool do_fwd = strcmp(o.op, "forward") == 0 || strcmp(o.op, "both") == 0;
-    bool do_bwd = strcmp(o.op, "backward") == 0 || strcmp(o.op, "both") == 0;
-    if (!do_fwd && !do_bwd) { fprintf(stderr, "m2rnn bench: --op must be forward, backward or both\n"); return 2; }
+    /* want_*: what --op asks for; do_*: what is timed, the part of it the backend can run (below). */
+    const bool want_fwd = strcmp(o.op, "forward") == 0 || strcmp(o.op, "both") == 0;
+    const bool want_bwd = strcmp(o.op, "backward") == 0 || strcmp(o.op, "both") == 0;
+    if (!want_fwd && !want_bwd) { fprintf(stderr, "m2rnn bench: --op must be forward, backward or both\n"); return 2; }
     int64_t *counts[] = {&o.nq, &o.nk, &o.nv, &o.nf, &o.nw};
     for (int i = 0; i < 5; i++) if (*counts[i] == 0) *counts[i] = o.N;
 
@@ -306,7 +328,8 @@ int cmd_bench(int argc, char **argv)
     err = err || buffer_make(&W, "W", dt, 3, sw, -0.1, 0.1, true);
     err = err || buffer_make(&f, "f", dt, 3, sf, 0.05, 0.99, false);
     err = err || buffer_make(&y, "y", dt, 4, sy, 0, 0, false);
-    if (do_bwd) {
+    /* A backend without a backward entry costs no gradient buffers (a device's memory may be short). */
+    if (want_bwd && M2RNN_BACKEND_HAS(be, recurrence_backward)) {
         err = err || buffer_make(&dy, "dy", dt, 4, sy, -1.0, 1.0, false);
         err = err || buffer_make(&dq, "dq", dt, 4, sq, 0, 0, false);
         err = err || buffer_make(&dk, "dk", dt, 4, sk, 0, 0, false);
@@ -317,7 +340,7 @@ int cmd_bench(int argc, char **argv)
     if (o.with_h0) {
         err = err || buffer_make(&h0, "h0", dt, 4, ss, -0.5, 0.5, false);
         err = err || buffer_make(&ht, "ht", dt, 4, ss, 0, 0, false);
-        if (do_bwd) {
+        if (want_bwd && M2RNN_BACKEND_HAS(be, recurrence_backward)) {
             err = err || buffer_make(&dht, "dht", dt, 4, ss, -0.5, 0.5, false);
             err = err || buffer_make(&dh0, "dh0", dt, 4, ss, 0, 0, false);
         }
@@ -328,6 +351,18 @@ int cmd_bench(int argc, char **argv)
     m2rnn_recurrence_forward_args fa = {.in = in, .y = y.dev, .ht = ht.dev};
     m2rnn_recurrence_backward_args ba = {.in = in, .dy = dy.dev, .dht = dht.dev, .dq = dq.dev, .dk = dk.dev,
                                          .dv = dv.dev, .dW = dW.dev, .df = df.dev, .dh0 = dh0.dev};
+    const char *no_fwd = want_fwd ? cannot_run(M2RNN_OP_RECURRENCE_FORWARD, &fa) : NULL;
+    const char *no_bwd = want_bwd ? cannot_run(M2RNN_OP_RECURRENCE_BACKWARD, &ba) : NULL;
+    const bool do_fwd = want_fwd && !no_fwd, do_bwd = want_bwd && !no_bwd;
+    /* Say what is left out, and stop when that is all --op asked for. */
+    const bool none = !do_fwd && !do_bwd;
+    if (no_fwd)
+        fprintf(stderr, "m2rnn bench: backend %s does not support recurrence_forward (%s): %s%s\n", be->name, no_fwd,
+                none ? "nothing to time for --op " : "not timed", none ? o.op : "");
+    if (no_bwd)
+        fprintf(stderr, "m2rnn bench: backend %s does not support recurrence_backward (%s): %s%s\n", be->name, no_bwd,
+                none ? "nothing to time for --op " : "not timed", none ? o.op : "");
+    if (none) return 1;
 
     double *tf = calloc((size_t)o.runs, sizeof(double)), *tb = calloc((size_t)o.runs, sizeof(double));
     double *tfb = calloc((size_t)o.runs, sizeof(double));
@@ -369,23 +404,26 @@ int cmd_bench(int argc, char **argv)
     double bwd_bytes = 2 * in_bytes + y_bytes + state_bytes; /* inputs + dy, dht read; grads written */
 
     if (o.json) {
-        /* a time that was not measured (--op forward, or no training pair) is null, not nan */
+        /* a time that was not measured (--op forward, an op the backend does not support, or no training
+         * pair) is null, not nan; not_supported lists the ops --op asked for that the backend lacks */
         char ts[6][32];
         const double times[6] = {med.forward, med.backward, med.both, med.forward_save, med.backward_saved, med.step};
         for (int i = 0; i < 6; i++) {
             if (isnan(times[i])) snprintf(ts[i], sizeof ts[i], "null");
             else snprintf(ts[i], sizeof ts[i], "%.9g", times[i]);
         }
+        /* one of the two at most: with neither, the bench stopped above */
+        const char *unsupported = no_fwd ? "\"forward\"" : no_bwd ? "\"backward\"" : "";
         printf("{\"backend\":\"%s\",\"dtype\":\"%s\",\"B\":%lld,\"S\":%lld,\"N\":%lld,\"K\":%lld,\"V\":%lld,"
                "\"q_heads\":%lld,\"k_heads\":%lld,\"v_heads\":%lld,\"f_heads\":%lld,\"w_heads\":%lld,\"h0\":%s,\"runs\":%d,"
-               "\"forward_s\":%s,\"backward_s\":%s,\"forward_backward_s\":%s,"
+               "\"not_supported\":[%s],\"forward_s\":%s,\"backward_s\":%s,\"forward_backward_s\":%s,"
                "\"forward_flops\":%.6g,\"backward_flops\":%.6g,\"forward_bytes\":%.6g,\"backward_bytes\":%.6g,"
                "\"peak_workspace_bytes\":%zu,\"forward_save_s\":%s,\"backward_saved_s\":%s,\"training_step_s\":%s,"
                "\"saved_bytes\":%zu}\n",
                be->name, m2rnn_dtype_name(dt), (long long)o.B, (long long)o.S, (long long)o.N, (long long)o.K,
                (long long)o.V, (long long)o.nq, (long long)o.nk, (long long)o.nv, (long long)o.nf, (long long)o.nw,
-               o.with_h0 ? "true" : "false", o.runs, ts[0], ts[1], ts[2], fwd_flops, bwd_flops, fwd_bytes, bwd_bytes,
-               peak, ts[3], ts[4], ts[5], saved_bytes);
+               o.with_h0 ? "true" : "false", o.runs, unsupported, ts[0], ts[1], ts[2], fwd_flops, bwd_flops, fwd_bytes,
+               bwd_bytes, peak, ts[3], ts[4], ts[5], saved_bytes);
     } else {
         printf("backend %s, %s storage, B=%lld S=%lld N=%lld K=%lld V=%lld (heads q%lld k%lld v%lld f%lld W%lld)%s, "
                "median of %d runs\n",
@@ -393,12 +431,15 @@ int cmd_bench(int argc, char **argv)
                (long long)o.V, (long long)o.nq, (long long)o.nk, (long long)o.nv, (long long)o.nf, (long long)o.nw,
                o.with_h0 ? ", with h0" : "", o.runs);
         printf("  %-18s %12s %12s %12s %12s\n", "op", "time (ms)", "GFLOP", "GFLOP/s", "GB/s (min)");
+        if (want_fwd && !do_fwd) printf("  %-18s %s\n", "forward", "not supported");
         if (do_fwd)
             printf("  %-18s %12.3f %12.3f %12.2f %12.2f\n", "forward", 1e3 * med.forward, 1e-9 * fwd_flops,
                    1e-9 * fwd_flops / med.forward, 1e-9 * fwd_bytes / med.forward);
+        if (want_bwd && !do_bwd) printf("  %-18s %s\n", "backward", "not supported");
         if (do_bwd)
             printf("  %-18s %12.3f %12.3f %12.2f %12.2f\n", "backward", 1e3 * med.backward, 1e-9 * bwd_flops,
                    1e-9 * bwd_flops / med.backward, 1e-9 * bwd_bytes / med.backward);
+        if (want_fwd && want_bwd && !(do_fwd && do_bwd)) printf("  %-18s %s\n", "forward+backward", "not supported");
         if (do_fwd && do_bwd)
             printf("  %-18s %12.3f %12.3f %12.2f %12.2f\n", "forward+backward", 1e3 * med.both,
                    1e-9 * (fwd_flops + bwd_flops), 1e-9 * (fwd_flops + bwd_flops) / med.both,

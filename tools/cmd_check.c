@@ -8,13 +8,13 @@
 #include "config.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "plugins.h"
 #include "vectors.h"
 
 static void usage(FILE *out)
@@ -53,30 +53,6 @@ static const char *default_vectors(void)
 #else
     return "vectors";
 #endif
-}
-
-/* Every plug-in name (libm2rnn-NAME.so) in a colon-separated list of directories. */
-static int find_plugins(const char *dirs, char names[][64], int n, int max)
-{
-    for (const char *p = dirs; p && *p;) {
-        const char *colon = strchr(p, ':');
-        size_t len = colon ? (size_t)(colon - p) : strlen(p);
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%.*s", (int)len, p);
-        DIR *d = len ? opendir(dir) : NULL;
-        for (struct dirent *e; d && (e = readdir(d)) && n < max;) {
-            size_t l = strlen(e->d_name);
-            if (strncmp(e->d_name, "libm2rnn-", 9) != 0 || l < 13 || strcmp(e->d_name + l - 3, ".so") != 0 || l - 12 >= 64) continue;
-            char name[64];
-            snprintf(name, sizeof name, "%.*s", (int)(l - 12), e->d_name + 9);
-            bool dup = false;
-            for (int i = 0; i < n; i++) dup |= strcmp(names[i], name) == 0;
-            if (!dup) snprintf(names[n++], 64, "%s", name);
-        }
-        if (d) closedir(d);
-        p = colon ? colon + 1 : NULL;
-    }
-    return n;
 }
 
 static const char *verdict_name(vec_verdict v) { return v == VEC_PASS ? "PASS" : v == VEC_FAIL ? "FAIL" : "SKIP"; }
@@ -300,11 +276,10 @@ int cmd_check(int argc, char **argv)
     if (!dir) dir = default_vectors();
 
     /* Default: the reference and every plug-in that can be found. */
-    static char found[32][64];
+    static char found[PLUGINS_MAX][PLUGIN_NAME_MAX];
     if (n_backends == 0) {
         backends[n_backends++] = "ref";
-        int n = find_plugins(getenv("M2RNN_PLUGIN_PATH"), found, 0, 31);
-        n = find_plugins(M2RNN_PLUGIN_DIR, found, n, 31);
+        int n = find_default_plugins(found, PLUGINS_MAX);
         for (int i = 0; i < n; i++) backends[n_backends++] = found[i];
     }
 
