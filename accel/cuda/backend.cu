@@ -4,7 +4,8 @@
  * Ops: the M²RNN recurrence forward and backward (SPEC.md §1), F32 and BF16 storage (every float
  * tensor of a call in the same dtype), fp32 arithmetic with the state in fp32 on chip.
  *   - V = 16, K <= 128 (K even for BF16): the tensor-core path; BF16 storage takes v6's kernels
- *     (recurrence_v16_t1.cuh, one tile per warp), F32 storage and the older BF16 variants
+ *     (recurrence_v16_t1.cuh, one tile per warp; an even K from 50 to 62 runs their K = 64
+ *     instances on copies padded with zero rows: pads_k), F32 storage and the older BF16 variants
  *     recurrence_v16.cuh.
  *   - anything else that fits: the general path, recurrence_general.cuh.
  * Backward recomputes the forward with checkpoints every C steps (C chosen from the shared memory
@@ -53,6 +54,9 @@ struct Ctx {
     int regs_per_sm = 0;    /* 32-bit registers an SM's blocks share (65536 on sm_80 and sm_90) */
     void *ws = nullptr;     /* cached workspace */
     size_t ws_size = 0;
+    void *pad = nullptr;    /* cached buffer of the padded copies (pads_k) */
+    size_t pad_size = 0;
+    size_t pad_bytes = 0;   /* of it, what the running op uses (counted in peak) */
     size_t peak = 0;        /* most workspace bytes one call needed since the last reset */
 };
 
@@ -98,27 +102,33 @@ struct Workspace {
     }
 };
 
+/* A cached device buffer (*buf of *size bytes) grown to at least `bytes`, kept for the next call. */
+m2rnn_status cached_acquire(void **buf, size_t *size, size_t bytes, const char *what)
+{
+    if (bytes <= *size) return M2RNN_OK;
+    if (*buf) {
+        CUDA_TRY(cudaDeviceSynchronize());
+        CUDA_TRY(cudaFree(*buf));
+        *buf = nullptr;
+        *size = 0;
+    }
+    cudaError_t e = cudaMalloc(buf, bytes);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError(); /* not sticky: the next op may run (and must not see it) */
+        *buf = nullptr;
+        return m2rnn_set_error(M2RNN_ERR_NOMEM, "cuda: cannot allocate a %.1f MiB %s: %s", bytes / 1048576.0, what,
+                               cudaGetErrorString(e));
+    }
+    *size = bytes;
+    return M2RNN_OK;
+}
+
 m2rnn_status workspace_acquire(Ctx *c, size_t bytes, char **base)
 {
-    if (bytes > c->peak) c->peak = bytes;
-    if (bytes > c->ws_size) {
-        if (c->ws) {
-            CUDA_TRY(cudaDeviceSynchronize());
-            CUDA_TRY(cudaFree(c->ws));
-            c->ws = nullptr;
-            c->ws_size = 0;
-        }
-        cudaError_t e = cudaMalloc(&c->ws, bytes);
-        if (e != cudaSuccess) {
-            (void)cudaGetLastError(); /* not sticky: the next op may run (and must not see it) */
-            c->ws = nullptr;
-            return m2rnn_set_error(M2RNN_ERR_NOMEM, "cuda: cannot allocate a %.1f MiB workspace: %s",
-                                   bytes / 1048576.0, cudaGetErrorString(e));
-        }
-        c->ws_size = bytes;
-    }
+    if (bytes + c->pad_bytes > c->peak) c->peak = bytes + c->pad_bytes;
+    m2rnn_status st = cached_acquire(&c->ws, &c->ws_size, bytes, "workspace");
     *base = static_cast<char *>(c->ws);
-    return M2RNN_OK;
+    return st;
 }
 
 /* ---- argument helpers --------------------------------------------------------------------- */
@@ -991,12 +1001,122 @@ m2rnn_status enter(void *ctx, m2rnn_op op, const void *args, m2rnn_recurrence_di
     return M2RNN_OK;
 }
 
+/* ---- K from 49 to 63: the K = 64 kernels on rows padded with zeros ------------------------------
+ * With BF16 storage, V = 16 and an even K from 49 to 63, the op runs v6's kernels for K = 64
+ * (compile-time K, an SM's lanes in one block) on copies of q, k and the states padded with zero
+ * rows, not the generic-K kernels (one lane per block, K at run time, 80 registers that spill above
+ * 4 blocks per SM), which took 1.2-1.4x as long (NOTES.md v24). The sums are the same sums: a row
+ * past K starts at 0 (h0 padded with zeros) and stays 0 (its k is 0 and tanh(0) = 0), adds 0 to
+ * y (its q is 0), and in the backward carries G = 0 (dht and q padded with zeros), so it adds 0 to
+ * dv, df and dW; its dq, dk and dh0 are dropped. The copies take T·(Nq + Nk)·64 and up to
+ * four B·N·64·16 bf16 values of a second cached buffer (counted in peak_workspace_bytes). */
+constexpr int64_t k_padded_k = 64;
+
+bool pads_k(const m2rnn_recurrence_dims &dims, m2rnn_dtype dt)
+{
+    return dt == M2RNN_BF16 && dims.value_dim == 16 && dims.key_dim > 48 && dims.key_dim < k_padded_k && dims.key_dim % 2 == 0;
+}
+
+/* rows of src_w bf16 values to rows of dst_w, cut or padded with zeros */
+void copy_rows(const void *src, int64_t src_w, void *dst, int64_t dst_w, int64_t rows)
+{
+    const int64_t n = rows * dst_w, blocks = (n + 255) / 256;
+    if (n > 0)
+        copy_rows_padded<<<(unsigned)(blocks < 4096 ? blocks : 4096), 256>>>(static_cast<const uint16_t *>(src), src_w,
+                                                                            static_cast<uint16_t *>(dst), dst_w, rows);
+}
+
+/* The padded copies of one op: `t` (a tensor of the caller's) now points at n_rows rows of 64·unit
+ * values in the pad buffer (its K axis, the last but `unit`'s, now 64), filled from the caller's
+ * rows of K·unit values when `fill`. */
+struct Padding {
+    Workspace plan;
+    struct Item {
+        m2rnn_tensor *t;
+        const void *from;
+        size_t off;
+        int64_t rows, unit;
+        bool fill;
+    } items[8];
+    int n = 0;
+    void add(m2rnn_tensor *t, int64_t rows, int64_t unit, bool fill)
+    {
+        if (!m2rnn_tensor_present(t)) return;
+        items[n++] = {t, t->data, plan.add((size_t)(rows * k_padded_k * unit) * sizeof(uint16_t)), rows, unit, fill};
+    }
+    m2rnn_status apply(Ctx *c, int64_t K)
+    {
+        m2rnn_status st = cached_acquire(&c->pad, &c->pad_size, plan.total, "buffer for the padded copies");
+        if (st) return st;
+        c->pad_bytes = plan.total;
+        for (int i = 0; i < n; i++) {
+            Item &it = items[i];
+            it.t->data = static_cast<char *>(c->pad) + it.off;
+            it.t->shape[it.unit == 1 ? it.t->rank - 1 : it.t->rank - 2] = k_padded_k;
+            if (it.fill) copy_rows(it.from, K * it.unit, it.t->data, k_padded_k * it.unit, it.rows);
+        }
+        return M2RNN_OK;
+    }
+    /* the outputs' first K rows back to the caller */
+    void finish(Ctx *c, int64_t K)
+    {
+        for (int i = 0; i < n; i++)
+            if (!items[i].fill) copy_rows(items[i].t->data, k_padded_k * items[i].unit, const_cast<void *>(items[i].from), K * items[i].unit, items[i].rows);
+        c->pad_bytes = 0;
+    }
+};
+
+m2rnn_status forward_padded(Ctx *c, const m2rnn_recurrence_forward_args *a, const m2rnn_recurrence_dims &dims, void *saved)
+{
+    m2rnn_recurrence_forward_args b = *a;
+    const int64_t T = dims.tokens, states = dims.batch * dims.heads, V = dims.value_dim;
+    Padding p;
+    p.add(&b.in.q, T * dims.q_heads, 1, true);
+    p.add(&b.in.k, T * dims.k_heads, 1, true);
+    p.add(&b.in.h0, states, V, true);
+    p.add(&b.ht, states, V, false);
+    m2rnn_status st = p.apply(c, dims.key_dim);
+    if (st) return st;
+    m2rnn_recurrence_dims padded = dims;
+    padded.key_dim = k_padded_k;
+    st = forward_t<__nv_bfloat16>(c, &b, padded, saved);
+    p.finish(c, dims.key_dim);
+    if (st) return st;
+    CUDA_TRY(cudaGetLastError());
+    return M2RNN_OK;
+}
+
+m2rnn_status backward_padded(Ctx *c, const m2rnn_recurrence_backward_args *a, const m2rnn_recurrence_dims &dims,
+                             const void *saved)
+{
+    m2rnn_recurrence_backward_args b = *a;
+    const int64_t T = dims.tokens, states = dims.batch * dims.heads, V = dims.value_dim;
+    Padding p;
+    p.add(&b.in.q, T * dims.q_heads, 1, true);
+    p.add(&b.in.k, T * dims.k_heads, 1, true);
+    p.add(&b.in.h0, states, V, true);
+    p.add(&b.dht, states, V, true);
+    p.add(&b.dq, T * dims.q_heads, 1, false);
+    p.add(&b.dk, T * dims.k_heads, 1, false);
+    p.add(&b.dh0, states, V, false);
+    m2rnn_status st = p.apply(c, dims.key_dim);
+    if (st) return st;
+    m2rnn_recurrence_dims padded = dims;
+    padded.key_dim = k_padded_k;
+    st = backward_t<__nv_bfloat16>(c, &b, padded, saved);
+    p.finish(c, dims.key_dim);
+    if (st) return st;
+    CUDA_TRY(cudaGetLastError());
+    return M2RNN_OK;
+}
+
 /* The training pair (ABI 1.3): the forward stores the checkpoints its backward would otherwise
  * recompute (ckpt_plan's). Without lanes or steps there is nothing to store: 0 bytes, and the pair
  * is the plain ops. A K whose backward does not fit reports 0 here and its error in the backward. */
 size_t saved_bytes_for(const Ctx *c, const m2rnn_recurrence_dims &dims, const m2rnn_recurrence_inputs &in)
 {
     RecDims d = make_dims(dims);
+    if (pads_k(dims, in.q.dtype)) d.K = (int)k_padded_k; /* the checkpoints of the padded state */
     int64_t longest;
     host_seqlens(&in.cu_seqlens, d, &longest);
     const CkptPlan p = in.q.dtype == M2RNN_F32 ? ckpt_plan<float>(c, d, longest) : ckpt_plan<__nv_bfloat16>(c, d, longest);
@@ -1027,6 +1147,7 @@ m2rnn_status forward_entry(void *ctx, const m2rnn_recurrence_forward_args *a, vo
     if (save && !saved && saved_bytes_for(c, dims, a->in) > 0)
         return m2rnn_set_error(M2RNN_ERR_NULL, "cuda: recurrence_forward_save: NULL saved buffer");
     if (a->in.q.dtype == M2RNN_F32) return forward_t<float>(c, a, dims, save ? saved : nullptr);
+    if (pads_k(dims, a->in.q.dtype)) return forward_padded(c, a, dims, save ? saved : nullptr);
     return forward_t<__nv_bfloat16>(c, a, dims, save ? saved : nullptr);
 }
 
@@ -1041,6 +1162,7 @@ m2rnn_status backward_entry(void *ctx, const m2rnn_recurrence_backward_args *a, 
     if (save && !saved && saved_bytes_for(c, dims, a->in) > 0)
         return m2rnn_set_error(M2RNN_ERR_NULL, "cuda: recurrence_backward_saved: NULL saved buffer");
     if (a->in.q.dtype == M2RNN_F32) return backward_t<float>(c, a, dims, save ? saved : nullptr);
+    if (pads_k(dims, a->in.q.dtype)) return backward_padded(c, a, dims, save ? saved : nullptr);
     return backward_t<__nv_bfloat16>(c, a, dims, save ? saved : nullptr);
 }
 

@@ -303,6 +303,17 @@ __global__ void reduce_tile_pairs(const float *part, int64_t rows, int N, int gr
     reduce_groups_at(part, rows, N, group, dim, pdim, out, tile_pair_index);
 }
 
+/* dst row r = src row r, cut or padded with zeros from src_w to dst_w 16-bit elements (the K = 64
+ * kernels on padded copies of q, k and the states: pads_k in backend.cu). */
+__global__ void copy_rows_padded(const uint16_t *src, int64_t src_w, uint16_t *dst, int64_t dst_w, int64_t rows)
+{
+    const int64_t total = rows * dst_w;
+    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t r = idx / dst_w, e = idx - r * dst_w;
+        dst[idx] = e < src_w ? src[r * src_w + e] : (uint16_t)0;
+    }
+}
+
 /* dW[w] = Σ_b Σ_{g<gw} part[b, w·gw + g] (V×V each), the reference's order. */
 template <typename T>
 __global__ void reduce_dW(const float *part, int B, int N, int Nw, int gw, int VV, T *out)
