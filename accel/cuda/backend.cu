@@ -358,7 +358,7 @@ m2rnn_status launch_fwd_v16_pf(const RecDims &d, const RecIn<__nv_bfloat16> &in,
  * forward_save 46); where their blocks have so few warps that 128 registers a thread still let bps of
  * them share an SM (K <= 32 up to 8 blocks per SM, K <= 48 up to 5), they take MINB 4 (NOTES.md v22).
  * Elsewhere spilling beats MINB 4's second wave of blocks (K = 56 at 5 and 6 blocks per SM: 5-14 %
- * faster, v24). */
+ * faster, v24; since then an even K from 50 to 62 runs the K = 64 instances instead: pads_k). */
 int t1_minb(const Ctx *c, const RecDims &d, int bps)
 {
     if (d.K > 64) return 2;
