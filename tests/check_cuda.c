@@ -107,12 +107,13 @@ static const rcase cases[] = {
     {"bf16 K64 305 lanes, uneven lanes per block", M2RNN_BF16, 5, 40, 0, {0}, 61, 64, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
     {"bf16 K32 287 lanes, uneven lanes per block", M2RNN_BF16, 7, 45, 0, {0}, 41, 32, 16, 0, 0, 0, 0, 0, true, true, M2RNN_CLIP_CARRY, 0.05},
     /* generic K at 6 blocks per SM (t1_minb): K = 32 takes the 128-register kernels (its 2-warp
-     * blocks still fit 6 per SM), K = 40 the 80-register ones (until v24 this case had K = 56, which
-     * now runs padded to 64: below) */
+     * blocks still fit 6 per SM); K = 40 would take the 80-register ones, and runs the K = 64
+     * kernels on padded copies instead (pads_k; the generic 80-register instances now run only
+     * with M2RNN_CUDA_T1_MINB=6, as device_run.sh's check does). Until v24 this case had K = 56. */
     {"bf16 K32 672 lanes (generic K, 128 registers)", M2RNN_BF16, 8, 45, 0, {0}, 84, 32, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_NONE, 0},
-    {"bf16 K40 672 lanes (generic K, 80 registers)", M2RNN_BF16, 8, 39, 0, {0}, 84, 40, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_TOTAL, 0.3},
-    /* an even K from 50 to 62 with BF16 runs the K = 64 kernels on copies padded with zero rows
-     * (pads_k): with every state tensor, shared heads, varlen and clipping; and with none */
+    {"bf16 K40 672 lanes (padded to 64 at 6 blocks per SM)", M2RNN_BF16, 8, 39, 0, {0}, 84, 40, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_TOTAL, 0.3},
+    /* an even K from 50 to 62 with BF16 runs the K = 64 kernels on copies padded with zero rows at
+     * any occupancy (pads_k): with every state tensor, shared heads, varlen and clipping; and with none */
     {"bf16 K56 672 lanes (padded to 64)", M2RNN_BF16, 8, 39, 0, {0}, 84, 56, 16, 1, 1, 0, 0, 0, true, true, M2RNN_CLIP_TOTAL, 0.3},
     {"bf16 K62 varlen shared heads (padded to 64)", M2RNN_BF16, 3, 0, 3, {20, 0, 45}, 8, 62, 16, 2, 1, 4, 8, 2, true, true,
      M2RNN_CLIP_CARRY, 0.1},

@@ -4,8 +4,9 @@
  * Ops: the M²RNN recurrence forward and backward (SPEC.md §1), F32 and BF16 storage (every float
  * tensor of a call in the same dtype), fp32 arithmetic with the state in fp32 on chip.
  *   - V = 16, K <= 128 (K even for BF16): the tensor-core path; BF16 storage takes v6's kernels
- *     (recurrence_v16_t1.cuh, one tile per warp; an even K from 50 to 62 runs their K = 64
- *     instances on copies padded with zero rows: pads_k), F32 storage and the older BF16 variants
+ *     (recurrence_v16_t1.cuh, one tile per warp; an even K from 50 to 62, and from 34 to 48 above
+ *     5 blocks per SM, runs their K = 64 instances on copies padded with zero rows: pads_k), F32
+ *     storage and the older BF16 variants
  *     recurrence_v16.cuh.
  *   - anything else that fits: the general path, recurrence_general.cuh.
  * Backward recomputes the forward with checkpoints every C steps (C chosen from the shared memory
@@ -358,14 +359,20 @@ m2rnn_status launch_fwd_v16_pf(const RecDims &d, const RecIn<__nv_bfloat16> &in,
  * forward_save 46); where their blocks have so few warps that 128 registers a thread still let bps of
  * them share an SM (K <= 32 up to 8 blocks per SM, K <= 48 up to 5), they take MINB 4 (NOTES.md v22).
  * Elsewhere spilling beats MINB 4's second wave of blocks (K = 56 at 5 and 6 blocks per SM: 5-14 %
- * faster, v24; since then an even K from 50 to 62 runs the K = 64 instances instead: pads_k). */
+ * faster, v24), and the K = 64 instances on padded copies beat both (pads_k, v24): with BF16 storage
+ * the spilling generic instances now run only when T1_MINB=6 forces them. */
+bool t1_generic_needs_80(const Ctx *c, const RecDims &d, int bps)
+{
+    const int warps = (d.K + 15) / 16, blocks_at_128 = c->regs_per_sm / (128 * 32 * warps);
+    return bps > 4 && blocks_at_128 < bps;
+}
+
 int t1_minb(const Ctx *c, const RecDims &d, int bps)
 {
     if (d.K > 64) return 2;
     if (g_t1_minb) return g_t1_minb; /* 4 or 6 (env_index allows no other) */
     if (bps <= 4) return 4;
-    const int warps = (d.K + 15) / 16, blocks_at_128 = c->regs_per_sm / (128 * 32 * warps);
-    return d.K != 64 && blocks_at_128 >= bps ? 4 : 6;
+    return d.K != 64 && !t1_generic_needs_80(c, d, bps) ? 4 : 6;
 }
 
 /* Lanes (bwd_t1: pairs of heads) per block of the v6 kernels (t1_group): the units each SM gets (bps),
@@ -1001,20 +1008,26 @@ m2rnn_status enter(void *ctx, m2rnn_op op, const void *args, m2rnn_recurrence_di
     return M2RNN_OK;
 }
 
-/* ---- K from 49 to 63: the K = 64 kernels on rows padded with zeros ------------------------------
- * With BF16 storage, V = 16 and an even K from 49 to 63, the op runs v6's kernels for K = 64
- * (compile-time K, an SM's lanes in one block) on copies of q, k and the states padded with zero
- * rows, not the generic-K kernels (one lane per block, K at run time, 80 registers that spill above
- * 4 blocks per SM), which took 1.2-1.4x as long (NOTES.md v24). The sums are the same sums: a row
- * past K starts at 0 (h0 padded with zeros) and stays 0 (its k is 0 and tanh(0) = 0), adds 0 to
- * y (its q is 0), and in the backward carries G = 0 (dht and q padded with zeros), so it adds 0 to
- * dv, df and dW; its dq, dk and dh0 are dropped. The copies take T·(Nq + Nk)·64 and up to
- * four B·N·64·16 bf16 values of a second cached buffer (counted in peak_workspace_bytes). */
+/* ---- K from 34 to 62: the K = 64 kernels on rows padded with zeros ------------------------------
+ * With BF16 storage, V = 16 and an even K from 50 to 62, or from 34 to 48 where the generic-K
+ * kernels would need their 80-register instances (more than 5 blocks per SM), the op runs v6's
+ * kernels for K = 64 (compile-time K, an SM's lanes in one block) on copies of q, k and the states
+ * padded with zero rows, not the generic-K kernels (one lane per block, K at run time, spilling at
+ * 80 registers). Measured (NOTES.md v24): K = 56 took 1.2-1.4x as long unpadded, K = 34-48 at 6
+ * blocks per SM 1.2x for a training step; at 4 blocks per SM K = 34-48 ran 2-7 % faster unpadded.
+ * The sums are the same sums: a row past K starts at 0 (h0 padded with zeros) and stays 0 (its k
+ * is 0 and tanh(0) = 0), adds 0 to y (its q is 0), and in the backward carries G = 0 (dht and q
+ * padded with zeros), so it adds 0 to dv, df and dW; its dq, dk and dh0 are dropped. The copies
+ * take T·(Nq + Nk)·64 and up to four B·N·64·16 bf16 values of a second cached buffer (counted in
+ * peak_workspace_bytes). */
 constexpr int64_t k_padded_k = 64;
 
-bool pads_k(const m2rnn_recurrence_dims &dims, m2rnn_dtype dt)
+bool pads_k(const Ctx *c, const m2rnn_recurrence_dims &dims, m2rnn_dtype dt)
 {
-    return dt == M2RNN_BF16 && dims.value_dim == 16 && dims.key_dim > 48 && dims.key_dim < k_padded_k && dims.key_dim % 2 == 0;
+    if (dt != M2RNN_BF16 || dims.value_dim != 16 || dims.key_dim <= 32 || dims.key_dim >= k_padded_k || dims.key_dim % 2) return false;
+    if (dims.key_dim > 48) return true;
+    const RecDims d = make_dims(dims);
+    return t1_generic_needs_80(c, d, blocks_per_sm(c, (int64_t)d.B * d.N));
 }
 
 /* rows of src_w bf16 values to rows of dst_w, cut or padded with zeros */
@@ -1116,7 +1129,7 @@ m2rnn_status backward_padded(Ctx *c, const m2rnn_recurrence_backward_args *a, co
 size_t saved_bytes_for(const Ctx *c, const m2rnn_recurrence_dims &dims, const m2rnn_recurrence_inputs &in)
 {
     RecDims d = make_dims(dims);
-    if (pads_k(dims, in.q.dtype)) d.K = (int)k_padded_k; /* the checkpoints of the padded state */
+    if (pads_k(c, dims, in.q.dtype)) d.K = (int)k_padded_k; /* the checkpoints of the padded state */
     int64_t longest;
     host_seqlens(&in.cu_seqlens, d, &longest);
     const CkptPlan p = in.q.dtype == M2RNN_F32 ? ckpt_plan<float>(c, d, longest) : ckpt_plan<__nv_bfloat16>(c, d, longest);
@@ -1147,7 +1160,7 @@ m2rnn_status forward_entry(void *ctx, const m2rnn_recurrence_forward_args *a, vo
     if (save && !saved && saved_bytes_for(c, dims, a->in) > 0)
         return m2rnn_set_error(M2RNN_ERR_NULL, "cuda: recurrence_forward_save: NULL saved buffer");
     if (a->in.q.dtype == M2RNN_F32) return forward_t<float>(c, a, dims, save ? saved : nullptr);
-    if (pads_k(dims, a->in.q.dtype)) return forward_padded(c, a, dims, save ? saved : nullptr);
+    if (pads_k(c, dims, a->in.q.dtype)) return forward_padded(c, a, dims, save ? saved : nullptr);
     return forward_t<__nv_bfloat16>(c, a, dims, save ? saved : nullptr);
 }
 
@@ -1162,7 +1175,7 @@ m2rnn_status backward_entry(void *ctx, const m2rnn_recurrence_backward_args *a, 
     if (save && !saved && saved_bytes_for(c, dims, a->in) > 0)
         return m2rnn_set_error(M2RNN_ERR_NULL, "cuda: recurrence_backward_saved: NULL saved buffer");
     if (a->in.q.dtype == M2RNN_F32) return backward_t<float>(c, a, dims, save ? saved : nullptr);
-    if (pads_k(dims, a->in.q.dtype)) return backward_padded(c, a, dims, save ? saved : nullptr);
+    if (pads_k(c, dims, a->in.q.dtype)) return backward_padded(c, a, dims, save ? saved : nullptr);
     return backward_t<__nv_bfloat16>(c, a, dims, save ? saved : nullptr);
 }
 
