@@ -636,8 +636,10 @@ static m2rnn_status problem_run(problem *p, uint64_t *hash)
 
 /* Arguments past the plug-in's limits are refused (supports() false, the op UNSUPPORTED with the
  * limit named), before any size is narrowed or any kernel reads them: a head count above 2^31 - 1
- * (which divided by zero in the plug-in), a sequence of 2^31 tokens (which ran as an empty one and
- * returned OK) and tensors off 16-byte alignment (which the kernels' copies fault on). */
+ * (which the plug-in narrowed to int before checking it), a sequence of 2^31 tokens (which ran as
+ * an empty one and returned OK), tensors off 16-byte alignment (which the kernels' 4- and 16-byte
+ * copies assume) and 2^21 + 1 state heads for v6's kernels (whose offsets within a chunk are
+ * 32-bit). Every try runs, and the test fails listing those that were not refused as they should. */
 START_TEST(test_refuses_beyond_limits)
 {
     m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
@@ -670,20 +672,30 @@ START_TEST(test_refuses_beyond_limits)
                  .v = m2rnn_tensor_of(b, M2RNN_F32, 4, 1, 8, 2, 16), .W = m2rnn_tensor_of(b, M2RNN_F32, 3, 2, 16, 16),
                  .f = m2rnn_tensor_of(b, M2RNN_F32, 3, 1, 8, 2)},
           .y = m2rnn_tensor_of(b + 8192 + 4, M2RNN_F32, 4, 1, 8, 2, 16)}},
+        {"2^21 + 1 state heads, BF16 V = 16 (S = 0)", "2^21",
+         {.in = {.q = m2rnn_tensor_of(b, M2RNN_BF16, 4, 1, 0, 1, 64), .k = m2rnn_tensor_of(b, M2RNN_BF16, 4, 1, 0, 1, 64),
+                 .v = m2rnn_tensor_of(b, M2RNN_BF16, 4, 1, 0, (1 << 21) + 1, 16), .W = m2rnn_tensor_of(b, M2RNN_BF16, 3, 1, 16, 16),
+                 .f = m2rnn_tensor_of(b, M2RNN_BF16, 3, 1, 0, 1)},
+          .y = m2rnn_tensor_of(b, M2RNN_BF16, 4, 1, 0, (1 << 21) + 1, 16)}},
     };
+    char failures[2048] = "";
+    size_t used = 0;
     for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
         m2rnn_recurrence_dims dims;
         ck_assert_msg(m2rnn_recurrence_check_forward(&tries[i].a, &dims) == M2RNN_OK, "%s: the argument check: %s",
                       tries[i].what, m2rnn_last_error());
-        ck_assert_msg(!m2rnn_backend_supports(cuda, M2RNN_OP_RECURRENCE_FORWARD, &tries[i].a), "%s: supported", tries[i].what);
-        ck_assert_int_eq(m2rnn_recurrence_forward(cuda, &tries[i].a), M2RNN_ERR_UNSUPPORTED);
-        /* the table's entry itself says which limit */
-        ck_assert_int_eq(cuda->recurrence_forward(cuda->ctx, &tries[i].a), M2RNN_ERR_UNSUPPORTED);
-        ck_assert_msg(strstr(m2rnn_last_error(), tries[i].limit), "%s: \"%s\" does not name the limit", tries[i].what,
-                      m2rnn_last_error());
-        ck_assert_int_eq(cuda->synchronize(cuda->ctx), M2RNN_OK);
+        const char *wrong = NULL;
+        if (m2rnn_backend_supports(cuda, M2RNN_OP_RECURRENCE_FORWARD, &tries[i].a)) wrong = "supports() said yes";
+        else if (m2rnn_recurrence_forward(cuda, &tries[i].a) != M2RNN_ERR_UNSUPPORTED) wrong = "the op was not UNSUPPORTED";
+        else if (cuda->recurrence_forward(cuda->ctx, &tries[i].a) != M2RNN_ERR_UNSUPPORTED) wrong = "the entry was not UNSUPPORTED";
+        else if (!strstr(m2rnn_last_error(), tries[i].limit)) wrong = "the message does not name the limit"; /* the entry's own */
+        printf("#   limits: %s: %s (\"%s\")\n", tries[i].what, wrong ? wrong : "refused", m2rnn_last_error());
+        if (wrong && used < sizeof failures)
+            used += (size_t)snprintf(failures + used, sizeof failures - used, "%s: %s; ", tries[i].what, wrong);
+        cuda->synchronize(cuda->ctx);
     }
     cuda->free(cuda->ctx, buf);
+    ck_assert_msg(used == 0, "not refused as they should be: %s", failures);
 }
 END_TEST
 
@@ -716,8 +728,46 @@ START_TEST(test_recovers_after_failure)
 }
 END_TEST
 
+/* More than 65535 k and q heads, each shared by 8 state heads (K = 64): where fwd_t1 takes k and q
+ * words made once per source head, t1_words_prep's grid has a layer per source head, which CUDA
+ * caps at 65535; past that the blocks convert k and q themselves (t1_words_wanted). Before that
+ * limit the forward and the backward's checkpoint pass returned a launch error. y against the
+ * reference; the backward's outputs must be written (poisoned before) and finite. */
+START_TEST(test_many_source_heads)
+{
+    m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
+    ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
+    rng_state = 11;
+    const int64_t N = (int64_t)1 << 19, sources = (int64_t)1 << 16;
+    problem p;
+    problem_make(&p, M2RNN_BF16, 1, 2, N, sources, N, 64, 16, false);
+    poison(&p.y);
+    ck_assert_msg(m2rnn_recurrence_forward(cuda, &p.fwd) == M2RNN_OK, "forward: %s", m2rnn_last_error());
+    ck_assert_int_eq(cuda->synchronize(cuda->ctx), M2RNN_OK);
+    m2rnn_recurrence_forward_args ref = {.in = {.q = p.q.host, .k = p.k.host, .v = p.v.host, .W = p.W.host, .f = p.f.host},
+                                         .y = p.y.host};
+    ck_assert_msg(m2rnn_recurrence_forward(m2rnn_backend_reference(), &ref) == M2RNN_OK, "ref forward: %s", m2rnn_last_error());
+    compare("y", &p.y, NULL, 2 * class_eps("bf16"));
+    pair *outs[] = {&p.dq, &p.dk, &p.dv, &p.dW, &p.df};
+    for (int i = 0; i < 5; i++) poison_device(outs[i]);
+    ck_assert_msg(m2rnn_recurrence_backward(cuda, &p.bwd) == M2RNN_OK, "backward: %s", m2rnn_last_error());
+    ck_assert_int_eq(cuda->synchronize(cuda->ctx), M2RNN_OK);
+    for (int i = 0; i < 5; i++) {
+        uint16_t *got = download(outs[i]);
+        const int64_t n = m2rnn_tensor_numel(&outs[i]->host);
+        int64_t bad = -1;
+        for (int64_t j = 0; j < n && bad < 0; j++)
+            if ((got[j] & 0x7f80) == 0x7f80) bad = j; /* a bf16 NaN (the poison) or infinity */
+        free(got);
+        ck_assert_msg(bad < 0, "backward output %d: element %lld not finite", i, (long long)bad);
+    }
+    problem_free(&p);
+}
+END_TEST
+
 /* Two host threads running ops at once get the bits each gets alone: the ops share the plug-in's
- * workspace (cached between calls) and its checkpoints, so they must not overlap. */
+ * workspace (cached between calls), its checkpoints and its buffer of padded copies, so they must
+ * not overlap. */
 typedef struct {
     problem *p;
     uint64_t want;
@@ -742,7 +792,7 @@ START_TEST(test_threads_share_the_plugin)
     ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
     rng_state = 7;
     problem p[2];
-    problem_make(&p[0], M2RNN_BF16, 2, 300, 8, 1, 8, 64, 16, true); /* v6's kernels */
+    problem_make(&p[0], M2RNN_BF16, 2, 300, 8, 1, 8, 56, 16, true); /* v6's K = 64 kernels, padded (pads_k) */
     problem_make(&p[1], M2RNN_F32, 3, 200, 4, 4, 4, 40, 16, true);  /* F32's */
     thread_job jobs[2];
     for (int i = 0; i < 2; i++) {
@@ -854,6 +904,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_refuses_beyond_limits);
     tcase_add_test(tc, test_recovers_after_failure);
     tcase_add_test(tc, test_threads_share_the_plugin);
+    tcase_add_test(tc, test_many_source_heads);
     suite_add_tcase(s, tc);
     /* random cases: M2RNN_CUDA_RANDOM_CASES of them (default 24), from M2RNN_CUDA_RANDOM_SEED */
     TCase *tr = tcase_create("random_shapes");

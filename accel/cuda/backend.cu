@@ -257,7 +257,8 @@ RecIn<T> make_in(const m2rnn_recurrence_inputs &in, const int64_t *cu_dev)
  * units of its heads) per block of fwd_t1 and bwd_t1 (t1_group; 1: one per block, v20's launches),
  * for the checks and for timing. M2RNN_CUDA_T1_MINB=4 or 6 forces the v6 kernels' register budget
  * where K <= 64 (t1_minb; 0, the default: its choice; bwd_t1's pairs of heads keep theirs), for the
- * checks and for timing. */
+ * checks and for timing. M2RNN_CUDA_PAD=0 runs an even K from 34 to 62 on the generic-K kernels
+ * instead of the K = 64 ones on padded copies (pads_k), for the checks of those and for timing. */
 struct FwdVariant {
     int tpw, tm;
     bool mmay, kvmma;
@@ -295,6 +296,7 @@ int g_bwd_heads = 0; /* M2RNN_CUDA_BWD_HEADS: bwd_t1's state heads per block, 1 
 int g_t1_words = 1;  /* M2RNN_CUDA_T1_WORDS: 0 = fwd_t1's blocks convert k and q themselves everywhere (v16's kernels) */
 int g_t1_lanes = 0;  /* M2RNN_CUDA_T1_LANES: at most this many lanes per fwd_t1 / bwd_t1 block (0: as t1_lanes_per_block picks) */
 int g_t1_minb = 0;   /* M2RNN_CUDA_T1_MINB: 4 or 6 forces the v6 kernels' register budget where K <= 64 (0: as t1_minb picks; timing) */
+int g_pad_k = 1;     /* M2RNN_CUDA_PAD: 0 = K from 34 to 62 runs the generic-K kernels, not K = 64 on padded copies (pads_k) */
 
 /* One of the plug-in's settings (NOTES.md, "Settings"): unset or empty gives def, else a whole
  * number from 0 to n - 1, in decimal, and where `only` is not 0 one of the values whose bits it has
@@ -360,7 +362,7 @@ m2rnn_status launch_fwd_v16_pf(const RecDims &d, const RecIn<__nv_bfloat16> &in,
  * them share an SM (K <= 32 up to 8 blocks per SM, K <= 48 up to 5), they take MINB 4 (NOTES.md v22).
  * Elsewhere spilling beats MINB 4's second wave of blocks (K = 56 at 5 and 6 blocks per SM: 5-14 %
  * faster, v24), and the K = 64 instances on padded copies beat both (pads_k, v24): with BF16 storage
- * the spilling generic instances now run only when T1_MINB=6 forces them. */
+ * the spilling generic instances now run only when T1_MINB=6 forces them or M2RNN_CUDA_PAD=0. */
 bool t1_generic_needs_80(const Ctx *c, const RecDims &d, int bps)
 {
     const int warps = (d.K + 15) / 16, blocks_at_128 = c->regs_per_sm / (128 * 32 * warps);
@@ -1014,17 +1016,20 @@ m2rnn_status enter(void *ctx, m2rnn_op op, const void *args, m2rnn_recurrence_di
  * kernels for K = 64 (compile-time K, an SM's lanes in one block) on copies of q, k and the states
  * padded with zero rows, not the generic-K kernels (one lane per block, K at run time, spilling at
  * 80 registers). Measured (NOTES.md v24): K = 56 took 1.2-1.4x as long unpadded, K = 34-48 at 6
- * blocks per SM 1.2x for a training step; at 4 blocks per SM K = 34-48 ran 2-7 % faster unpadded.
+ * blocks per SM 1.2x for a training step; at 4 blocks per SM K = 34-48 ran 1-7 % faster unpadded.
+ * M2RNN_CUDA_PAD=0 turns it off (for timing, and for the checks of the generic kernels).
  * The sums are the same sums: a row past K starts at 0 (h0 padded with zeros) and stays 0 (its k
  * is 0 and tanh(0) = 0), adds 0 to y (its q is 0), and in the backward carries G = 0 (dht and q
- * padded with zeros), so it adds 0 to dv, df and dW; its dq, dk and dh0 are dropped. The copies
- * take T·(Nq + Nk)·64 and up to four B·N·64·16 bf16 values of a second cached buffer (counted in
- * peak_workspace_bytes). */
+ * padded with zeros), so it adds 0 to dv, df and dW; its dq, dk and dh0 are dropped. (For finite
+ * inputs: an infinite dy makes a padded row's D = 0·inf = NaN, so outputs that would be infinite
+ * can come out NaN.) The copies take a second cached buffer (counted in peak_workspace_bytes): the
+ * forward's q and k, T·(Nq + Nk)·64 bf16 values, and h0 and ht, B·N·64·16 each; the backward's q,
+ * k, dq and dk, twice that, and h0, dht and dh0. */
 constexpr int64_t k_padded_k = 64;
 
 bool pads_k(const Ctx *c, const m2rnn_recurrence_dims &dims, m2rnn_dtype dt)
 {
-    if (dt != M2RNN_BF16 || dims.value_dim != 16 || dims.key_dim <= 32 || dims.key_dim >= k_padded_k || dims.key_dim % 2) return false;
+    if (!g_pad_k || dt != M2RNN_BF16 || dims.value_dim != 16 || dims.key_dim <= 32 || dims.key_dim >= k_padded_k || dims.key_dim % 2) return false;
     if (dims.key_dim > 48) return true;
     const RecDims d = make_dims(dims);
     return t1_generic_needs_80(c, d, blocks_per_sm(c, (int64_t)d.B * d.N));
@@ -1061,7 +1066,8 @@ struct Padding {
     {
         m2rnn_status st = cached_acquire(&c->pad, &c->pad_size, plan.total, "buffer for the padded copies");
         if (st) return st;
-        c->pad_bytes = plan.total;
+        c->pad_bytes = plan.total; /* in peak with the op's workspace (workspace_acquire), or alone: */
+        if (plan.total > c->peak) c->peak = plan.total;
         for (int i = 0; i < n; i++) {
             Item &it = items[i];
             it.t->data = static_cast<char *>(c->pad) + it.off;
@@ -1070,11 +1076,13 @@ struct Padding {
         }
         return M2RNN_OK;
     }
-    /* the outputs' first K rows back to the caller */
-    void finish(Ctx *c, int64_t K)
+    /* the outputs' first K rows back to the caller, if the op ran (st: its status) */
+    void finish(Ctx *c, int64_t K, m2rnn_status st)
     {
-        for (int i = 0; i < n; i++)
-            if (!items[i].fill) copy_rows(items[i].t->data, k_padded_k * items[i].unit, const_cast<void *>(items[i].from), K * items[i].unit, items[i].rows);
+        for (int i = 0; i < n && !st; i++)
+            if (!items[i].fill)
+                copy_rows(items[i].t->data, k_padded_k * items[i].unit, const_cast<void *>(items[i].from), K * items[i].unit,
+                          items[i].rows);
         c->pad_bytes = 0;
     }
 };
@@ -1093,7 +1101,7 @@ m2rnn_status forward_padded(Ctx *c, const m2rnn_recurrence_forward_args *a, cons
     m2rnn_recurrence_dims padded = dims;
     padded.key_dim = k_padded_k;
     st = forward_t<__nv_bfloat16>(c, &b, padded, saved);
-    p.finish(c, dims.key_dim);
+    p.finish(c, dims.key_dim, st);
     if (st) return st;
     CUDA_TRY(cudaGetLastError());
     return M2RNN_OK;
@@ -1117,7 +1125,7 @@ m2rnn_status backward_padded(Ctx *c, const m2rnn_recurrence_backward_args *a, co
     m2rnn_recurrence_dims padded = dims;
     padded.key_dim = k_padded_k;
     st = backward_t<__nv_bfloat16>(c, &b, padded, saved);
-    p.finish(c, dims.key_dim);
+    p.finish(c, dims.key_dim, st);
     if (st) return st;
     CUDA_TRY(cudaGetLastError());
     return M2RNN_OK;
@@ -1218,6 +1226,7 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
         {"M2RNN_CUDA_CKPT_C", 0, 33, 0, &g_ckpt_cap},            {"M2RNN_CUDA_BWD_HEADS", 0, 3, 0, &g_bwd_heads},
         {"M2RNN_CUDA_T1_WORDS", 1, 2, 0, &g_t1_words},           {"M2RNN_CUDA_T1_LANES", 0, 7, 0, &g_t1_lanes},
         {"M2RNN_CUDA_T1_MINB", 0, 7, 1u << 0 | 1u << 4 | 1u << 6, &g_t1_minb},
+        {"M2RNN_CUDA_PAD", 1, 2, 0, &g_pad_k},
     };
     char bad[256];
     for (const auto &st : settings)
