@@ -1087,6 +1087,21 @@ struct Padding {
     }
 };
 
+/* The padded copies made (p.apply), the op run on them with K = 64 (run(dims)), the outputs cut back. */
+template <typename Run>
+m2rnn_status run_padded(Ctx *c, Padding &p, const m2rnn_recurrence_dims &dims, Run run)
+{
+    m2rnn_status st = p.apply(c, dims.key_dim);
+    if (st) return st;
+    m2rnn_recurrence_dims padded = dims;
+    padded.key_dim = k_padded_k;
+    st = run(padded);
+    p.finish(c, dims.key_dim, st);
+    if (st) return st;
+    CUDA_TRY(cudaGetLastError());
+    return M2RNN_OK;
+}
+
 m2rnn_status forward_padded(Ctx *c, const m2rnn_recurrence_forward_args *a, const m2rnn_recurrence_dims &dims, void *saved)
 {
     m2rnn_recurrence_forward_args b = *a;
@@ -1096,15 +1111,7 @@ m2rnn_status forward_padded(Ctx *c, const m2rnn_recurrence_forward_args *a, cons
     p.add(&b.in.k, T * dims.k_heads, 1, true);
     p.add(&b.in.h0, states, V, true);
     p.add(&b.ht, states, V, false);
-    m2rnn_status st = p.apply(c, dims.key_dim);
-    if (st) return st;
-    m2rnn_recurrence_dims padded = dims;
-    padded.key_dim = k_padded_k;
-    st = forward_t<__nv_bfloat16>(c, &b, padded, saved);
-    p.finish(c, dims.key_dim, st);
-    if (st) return st;
-    CUDA_TRY(cudaGetLastError());
-    return M2RNN_OK;
+    return run_padded(c, p, dims, [&](const m2rnn_recurrence_dims &pd) { return forward_t<__nv_bfloat16>(c, &b, pd, saved); });
 }
 
 m2rnn_status backward_padded(Ctx *c, const m2rnn_recurrence_backward_args *a, const m2rnn_recurrence_dims &dims,
@@ -1120,15 +1127,7 @@ m2rnn_status backward_padded(Ctx *c, const m2rnn_recurrence_backward_args *a, co
     p.add(&b.dq, T * dims.q_heads, 1, false);
     p.add(&b.dk, T * dims.k_heads, 1, false);
     p.add(&b.dh0, states, V, false);
-    m2rnn_status st = p.apply(c, dims.key_dim);
-    if (st) return st;
-    m2rnn_recurrence_dims padded = dims;
-    padded.key_dim = k_padded_k;
-    st = backward_t<__nv_bfloat16>(c, &b, padded, saved);
-    p.finish(c, dims.key_dim, st);
-    if (st) return st;
-    CUDA_TRY(cudaGetLastError());
-    return M2RNN_OK;
+    return run_padded(c, p, dims, [&](const m2rnn_recurrence_dims &pd) { return backward_t<__nv_bfloat16>(c, &b, pd, saved); });
 }
 
 /* The training pair (ABI 1.3): the forward stores the checkpoints its backward would otherwise
