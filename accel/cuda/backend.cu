@@ -141,17 +141,20 @@ bool same_float_dtype(m2rnn_dtype dt, const m2rnn_tensor *const *ts, int n)
     return dt == M2RNN_F32 || dt == M2RNN_BF16;
 }
 
-bool forward_dtypes_ok(const m2rnn_recurrence_forward_args *a)
+/* Every float tensor of an op's arguments (absent ones included): for the dtype and alignment checks. */
+struct ArgTensors {
+    const m2rnn_tensor *t[14];
+    int n;
+};
+ArgTensors arg_tensors(const m2rnn_recurrence_forward_args *a)
 {
-    const m2rnn_tensor *ts[] = {&a->in.q, &a->in.k, &a->in.v, &a->in.W, &a->in.f, &a->in.h0, &a->y, &a->ht};
-    return same_float_dtype(a->in.q.dtype, ts, 8);
+    return {{&a->in.q, &a->in.k, &a->in.v, &a->in.W, &a->in.f, &a->in.h0, &a->y, &a->ht}, 8};
 }
-
-bool backward_dtypes_ok(const m2rnn_recurrence_backward_args *a)
+ArgTensors arg_tensors(const m2rnn_recurrence_backward_args *a)
 {
-    const m2rnn_tensor *ts[] = {&a->in.q, &a->in.k, &a->in.v, &a->in.W, &a->in.f, &a->in.h0, &a->dy,
-                                &a->dht,  &a->dq,   &a->dk,   &a->dv,   &a->dW,   &a->df,   &a->dh0};
-    return same_float_dtype(a->in.q.dtype, ts, 14);
+    return {{&a->in.q, &a->in.k, &a->in.v, &a->in.W, &a->in.f, &a->in.h0, &a->dy, &a->dht, &a->dq, &a->dk, &a->dv, &a->dW,
+             &a->df, &a->dh0},
+            14};
 }
 
 RecDims make_dims(const m2rnn_recurrence_dims &d)
@@ -176,20 +179,31 @@ RecDims make_dims(const m2rnn_recurrence_dims &d)
     return r;
 }
 
-/* cu_seqlens (host, I32/I64) as int64, and the longest sequence. */
+/* Entry b of cu_seqlens (host, I32 or I64). */
+int64_t cu_at(const m2rnn_tensor *cu, int64_t b)
+{
+    return cu->dtype == M2RNN_I32 ? (int64_t)((const int32_t *)cu->data)[b] : ((const int64_t *)cu->data)[b];
+}
+
+/* The longest sequence: S when dense, else the largest step of cu_seqlens over `batch` sequences
+ * (int64 sizes: the limits are checked with it before they are narrowed). */
+int64_t longest_sequence(const m2rnn_tensor *cu, int64_t batch, int64_t seqlen)
+{
+    if (!m2rnn_tensor_present(cu)) return seqlen;
+    int64_t longest = 0;
+    for (int64_t b = 0; b < batch; b++)
+        if (cu_at(cu, b + 1) - cu_at(cu, b) > longest) longest = cu_at(cu, b + 1) - cu_at(cu, b);
+    return longest;
+}
+
+/* cu_seqlens as int64 (empty when dense), and the longest sequence. */
 std::vector<int64_t> host_seqlens(const m2rnn_tensor *cu, const RecDims &d, int64_t *longest)
 {
     std::vector<int64_t> v;
-    *longest = 0;
-    if (!m2rnn_tensor_present(cu)) {
-        *longest = d.S;
-        return v;
-    }
+    *longest = longest_sequence(cu, d.B, d.S);
+    if (!m2rnn_tensor_present(cu)) return v;
     v.resize((size_t)d.B + 1);
-    for (int b = 0; b <= d.B; b++)
-        v[b] = cu->dtype == M2RNN_I32 ? (int64_t)((const int32_t *)cu->data)[b] : ((const int64_t *)cu->data)[b];
-    for (int b = 0; b < d.B; b++)
-        if (v[b + 1] - v[b] > *longest) *longest = v[b + 1] - v[b];
+    for (int b = 0; b <= d.B; b++) v[b] = cu_at(cu, b);
     return v;
 }
 
@@ -931,25 +945,13 @@ size_t cuda_peak_workspace(void *ctx, bool reset)
  * Returns why these arguments cannot run, or NULL if they can. */
 const int64_t k_i32 = INT32_MAX, k_t1_max_heads = 1 << 21;
 
-int64_t longest_sequence(const m2rnn_tensor *cu, const m2rnn_recurrence_dims &dims)
-{
-    if (!m2rnn_tensor_present(cu)) return dims.seqlen;
-    int64_t longest = 0;
-    for (int64_t b = 0; b < dims.batch; b++) {
-        const int64_t len = cu->dtype == M2RNN_I32 ? (int64_t)((const int32_t *)cu->data)[b + 1] - ((const int32_t *)cu->data)[b]
-                                                   : ((const int64_t *)cu->data)[b + 1] - ((const int64_t *)cu->data)[b];
-        if (len > longest) longest = len;
-    }
-    return longest;
-}
-
 const char *unsupported_reason(const Ctx *c, const m2rnn_recurrence_dims &dims, const m2rnn_recurrence_inputs &in,
                                const m2rnn_tensor *const *ts, int nts)
 {
     const int64_t counts[] = {dims.batch, dims.heads, dims.q_heads, dims.k_heads, dims.v_heads, dims.f_heads, dims.w_heads};
     for (int64_t x : counts)
         if (x > k_i32) return "B, N and every head count at most 2^31 - 1";
-    if (longest_sequence(&in.cu_seqlens, dims) > k_i32) return "sequences of at most 2^31 - 1 tokens";
+    if (longest_sequence(&in.cu_seqlens, dims.batch, dims.seqlen) > k_i32) return "sequences of at most 2^31 - 1 tokens";
     if (dims.batch * dims.heads > k_i32) return "B*N at most 2^31 - 1";
     if (dims.key_dim > 1 << 16 || dims.value_dim > 1 << 16) return "K and V at most 65536";
     for (int i = 0; i < nts; i++)
@@ -960,39 +962,39 @@ const char *unsupported_reason(const Ctx *c, const m2rnn_recurrence_dims &dims, 
     return nullptr;
 }
 
-/* The argument check (false where it fails: the dispatcher reports it), the storage dtypes and
- * unsupported_reason, for the op's arguments; *why gets the reason it is not supported. */
-bool supported(const Ctx *c, m2rnn_op op, const void *args, m2rnn_recurrence_dims *dims, const char **why)
+/* The storage dtypes, the argument check (unless `checked`: *dims already holds what a check that
+ * passed filled in) and unsupported_reason, for the op's arguments. Returns M2RNN_OK, the argument
+ * check's status (*why NULL: the dispatcher reports it), or M2RNN_ERR_UNSUPPORTED with *why set. */
+m2rnn_status supported(const Ctx *c, m2rnn_op op, const void *args, m2rnn_recurrence_dims *dims, bool checked,
+                       const char **why)
 {
     *why = nullptr;
-    if (op == M2RNN_OP_RECURRENCE_FORWARD) {
-        const m2rnn_recurrence_forward_args *a = static_cast<const m2rnn_recurrence_forward_args *>(args);
-        if (!forward_dtypes_ok(a)) *why = "F32 or BF16 storage, one dtype for every float tensor";
-        else if (m2rnn_recurrence_check_forward(a, dims) != M2RNN_OK) return false;
-        else {
-            const m2rnn_tensor *ts[] = {&a->in.q, &a->in.k, &a->in.v, &a->in.W, &a->in.f, &a->in.h0, &a->y, &a->ht};
-            *why = unsupported_reason(c, *dims, a->in, ts, 8);
-        }
-    } else if (op == M2RNN_OP_RECURRENCE_BACKWARD) {
-        const m2rnn_recurrence_backward_args *a = static_cast<const m2rnn_recurrence_backward_args *>(args);
-        if (!backward_dtypes_ok(a)) *why = "F32 or BF16 storage, one dtype for every float tensor";
-        else if (m2rnn_recurrence_check_backward(a, dims) != M2RNN_OK) return false;
-        else {
-            const m2rnn_tensor *ts[] = {&a->in.q, &a->in.k, &a->in.v, &a->in.W, &a->in.f, &a->in.h0, &a->dy,
-                                        &a->dht,  &a->dq,   &a->dk,   &a->dv,   &a->dW,   &a->df,   &a->dh0};
-            *why = unsupported_reason(c, *dims, a->in, ts, 14);
-        }
-    } else {
+    const bool fwd = op == M2RNN_OP_RECURRENCE_FORWARD;
+    if (!fwd && op != M2RNN_OP_RECURRENCE_BACKWARD) {
         *why = "only the recurrence's forward and backward";
+        return M2RNN_ERR_UNSUPPORTED;
     }
-    return *why == nullptr;
+    const auto *fa = static_cast<const m2rnn_recurrence_forward_args *>(args);
+    const auto *ba = static_cast<const m2rnn_recurrence_backward_args *>(args);
+    const m2rnn_recurrence_inputs &in = fwd ? fa->in : ba->in;
+    const ArgTensors ts = fwd ? arg_tensors(fa) : arg_tensors(ba);
+    if (!same_float_dtype(in.q.dtype, ts.t, ts.n)) {
+        *why = "F32 or BF16 storage, one dtype for every float tensor";
+        return M2RNN_ERR_UNSUPPORTED;
+    }
+    if (!checked) {
+        const m2rnn_status st = fwd ? m2rnn_recurrence_check_forward(fa, dims) : m2rnn_recurrence_check_backward(ba, dims);
+        if (st) return st;
+    }
+    *why = unsupported_reason(c, *dims, in, ts.t, ts.n);
+    return *why ? M2RNN_ERR_UNSUPPORTED : M2RNN_OK;
 }
 
 bool cuda_supports(void *ctx, m2rnn_op op, const void *args)
 {
     m2rnn_recurrence_dims dims;
     const char *why;
-    if (supported(static_cast<Ctx *>(ctx), op, args, &dims, &why)) return true;
+    if (supported(static_cast<Ctx *>(ctx), op, args, &dims, false, &why) == M2RNN_OK) return true;
     if (!why) m2rnn_clear_error(); /* invalid arguments: let the dispatcher report them */
     return !why;
 }
@@ -1005,7 +1007,7 @@ m2rnn_status enter(void *ctx, m2rnn_op op, const void *args, m2rnn_recurrence_di
                           : m2rnn_recurrence_check_backward(static_cast<const m2rnn_recurrence_backward_args *>(args), dims);
     if (st) return st;
     const char *why;
-    if (!supported(static_cast<Ctx *>(ctx), op, args, dims, &why))
+    if (supported(static_cast<Ctx *>(ctx), op, args, dims, true, &why))
         return m2rnn_set_error(M2RNN_ERR_UNSUPPORTED, "cuda: %s needs %s", m2rnn_op_name(op), why);
     return M2RNN_OK;
 }
@@ -1137,8 +1139,7 @@ size_t saved_bytes_for(const Ctx *c, const m2rnn_recurrence_dims &dims, const m2
 {
     RecDims d = make_dims(dims);
     if (pads_k(c, dims, in.q.dtype)) d.K = (int)k_padded_k; /* the checkpoints of the padded state */
-    int64_t longest;
-    host_seqlens(&in.cu_seqlens, d, &longest);
+    const int64_t longest = longest_sequence(&in.cu_seqlens, dims.batch, dims.seqlen);
     const CkptPlan p = in.q.dtype == M2RNN_F32 ? ckpt_plan<float>(c, d, longest) : ckpt_plan<__nv_bfloat16>(c, d, longest);
     return p.ok ? p.bytes : 0;
 }
@@ -1147,7 +1148,7 @@ size_t cuda_saved_bytes(void *ctx, const m2rnn_recurrence_forward_args *a)
 {
     m2rnn_recurrence_dims dims;
     const char *why;
-    if (!supported(static_cast<Ctx *>(ctx), M2RNN_OP_RECURRENCE_FORWARD, a, &dims, &why)) {
+    if (supported(static_cast<Ctx *>(ctx), M2RNN_OP_RECURRENCE_FORWARD, a, &dims, false, &why)) {
         if (!why) m2rnn_clear_error();
         return 0;
     }
