@@ -237,10 +237,8 @@ static int parse_size(const char *s, int64_t *out)
  * would only make the timing arrays huge). Says what is wrong and returns -1 otherwise. */
 static int parse_runs(const char *option, const char *s, int lo, int *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno == ERANGE || v < lo || v > MAX_RUNS) {
+    int64_t v;
+    if (parse_size(s, &v) != 0 || v < lo || v > MAX_RUNS) {
         fprintf(stderr, "m2rnn bench: %s must be an integer from %d to %d, not '%s'\n", option, lo, MAX_RUNS, s);
         return -1;
     }
@@ -329,7 +327,8 @@ int cmd_bench(int argc, char **argv)
     err = err || buffer_make(&f, "f", dt, 3, sf, 0.05, 0.99, false);
     err = err || buffer_make(&y, "y", dt, 4, sy, 0, 0, false);
     /* A backend without a backward entry costs no gradient buffers (a device's memory may be short). */
-    if (want_bwd && M2RNN_BACKEND_HAS(be, recurrence_backward)) {
+    const bool grads = want_bwd && M2RNN_BACKEND_HAS(be, recurrence_backward);
+    if (grads) {
         err = err || buffer_make(&dy, "dy", dt, 4, sy, -1.0, 1.0, false);
         err = err || buffer_make(&dq, "dq", dt, 4, sq, 0, 0, false);
         err = err || buffer_make(&dk, "dk", dt, 4, sk, 0, 0, false);
@@ -340,7 +339,7 @@ int cmd_bench(int argc, char **argv)
     if (o.with_h0) {
         err = err || buffer_make(&h0, "h0", dt, 4, ss, -0.5, 0.5, false);
         err = err || buffer_make(&ht, "ht", dt, 4, ss, 0, 0, false);
-        if (want_bwd && M2RNN_BACKEND_HAS(be, recurrence_backward)) {
+        if (grads) {
             err = err || buffer_make(&dht, "dht", dt, 4, ss, -0.5, 0.5, false);
             err = err || buffer_make(&dh0, "dh0", dt, 4, ss, 0, 0, false);
         }
@@ -356,12 +355,11 @@ int cmd_bench(int argc, char **argv)
     const bool do_fwd = want_fwd && !no_fwd, do_bwd = want_bwd && !no_bwd;
     /* Say what is left out, and stop when that is all --op asked for. */
     const bool none = !do_fwd && !do_bwd;
-    if (no_fwd)
-        fprintf(stderr, "m2rnn bench: backend %s does not support recurrence_forward (%s): %s%s\n", be->name, no_fwd,
-                none ? "nothing to time for --op " : "not timed", none ? o.op : "");
-    if (no_bwd)
-        fprintf(stderr, "m2rnn bench: backend %s does not support recurrence_backward (%s): %s%s\n", be->name, no_bwd,
-                none ? "nothing to time for --op " : "not timed", none ? o.op : "");
+    const char *const lacking[2][2] = {{"recurrence_forward", no_fwd}, {"recurrence_backward", no_bwd}};
+    for (int i = 0; i < 2; i++)
+        if (lacking[i][1])
+            fprintf(stderr, "m2rnn bench: backend %s does not support %s (%s): %s%s\n", be->name, lacking[i][0], lacking[i][1],
+                    none ? "nothing to time for --op " : "not timed", none ? o.op : "");
     if (none) return 1;
 
     double *tf = calloc((size_t)o.runs, sizeof(double)), *tb = calloc((size_t)o.runs, sizeof(double));
