@@ -350,9 +350,10 @@ int cmd_check(int argc, char **argv)
         cJSON_AddNumberToObject(jroot, "failed", t.failed);
         cJSON_AddNumberToObject(jroot, "skipped", t.skipped);
         char *text = cJSON_Print(jroot);
+        cJSON_Delete(jroot);
+        if (!text) { fprintf(stderr, "m2rnn check: out of memory writing the JSON report\n"); return 2; }
         printf("%s\n", text);
         free(text);
-        cJSON_Delete(jroot);
         fprintf(stderr, "%d passed, %d failed, %d skipped\n", t.passed, t.failed, t.skipped);
     } else {
         printf("%d passed, %d failed, %d skipped\n", t.passed, t.failed, t.skipped);

@@ -554,7 +554,7 @@ int cmd_gen(int argc, char **argv)
     cJSON_Delete(root);
     char path[4096];
     snprintf(path, sizeof path, "%s/MANIFEST.json", dir);
-    FILE *fp = fopen(path, "wb");
+    FILE *fp = text ? fopen(path, "wb") : NULL;
     if (!fp || fputs(text, fp) < 0 || fputc('\n', fp) == EOF || fclose(fp) != 0) {
         fprintf(stderr, "m2rnn gen: cannot write %s\n", path);
         failures++;

@@ -96,8 +96,10 @@ typedef struct m2rnn_backend {
     m2rnn_status (*upload)(void *ctx, void *device_dst, const void *host_src, size_t bytes);
     m2rnn_status (*download)(void *ctx, void *host_dst, const void *device_src, size_t bytes);
     m2rnn_status (*synchronize)(void *ctx);
-    /* Peak bytes of device memory the backend's ops have held since the last reset (workspaces
-     * included, the caller's tensors excluded); reset = true starts a new measurement. Optional. */
+    /* The most device memory any one op call has needed since the last reset: its workspaces (and,
+     * in the CUDA plug-in, its padded copies), the caller's tensors excluded. reset = true starts a
+     * new measurement. A backend that caches workspaces between calls may hold more than this (the
+     * CUDA plug-in keeps its largest until the process ends). Optional. */
     size_t (*peak_workspace_bytes)(void *ctx, bool reset);
 
     /* Whether op with these arguments (a pointer to the op's args struct) is supported.
