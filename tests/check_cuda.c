@@ -849,7 +849,8 @@ START_TEST(test_rejects_bad_settings)
 {
     static const char *const bad[][2] = {{"M2RNN_CUDA_FWD", "abc"},  {"M2RNN_CUDA_FWD", "12"},     {"M2RNN_CUDA_BWD", "-1"},
                                          {"M2RNN_CUDA_CKPT_C", "33"}, {"M2RNN_CUDA_T1_MINB", "4x"}, {"M2RNN_CUDA_T1_LANES", " 2"},
-                                         {"M2RNN_CUDA_T1_WORDS", "2"}, {"M2RNN_CUDA_T1_MINB", "5"}};
+                                         {"M2RNN_CUDA_T1_WORDS", "2"}, {"M2RNN_CUDA_T1_MINB", "5"},
+                                         {"M2RNN_CUDA_PAD", "3"}};
     char out[512];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const int rc = open_in_child(bad[i][0], bad[i][1], out, sizeof out);

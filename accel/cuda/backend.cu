@@ -272,7 +272,8 @@ RecIn<T> make_in(const m2rnn_recurrence_inputs &in, const int64_t *cu_dev)
  * for the checks and for timing. M2RNN_CUDA_T1_MINB=4 or 6 forces the v6 kernels' register budget
  * where K <= 64 (t1_minb; 0, the default: its choice; bwd_t1's pairs of heads keep theirs), for the
  * checks and for timing. M2RNN_CUDA_PAD=0 runs an even K from 34 to 62 on the generic-K kernels
- * instead of the K = 64 ones on padded copies (pads_k), for the checks of those and for timing. */
+ * instead of the K = 64 ones on padded copies (pads_k), for the checks of those and for timing;
+ * M2RNN_CUDA_PAD=2 pads every such K, also where pads_k would keep the generic kernels. */
 struct FwdVariant {
     int tpw, tm;
     bool mmay, kvmma;
@@ -310,7 +311,7 @@ int g_bwd_heads = 0; /* M2RNN_CUDA_BWD_HEADS: bwd_t1's state heads per block, 1 
 int g_t1_words = 1;  /* M2RNN_CUDA_T1_WORDS: 0 = fwd_t1's blocks convert k and q themselves everywhere (v16's kernels) */
 int g_t1_lanes = 0;  /* M2RNN_CUDA_T1_LANES: at most this many lanes per fwd_t1 / bwd_t1 block (0: as t1_lanes_per_block picks) */
 int g_t1_minb = 0;   /* M2RNN_CUDA_T1_MINB: 4 or 6 forces the v6 kernels' register budget where K <= 64 (0: as t1_minb picks; timing) */
-int g_pad_k = 1;     /* M2RNN_CUDA_PAD: 0 = K from 34 to 62 runs the generic-K kernels, not K = 64 on padded copies (pads_k) */
+int g_pad_k = 1;     /* M2RNN_CUDA_PAD: 0 = K from 34 to 62 runs the generic-K kernels, not K = 64 on padded copies (pads_k); 2 = every such K padded */
 
 /* One of the plug-in's settings (NOTES.md, "Settings"): unset or empty gives def, else a whole
  * number from 0 to n - 1, in decimal, and where `only` is not 0 one of the values whose bits it has
@@ -1019,7 +1020,8 @@ m2rnn_status enter(void *ctx, m2rnn_op op, const void *args, m2rnn_recurrence_di
  * padded with zero rows, not the generic-K kernels (one lane per block, K at run time, spilling at
  * 80 registers). Measured (NOTES.md v24): K = 56 took 1.2-1.4x as long unpadded, K = 34-48 at 6
  * blocks per SM 1.2x for a training step; at 4 blocks per SM K = 34-48 ran 1-7 % faster unpadded.
- * M2RNN_CUDA_PAD=0 turns it off (for timing, and for the checks of the generic kernels).
+ * M2RNN_CUDA_PAD=0 turns it off (for timing, and for the checks of the generic kernels); =2 pads
+ * every even K from 34 to 62, also at 5 blocks per SM or fewer (for timing those).
  * The sums are the same sums: a row past K starts at 0 (h0 padded with zeros) and stays 0 (its k
  * is 0 and tanh(0) = 0), adds 0 to y (its q is 0), and in the backward carries G = 0 (dht and q
  * padded with zeros), so it adds 0 to dv, df and dW; its dq, dk and dh0 are dropped. (For finite
@@ -1032,7 +1034,7 @@ constexpr int64_t k_padded_k = 64;
 bool pads_k(const Ctx *c, const m2rnn_recurrence_dims &dims, m2rnn_dtype dt)
 {
     if (!g_pad_k || dt != M2RNN_BF16 || dims.value_dim != 16 || dims.key_dim <= 32 || dims.key_dim >= k_padded_k || dims.key_dim % 2) return false;
-    if (dims.key_dim > 48) return true;
+    if (dims.key_dim > 48 || g_pad_k == 2) return true;
     const RecDims d = make_dims(dims);
     return t1_generic_needs_80(c, d, blocks_per_sm(c, (int64_t)d.B * d.N));
 }
@@ -1226,7 +1228,7 @@ extern "C" __attribute__((visibility("default"))) const m2rnn_backend *m2rnn_bac
         {"M2RNN_CUDA_CKPT_C", 0, 33, 0, &g_ckpt_cap},            {"M2RNN_CUDA_BWD_HEADS", 0, 3, 0, &g_bwd_heads},
         {"M2RNN_CUDA_T1_WORDS", 1, 2, 0, &g_t1_words},           {"M2RNN_CUDA_T1_LANES", 0, 7, 0, &g_t1_lanes},
         {"M2RNN_CUDA_T1_MINB", 0, 7, 1u << 0 | 1u << 4 | 1u << 6, &g_t1_minb},
-        {"M2RNN_CUDA_PAD", 1, 2, 0, &g_pad_k},
+        {"M2RNN_CUDA_PAD", 1, 3, 0, &g_pad_k},
     };
     char bad[256];
     for (const auto &st : settings)
