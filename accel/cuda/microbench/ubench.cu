@@ -18,7 +18,7 @@
  * tiles per warp, tanh on the FMA pipe and lanes out of phase, one block per SM (v23).
  *
  * Build: nvcc -O3 -std=c++17 -arch=sm_90 -o ubench ubench.cu
- * Run: ./ubench, ./ubench wall, ./ubench lockstep, ./ubench balance or ./ubench clock
+ * Run: ./ubench, ./ubench wall, ./ubench lockstep, ./ubench balance, ./ubench mixed or ./ubench clock
  */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -483,6 +483,21 @@ __global__ void __launch_bounds__(128 * (FULL + HALF), 1) step_mixed(float *out,
     else step_mixed_warp<SYNC, false>(out, cyc);
 }
 
+/* The same mix with both kinds of warp inlined (v25), as one kernel holding both would have them:
+ * step_mixed's non-inlined calls cost it 2-6 % (v23), and v23 scaled its 5 + 1 figure by that to
+ * about 0.98 ms for the 410M layer's best balance; this measures it. HALF = 0 compiles no 8-row
+ * path at all (the pure 16-row kernel, as step_lock). */
+template <int FULL, int HALF, int SYNC>
+__global__ void __launch_bounds__(128 * (FULL + HALF), 1) step_mixed_inl(float *out, long long *cyc)
+{
+    if constexpr (HALF > 0)
+        if ((int)threadIdx.x >= 128 * FULL) {
+            step_loads_body<true, 0, SYNC, true, true>(out, cyc);
+            return;
+        }
+    step_loads_body<true, 0, SYNC, true, false>(out, cyc);
+}
+
 /* cvt.rn.bf16x2.f32 (F2FP) throughput: 8 independent chains per thread. */
 __global__ void f2fp_rate(float *out, long long *cyc)
 {
@@ -816,6 +831,19 @@ int main(int argc, char **argv)
             wall_check("step_loads, 4 x 16-row, all tanh on MUFU (step_poly)", step_poly<16, 0, 16>, sms, 512, out, cyc);
             wall_check("step_loads, 4 x 16-row, 1 of 8 tanh on the FMA pipe", step_poly<16, 1, 16>, sms, 512, out, cyc);
             wall_check("step_loads, 4 x 16-row, 2 of 8 tanh on the FMA pipe", step_poly<16, 2, 16>, sms, 512, out, cyc);
+        }
+        cudaError_t e = cudaGetLastError();
+        printf("cuda: %s\n", cudaGetErrorString(e));
+        return e != cudaSuccess;
+    }
+    if (argc > 1 && !strcmp(argv[1], "mixed")) { /* the best balance of 16- and 8-row tiles, inlined (v25) */
+        for (int rep = 0; rep < 3; rep++) {
+            wall_check("step_loads inlined, 5 x 16-row per scheduler (20 warps/SM)", step_mixed_inl<5, 0, 16>, sms, 640, out, cyc);
+            wall_check("step_loads inlined, 5 x 16-row + 1 x 8-row per scheduler", step_mixed_inl<5, 1, 16>, sms, 768, out, cyc);
+            wall_check("step_loads inlined, 6 x 16-row per scheduler (24 warps/SM)", step_mixed_inl<6, 0, 16>, sms, 768, out, cyc);
+            wall_check("step_loads inlined, 4 x 16-row + 2 x 8-row per scheduler", step_mixed_inl<4, 2, 16>, sms, 768, out, cyc);
+            wall_check("step_loads, 5 x 16-row + 1 x 8-row per scheduler (step_mixed)", step_mixed<5, 1, 16>, sms, 768, out, cyc);
+            wall_check("step_loads, 6 x 16-row per scheduler (step_mixed)", step_mixed<6, 0, 16>, sms, 768, out, cyc);
         }
         cudaError_t e = cudaGetLastError();
         printf("cuda: %s\n", cudaGetErrorString(e));
