@@ -555,8 +555,10 @@ int cmd_gen(int argc, char **argv)
     char path[4096];
     snprintf(path, sizeof path, "%s/MANIFEST.json", dir);
     FILE *fp = text ? fopen(path, "wb") : NULL;
-    if (!fp || fputs(text, fp) < 0 || fputc('\n', fp) == EOF || fclose(fp) != 0) {
-        fprintf(stderr, "m2rnn gen: cannot write %s\n", path);
+    bool saved = fp && fputs(text, fp) >= 0 && fputc('\n', fp) != EOF;
+    if (fp && fclose(fp) != 0) saved = false;
+    if (!saved) {
+        fprintf(stderr, "m2rnn gen: %s %s\n", text ? "cannot write" : "out of memory writing", path);
         failures++;
     }
     free(text);

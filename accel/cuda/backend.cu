@@ -1019,7 +1019,8 @@ m2rnn_status enter(void *ctx, m2rnn_op op, const void *args, m2rnn_recurrence_di
  * kernels for K = 64 (compile-time K, an SM's lanes in one block) on copies of q, k and the states
  * padded with zero rows, not the generic-K kernels (one lane per block, K at run time, spilling at
  * 80 registers). Measured (NOTES.md v24): K = 56 took 1.2-1.4x as long unpadded, K = 34-48 at 6
- * blocks per SM 1.2x for a training step; at 4 blocks per SM K = 34-48 ran 1-7 % faster unpadded.
+ * blocks per SM 1.2x for a training step; at 4 blocks per SM K = 34-48 ran 1-7 % faster unpadded, and
+ * at 5 padded training steps took 9-11 % longer (v25).
  * M2RNN_CUDA_PAD=0 turns it off (for timing, and for the checks of the generic kernels); =2 pads
  * every even K from 34 to 62, also at 5 blocks per SM or fewer (for timing those).
  * The sums are the same sums: a row past K starts at 0 (h0 padded with zeros) and stays 0 (its k
