@@ -15,7 +15,9 @@
  * against several, with and without barriers (step_lock, NOTES.md v21), and `ubench balance`, which
  * measures the SM clock under the step and under tensor-core products of any density (clock64
  * against %globaltimer: 1.8 GHz, not 1.98) and times tanh's rate, tiles of 16 and 8 rows mixed,
- * tiles per warp, tanh on the FMA pipe and lanes out of phase, one block per SM (v23).
+ * tiles per warp, tanh on the FMA pipe and lanes out of phase, one block per SM (v23), and `ubench
+ * mixed`, the 410M layer's best balance of 16- and 8-row tiles with every warp inlined, and 8-row
+ * tiles with the state transposed (v25).
  *
  * Build: nvcc -O3 -std=c++17 -arch=sm_90 -o ubench ubench.cu
  * Run: ./ubench, ./ubench wall, ./ubench lockstep, ./ubench balance, ./ubench mixed or ./ubench clock
@@ -498,6 +500,70 @@ __global__ void __launch_bounds__(128 * (FULL + HALF), 1) step_mixed_inl(float *
     step_loads_body<true, 0, SYNC, true, false>(out, cyc);
 }
 
+/* An 8-row tile with the state transposed (v25): Hᵀ (16 × 8, V by the tile's 8 rows) is the B operand
+ * of one m16n8k16 whose A is Wᵀ, so that Aᵀ = Wᵀ Hᵀ + v kᵀ takes one product for 8 rows, not the
+ * two of a 16-row tile half of whose rows are zero (step_loads_body's HALF). The accumulator gives
+ * a thread (v = g, rows 2t, 2t + 1) and (v = g + 8, the same rows): 4 elements, 4 tanh, none wasted;
+ * packed to bf16 they are the A operand of the readout's m16n8k8 (y = Hᵀ q) as they stand, and one
+ * movmatrix per 8 × 8 half turns them into the next step's B operand. v kᵀ from one 16-byte load
+ * of (v[g], v[g + 8], k[2t], k[2t + 1]) and four multiplies. A timing stand-in like the others:
+ * its values are not checked. */
+__device__ __forceinline__ void mma_k8(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t b)
+{
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a0), "r"(a1), "r"(b));
+}
+template <int SYNC>
+__device__ __forceinline__ void step_t8_body(float *out, long long *cyc)
+{
+    const int l = threadIdx.x & 31;
+    for (int i = l; i < 64 * 32; i += 32) { /* the same values step_loads_body<true> stores */
+        const float x = 0.001f * i;
+        kvbuf[i >> 5][i & 31] = make_float4(__uint_as_float(pack(x, x)), __uint_as_float(pack(x, x)), __uint_as_float(pack(0.25f * x, 0.25f * x)),
+                                            __uint_as_float(pack(0.25f * x, 0.25f * x)));
+    }
+    __syncwarp();
+    uint32_t wa[4];
+    for (int i = 0; i < 4; i++) wa[i] = pack(0.25f, (l & 3) == i ? 0.25f : 0.0f);
+    float h[4];
+    for (int e = 0; e < 4; e++) h[e] = 0.01f * (l + e);
+    uint32_t hb[2] = {movm(pack(h[0], h[1])), movm(pack(h[2], h[3]))};
+    const uint32_t qb = pack(0.01f * l, 0.02f);
+    float f = 0.9f, ya[4] = {0, 0, 0, 0};
+    step_barrier<true>();
+    long long t0 = clock64();
+    for (int it = 0; it < ITERS; it++) {
+        f += 1e-9f;
+        const float g1 = 1.0f - f;
+        const float4 x = kvbuf[it & 63][l];
+        float acc[4] = {x.x * x.z, x.x * x.w, x.y * x.z, x.y * x.w};
+        mma(acc, wa, hb[0], hb[1]);
+#pragma unroll
+        for (int e = 0; e < 4; e++) h[e] = fmaf(g1, tanh_f32(acc[e]), f * h[e]);
+        const uint32_t p0 = pack(h[0], h[1]), p1 = pack(h[2], h[3]);
+        mma_k8(ya, p0, p1, qb);
+        hb[0] = movm(p0);
+        hb[1] = movm(p1);
+        if constexpr (SYNC > 0) if (it % SYNC == SYNC - 1) step_barrier<true>();
+    }
+    step_barrier<true>();
+    float hh[1][8] = {{h[0] + ya[0] + ya[1] + ya[2] + ya[3], h[1], h[2], h[3], 0, 0, 0, 0}};
+    step_finish<1>(hh, t0, out, cyc);
+}
+/* FULL groups of 4 warps with 16-row tiles (step_loads_body, inlined) and T8 groups of 4 warps with
+ * transposed 8-row tiles, one block per SM, per-group barriers every SYNC steps. */
+template <int FULL, int T8, int SYNC>
+__global__ void __launch_bounds__(128 * (FULL + T8), 1) step_mixed_t8(float *out, long long *cyc)
+{
+    if constexpr (T8 > 0)
+        if ((int)threadIdx.x >= 128 * FULL) {
+            step_t8_body<SYNC>(out, cyc);
+            return;
+        }
+    step_loads_body<true, 0, SYNC, true, false>(out, cyc);
+}
+
 /* cvt.rn.bf16x2.f32 (F2FP) throughput: 8 independent chains per thread. */
 __global__ void f2fp_rate(float *out, long long *cyc)
 {
@@ -836,12 +902,16 @@ int main(int argc, char **argv)
         printf("cuda: %s\n", cudaGetErrorString(e));
         return e != cudaSuccess;
     }
-    if (argc > 1 && !strcmp(argv[1], "mixed")) { /* the best balance of 16- and 8-row tiles, inlined (v25) */
+    if (argc > 1 && !strcmp(argv[1], "mixed")) { /* the best balance of 16- and 8-row tiles, inlined; transposed 8-row tiles (v25) */
         for (int rep = 0; rep < 3; rep++) {
             wall_check("step_loads inlined, 5 x 16-row per scheduler (20 warps/SM)", step_mixed_inl<5, 0, 16>, sms, 640, out, cyc);
             wall_check("step_loads inlined, 5 x 16-row + 1 x 8-row per scheduler", step_mixed_inl<5, 1, 16>, sms, 768, out, cyc);
             wall_check("step_loads inlined, 6 x 16-row per scheduler (24 warps/SM)", step_mixed_inl<6, 0, 16>, sms, 768, out, cyc);
             wall_check("step_loads inlined, 4 x 16-row + 2 x 8-row per scheduler", step_mixed_inl<4, 2, 16>, sms, 768, out, cyc);
+            wall_check("step_loads inlined, 5 x 16-row + 1 x transposed 8-row", step_mixed_t8<5, 1, 16>, sms, 768, out, cyc);
+            wall_check("step_loads inlined, 5 x 16-row + 2 x transposed 8-row", step_mixed_t8<5, 2, 16>, sms, 896, out, cyc);
+            wall_check("step_loads inlined, 4 x 16-row + 2 x transposed 8-row", step_mixed_t8<4, 2, 16>, sms, 768, out, cyc);
+            wall_check("step_loads inlined, 8 x transposed 8-row per scheduler", step_mixed_t8<0, 8, 16>, sms, 1024, out, cyc);
             wall_check("step_loads, 5 x 16-row + 1 x 8-row per scheduler (step_mixed)", step_mixed<5, 1, 16>, sms, 768, out, cyc);
             wall_check("step_loads, 6 x 16-row per scheduler (step_mixed)", step_mixed<6, 0, 16>, sms, 768, out, cyc);
         }
