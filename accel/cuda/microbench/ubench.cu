@@ -363,17 +363,24 @@ __device__ __forceinline__ void step_barrier()
  * NPOLY: the last NPOLY of a thread's 8 elements take tanh_fma (the FMA pipe) instead of MUFU.
  * STAGGER: group j (a lane's warps, one per scheduler) waits j STAGGER cycles before its first step. */
 __shared__ float4 kvbuf[64][32]; /* one array for every instance, so that a kernel holding two has 32 KiB */
-template <bool KVMMA, int RO = 0, int SYNC = 0, bool NAMED = false, bool HALF = false, int TPW = 1, int NPOLY = 0, int STAGGER = 0>
-__device__ __forceinline__ void step_loads_body(float *out, long long *cyc)
+/* The step's 64 rows of inputs, each warp writing all of them (lane l its column): KVMMA, the bf16
+ * words of t1_kv's k and v / 4; else fp32 k and v stand-ins. */
+template <bool KVMMA>
+__device__ __forceinline__ void kvbuf_fill(int l)
 {
-    static_assert(TPW == 1 || (KVMMA && RO == 0 && !HALF), "tiles per warp: the fwd_t1 step only");
-    const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
     for (int i = l; i < 64 * 32; i += 32) {
         const float x = 0.001f * i;
         kvbuf[i >> 5][i & 31] = KVMMA ? make_float4(__uint_as_float(pack(x, x)), __uint_as_float(pack(x, x)), __uint_as_float(pack(0.25f * x, 0.25f * x)), __uint_as_float(pack(0.25f * x, 0.25f * x)))
                                       : make_float4(x, 2 * x, 3 * x, 4 * x);
     }
     __syncwarp();
+}
+template <bool KVMMA, int RO = 0, int SYNC = 0, bool NAMED = false, bool HALF = false, int TPW = 1, int NPOLY = 0, int STAGGER = 0>
+__device__ __forceinline__ void step_loads_body(float *out, long long *cyc)
+{
+    static_assert(TPW == 1 || (KVMMA && RO == 0 && !HALF), "tiles per warp: the fwd_t1 step only");
+    const int l = threadIdx.x & 31, g = l >> 2, t = l & 3;
+    kvbuf_fill<KVMMA>(l);
     uint32_t bw[2][2];
     float h[TPW][8];
     uint32_t hb[TPW][4];
@@ -518,12 +525,7 @@ template <int SYNC>
 __device__ __forceinline__ void step_t8_body(float *out, long long *cyc)
 {
     const int l = threadIdx.x & 31;
-    for (int i = l; i < 64 * 32; i += 32) { /* the same values step_loads_body<true> stores */
-        const float x = 0.001f * i;
-        kvbuf[i >> 5][i & 31] = make_float4(__uint_as_float(pack(x, x)), __uint_as_float(pack(x, x)), __uint_as_float(pack(0.25f * x, 0.25f * x)),
-                                            __uint_as_float(pack(0.25f * x, 0.25f * x)));
-    }
-    __syncwarp();
+    kvbuf_fill<true>(l); /* the values step_loads_body<true> stores */
     uint32_t wa[4];
     for (int i = 0; i < 4; i++) wa[i] = pack(0.25f, (l & 3) == i ? 0.25f : 0.0f);
     float h[4];
