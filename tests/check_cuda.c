@@ -149,6 +149,13 @@ typedef struct {
 
 static const m2rnn_backend *cuda;
 
+/* cuda opened, or the test fails saying why. */
+static void open_cuda(void)
+{
+    m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
+    ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
+}
+
 static pair make_pair(m2rnn_dtype dt, int rank, const int64_t *shape)
 {
     pair p;
@@ -274,8 +281,7 @@ static bool case_is_large(const rcase *c) { return case_tokens(c) * c->N > 10000
  * twice for the bit-identity test; `seed` starts the data's random stream. */
 static void run_case(const rcase *c, int index, uint64_t seed)
 {
-    m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
-    ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
+    open_cuda();
     rng_state = seed;
 
     const m2rnn_dtype dt = c->dtype;
@@ -549,8 +555,7 @@ END_TEST
 /* Mixed dtypes and F64/F16 storage are declined by supports() (the checker reports SKIP). */
 START_TEST(test_declines_unsupported_dtypes)
 {
-    m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
-    ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
+    open_cuda();
     static _Alignas(16) float buf[64 * 16 * 4]; /* the plug-in wants 16-byte aligned data */
     m2rnn_recurrence_forward_args a = {
         .in = {.q = m2rnn_tensor_of(buf, M2RNN_F32, 4, 1, 2, 1, 4), .k = m2rnn_tensor_of(buf, M2RNN_F32, 4, 1, 2, 1, 4),
@@ -646,8 +651,7 @@ static m2rnn_status problem_run(problem *p, uint64_t *hash)
  * 32-bit). Every try runs, and the test fails listing those that were not refused as they should. */
 START_TEST(test_refuses_beyond_limits)
 {
-    m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
-    ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
+    open_cuda();
     void *buf = cuda->alloc(cuda->ctx, 1 << 20);
     ck_assert_ptr_nonnull(buf);
     char *b = buf;
@@ -711,8 +715,7 @@ END_TEST
  * whose workspace needs over 1 TB. */
 START_TEST(test_recovers_after_failure)
 {
-    m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
-    ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
+    open_cuda();
     rng_state = 42;
     problem small;
     problem_make(&small, M2RNN_BF16, 2, 40, 4, 1, 4, 64, 16, true);
@@ -722,7 +725,7 @@ START_TEST(test_recovers_after_failure)
     problem huge;
     problem_make(&huge, M2RNN_F32, 1, 1, (int64_t)1 << 19, (int64_t)1 << 19, 1, 128, 128, false); /* N from q and k */
     ck_assert_msg(m2rnn_backend_supports(cuda, M2RNN_OP_RECURRENCE_BACKWARD, &huge.bwd), "the huge backward is not supported");
-    st = m2rnn_recurrence_backward(cuda, &huge.bwd);
+    const m2rnn_status st = m2rnn_recurrence_backward(cuda, &huge.bwd);
     ck_assert_msg(st == M2RNN_ERR_NOMEM, "the huge backward: status %d, \"%s\"", (int)st, m2rnn_last_error());
     problem_free(&huge);
 
@@ -739,8 +742,7 @@ END_TEST
  * reference; the backward's outputs must be written (poisoned before) and finite. */
 START_TEST(test_many_source_heads)
 {
-    m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
-    ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
+    open_cuda();
     rng_state = 11;
     const int64_t N = (int64_t)1 << 19, sources = (int64_t)1 << 16;
     problem p;
@@ -792,8 +794,7 @@ static void *thread_runs(void *arg)
 
 START_TEST(test_threads_share_the_plugin)
 {
-    m2rnn_status st = m2rnn_backend_open("cuda", &cuda);
-    ck_assert_msg(st == M2RNN_OK, "cuda backend: %s", m2rnn_last_error());
+    open_cuda();
     rng_state = 7;
     problem p[2];
     problem_make(&p[0], M2RNN_BF16, 2, 300, 8, 1, 8, 56, 16, true); /* v6's K = 64 kernels, padded (pads_k) */

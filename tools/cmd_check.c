@@ -212,14 +212,6 @@ static void check_recurrence_case(const m2rnn_backend *be, const char *dir, cons
     if (!st) vec_case_free(&c);
 }
 
-/* The argument of the option at argv[*i] (advancing *i past it), or NULL after saying it is missing. */
-static const char *option_arg(int argc, char **argv, int *i)
-{
-    if (*i + 1 < argc) return argv[++*i];
-    fprintf(stderr, "m2rnn check: %s needs an argument (try --help)\n", argv[*i]);
-    return NULL;
-}
-
 /* Whether op is one this checker has vectors for: the recurrence or a layer op. */
 static bool known_op(const char *op)
 {
@@ -261,7 +253,7 @@ int cmd_check(int argc, char **argv)
         else if (strcmp(argv[i], "--op") == 0) arg = &op_opt;
         else if (strcmp(argv[i], "--list") == 0) list = true;
         else { fprintf(stderr, "m2rnn check: unknown option '%s'\n", argv[i]); usage(stderr); return 2; }
-        if (arg && !(*arg = option_arg(argc, argv, &i))) return 2;
+        if (arg && !(*arg = option_arg("m2rnn check", argc, argv, &i))) return 2;
     }
     if (cls_opt && vec_class_index(cls_opt) < 0) {
         fprintf(stderr, "m2rnn check: unknown class '%s' (f64, f32, tf32, bf16)\n", cls_opt);

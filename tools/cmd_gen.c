@@ -360,10 +360,7 @@ int cmd_gen(int argc, char **argv)
         else if (strcmp(argv[i], "--list") == 0) list = true;
         else if (strcmp(argv[i], "--verbose") == 0) verbose = true;
         else { fprintf(stderr, "m2rnn gen: unknown option '%s'\n", argv[i]); usage(stderr); return 2; }
-        if (arg) {
-            if (i + 1 == argc) { fprintf(stderr, "m2rnn gen: %s needs an argument (try --help)\n", argv[i]); return 2; }
-            *arg = argv[++i];
-        }
+        if (arg && !(*arg = option_arg("m2rnn gen", argc, argv, &i))) return 2;
     }
     size_t n, nops;
     const vec_spec *cat = vec_catalogue(&n);

@@ -191,8 +191,10 @@ int64_t longest_sequence(const m2rnn_tensor *cu, int64_t batch, int64_t seqlen)
 {
     if (!m2rnn_tensor_present(cu)) return seqlen;
     int64_t longest = 0;
-    for (int64_t b = 0; b < batch; b++)
-        if (cu_at(cu, b + 1) - cu_at(cu, b) > longest) longest = cu_at(cu, b + 1) - cu_at(cu, b);
+    for (int64_t b = 0; b < batch; b++) {
+        const int64_t len = cu_at(cu, b + 1) - cu_at(cu, b);
+        if (len > longest) longest = len;
+    }
     return longest;
 }
 
@@ -1107,15 +1109,20 @@ m2rnn_status run_padded(Ctx *c, Padding &p, const m2rnn_recurrence_dims &dims, R
     return M2RNN_OK;
 }
 
+/* The inputs both ops pad: q, k and h0. */
+void pad_inputs(Padding &p, m2rnn_recurrence_inputs &in, const m2rnn_recurrence_dims &dims)
+{
+    p.add(&in.q, dims.tokens * dims.q_heads, 1, true);
+    p.add(&in.k, dims.tokens * dims.k_heads, 1, true);
+    p.add(&in.h0, dims.batch * dims.heads, dims.value_dim, true);
+}
+
 m2rnn_status forward_padded(Ctx *c, const m2rnn_recurrence_forward_args *a, const m2rnn_recurrence_dims &dims, void *saved)
 {
     m2rnn_recurrence_forward_args b = *a;
-    const int64_t T = dims.tokens, states = dims.batch * dims.heads, V = dims.value_dim;
     Padding p;
-    p.add(&b.in.q, T * dims.q_heads, 1, true);
-    p.add(&b.in.k, T * dims.k_heads, 1, true);
-    p.add(&b.in.h0, states, V, true);
-    p.add(&b.ht, states, V, false);
+    pad_inputs(p, b.in, dims);
+    p.add(&b.ht, dims.batch * dims.heads, dims.value_dim, false);
     return run_padded(c, p, dims, [&](const m2rnn_recurrence_dims &pd) { return forward_t<__nv_bfloat16>(c, &b, pd, saved); });
 }
 
@@ -1125,9 +1132,7 @@ m2rnn_status backward_padded(Ctx *c, const m2rnn_recurrence_backward_args *a, co
     m2rnn_recurrence_backward_args b = *a;
     const int64_t T = dims.tokens, states = dims.batch * dims.heads, V = dims.value_dim;
     Padding p;
-    p.add(&b.in.q, T * dims.q_heads, 1, true);
-    p.add(&b.in.k, T * dims.k_heads, 1, true);
-    p.add(&b.in.h0, states, V, true);
+    pad_inputs(p, b.in, dims);
     p.add(&b.dht, states, V, true);
     p.add(&b.dq, T * dims.q_heads, 1, false);
     p.add(&b.dk, T * dims.k_heads, 1, false);
