@@ -599,6 +599,14 @@ static double mean_cycles(long long *d, int n, double *max = nullptr)
     return s / n;
 }
 
+/* A mode's exit status: CUDA's last error, printed ("cuda: no error" when all went well). */
+static int cuda_status(void)
+{
+    cudaError_t e = cudaGetLastError();
+    printf("cuda: %s\n", cudaGetErrorString(e));
+    return e != cudaSuccess;
+}
+
 /* clock64 against the wall clock (NOTES.md v20). The figures above are clock64 cycles per step,
  * averaged over the blocks; a kernel's wall time is set by its slowest block, and by whether all its
  * blocks are resident at once. Here one launch is timed both ways: the mean and the largest of the
@@ -900,9 +908,7 @@ int main(int argc, char **argv)
             wall_check("step_loads, 4 x 16-row, 1 of 8 tanh on the FMA pipe", step_poly<16, 1, 16>, sms, 512, out, cyc);
             wall_check("step_loads, 4 x 16-row, 2 of 8 tanh on the FMA pipe", step_poly<16, 2, 16>, sms, 512, out, cyc);
         }
-        cudaError_t e = cudaGetLastError();
-        printf("cuda: %s\n", cudaGetErrorString(e));
-        return e != cudaSuccess;
+        return cuda_status();
     }
     if (argc > 1 && !strcmp(argv[1], "mixed")) { /* the best balance of 16- and 8-row tiles, inlined; transposed 8-row tiles (v25) */
         for (int rep = 0; rep < 3; rep++) {
@@ -917,9 +923,7 @@ int main(int argc, char **argv)
             wall_check("step_loads, 5 x 16-row + 1 x 8-row per scheduler (step_mixed)", step_mixed<5, 1, 16>, sms, 768, out, cyc);
             wall_check("step_loads, 6 x 16-row per scheduler (step_mixed)", step_mixed<6, 0, 16>, sms, 768, out, cyc);
         }
-        cudaError_t e = cudaGetLastError();
-        printf("cuda: %s\n", cudaGetErrorString(e));
-        return e != cudaSuccess;
+        return cuda_status();
     }
     if (argc > 1 && !strcmp(argv[1], "lockstep")) { /* one block per SM, barriers every SYNC steps */
         for (int rep = 0; rep < 2; rep++) {
@@ -943,9 +947,7 @@ int main(int argc, char **argv)
             wall_check("step_loads, 672 groups as 672 blocks of 4, barrier every 16", step_loads_sync<16>, 672, 128, out, cyc);
             wall_check("step_loads, 672 groups as 132 blocks of 6 or 5, group barriers 16", step_lock_672<16>, sms, 768, out, cyc);
         }
-        cudaError_t e = cudaGetLastError();
-        printf("cuda: %s\n", cudaGetErrorString(e));
-        return e != cudaSuccess;
+        return cuda_status();
     }
     /* SFU throughput: 8 warps per block, 4 blocks per SM = 32 warps per SM */
     const char *sname[4] = {"tanh.approx.f32", "tanh.approx.f16x2", "tanh.approx.bf16x2", "ex2.approx.f32"};
@@ -1094,7 +1096,5 @@ int main(int argc, char **argv)
         printf("  %-44s %4d warps: mean %.0f, max %.0f cycles/step\n", "the extra warps", nB, bsum / nB, bmx);
         cudaFree(rec);
     }
-    cudaError_t e = cudaGetLastError();
-    printf("cuda: %s\n", cudaGetErrorString(e));
-    return e != cudaSuccess;
+    return cuda_status();
 }
